@@ -1,0 +1,1 @@
+"""The contracts plugins implement: models, datasets and metrics."""

@@ -1,0 +1,117 @@
+"""The metric contract and the evaluation context metrics read from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.api.dataset import ImageData
+from genbench.api.model import GenerativeModel
+from genbench.errors import GenbenchError
+from genbench.specs import MetricSpec
+
+
+def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
+    """A short stable hash of a fingerprint: values with different hashes are never ranked together."""
+    blob = json.dumps(fingerprint, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass
+class MetricValue:
+    value: float
+    fingerprint: dict[str, Any]  # what exactly was measured: extractor, weights hash, counts, resize
+
+
+def check_images(x: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:
+    """Refuse images a metric cannot score: wrong rank/shape, NaN, or outside [0, 1]."""
+    if x.dim() != 4:
+        raise GenbenchError(f"{what}: expected NCHW images, got shape {tuple(x.shape)}")
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        raise GenbenchError(f"{what}: expected images of shape {tuple(shape)}, got {tuple(x.shape[1:])}")
+    if not torch.isfinite(x).all():
+        raise GenbenchError(f"{what}: images contain NaN or inf values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise GenbenchError(f"{what}: images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
+
+
+@dataclass
+class EvalContext:
+    """What a metric sees: the model, the dataset and the evaluation protocol.
+
+    Generated samples are made once per evaluation and shared by every metric, from a
+    fixed seed, so two metrics of one run score the same images.
+    """
+
+    model: GenerativeModel
+    data: ImageData
+    num_samples: int
+    device: torch.device
+    seed: int = 0
+    batch_size: int = 500
+    cache_dir: Path = Path("results/cache")
+    _samples: torch.Tensor | None = field(default=None, repr=False)
+    _cond: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator(self.device).manual_seed(self.seed + offset)
+
+    @torch.no_grad()
+    def _generate(self, labels: torch.Tensor | None, offset: int) -> torch.Tensor:
+        gen = self.generator(offset)
+        chunks = []
+        for i in range(0, self.num_samples, self.batch_size):
+            n = min(self.batch_size, self.num_samples - i)
+            lab = None if labels is None else labels[i : i + n].to(self.device)
+            x = self.model.sample(n, labels=lab, generator=gen).float().cpu()
+            chunks.append(x)
+        x = torch.cat(chunks)
+        check_images(x, f"samples of model '{type(self.model).__name__}'", self.data.info.shape)
+        # Score what a user would save: 8-bit images, like the reference set.
+        return torch.round(x * 255) / 255
+
+    def samples(self) -> torch.Tensor:
+        """(num_samples, C, H, W) unconditional samples in [0, 1]."""
+        if self._samples is None:
+            self.model.eval()
+            self._samples = self._generate(None, offset=0)
+        return self._samples
+
+    def conditional_samples(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class-balanced conditional samples and the labels asked for."""
+        if self._cond is None:
+            self.model.eval()
+            labels = torch.arange(self.num_samples) % self.data.num_classes
+            self._cond = (self._generate(labels, offset=1), labels)
+        return self._cond
+
+    def reference(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+        """Real images of a split as float [0, 1], with their labels."""
+        x, y = self.data.split(split)
+        return ImageData.to_float(x), y
+
+
+class Metric:
+    """Base class of metrics. ``spec`` is set from the registration when the metric is built."""
+
+    spec: MetricSpec
+    version: int = 1  # bump when the computation changes: old values stop ranking with new
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+
+    def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
+        """Raise GenbenchError before training if this metric cannot run on that dataset here
+        (missing weights file, no extractor for the dataset). Default: always runs."""
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        raise NotImplementedError
+
+    def base_fingerprint(self, ctx: EvalContext) -> dict[str, Any]:
+        return {"metric": self.spec.name, "version": self.version, "num_samples": ctx.num_samples}

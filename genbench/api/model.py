@@ -1,0 +1,163 @@
+"""The model contract.
+
+A model is an ``nn.Module`` that declares its capabilities, owns its optimizers and performs
+its own update steps through a :class:`StepContext`, which applies the device, mixed
+precision, gradient clipping and (under ``torchrun``) gradient averaging. The trainer knows
+nothing about the model beyond this file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from genbench.api.dataset import DataInfo
+
+
+def eval_setting(default: Any, help: str = "") -> Any:
+    """A config field that may change at evaluation time (a sampler, its step count...).
+
+    Such fields are not part of the architecture: ``genbench eval RUN --set steps=50`` may
+    change them on a stored checkpoint, and their values are recorded with every metric.
+    """
+    return dataclasses.field(default=default, metadata={"eval": True, "help": help})
+
+
+def eval_fields(config: Any) -> dict[str, Any]:
+    """The evaluation-time settings of a config, by name."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("eval")}
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # (B, C, H, W) float32 in [0, 1], quantised to k / 255
+    y: torch.Tensor  # (B,) int64 labels
+
+
+class StepContext:
+    """Applies the engine's policies to one optimizer step. Given to ``training_step``."""
+
+    def __init__(
+        self,
+        optimizers: dict[str, torch.optim.Optimizer],
+        *,
+        device: torch.device,
+        amp: str = "none",  # "none" | "bf16" | "fp16"
+        grad_clip: float | None = None,
+        world_size: int = 1,
+    ) -> None:
+        self.optimizers = optimizers
+        self.device = device
+        self.amp = amp
+        self.grad_clip = grad_clip
+        self.world_size = world_size
+        self.step = 0  # number of completed training steps
+        self.images_seen = 0
+        # fp16 needs loss scaling; one scaler per optimizer keeps GAN steps independent.
+        enabled = amp == "fp16" and device.type == "cuda"
+        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=enabled) for name in optimizers}
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Mixed precision for the forward pass when the run asks for it."""
+        if self.amp == "none":
+            yield
+            return
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+        with torch.autocast(self.device.type, dtype=dtype):
+            yield
+
+    def optimize(self, loss: torch.Tensor, optimizer: str, *, retain_graph: bool = False) -> None:
+        """zero_grad, backward, (all-reduce), clip, step for the named optimizer."""
+        opt = self.optimizers[optimizer]
+        scaler = self.scalers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward(retain_graph=retain_graph)
+        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        if self.world_size > 1:
+            # Data parallel: average gradients across ranks so every replica takes the same step.
+            for p in params:
+                torch.distributed.all_reduce(p.grad)
+                p.grad.div_(self.world_size)
+        if self.grad_clip:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(params, self.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: s.state_dict() for name, s in self.scalers.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, s in self.scalers.items():
+            if name in state and state[name]:
+                s.load_state_dict(state[name])
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every genbench model.
+
+    Subclasses set ``Config`` (a dataclass beside the model) and ``capabilities``, build
+    their networks in ``__init__(config, info)``, and implement the methods their
+    capabilities promise. Images in and out are float NCHW in [0, 1].
+    """
+
+    Config: ClassVar[type]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: Any, info: DataInfo) -> None:
+        super().__init__()
+        self.config = config
+        self.info = info
+
+    @classmethod
+    def default_config(cls, info: DataInfo) -> Any:
+        """The config this model uses on a dataset before ``--set`` overrides."""
+        return cls.Config()
+
+    # -- training --------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Named optimizers; GANs return several."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """One update: compute losses and call ``ctx.optimize`` for each optimizer.
+
+        Returns detached scalar losses by name, for logging and divergence checks.
+        """
+        raise NotImplementedError
+
+    # -- capabilities ----------------------------------------------------------------
+
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``sample``/``conditional``: (n, C, H, W) float in [0, 1]."""
+        raise NotImplementedError
+
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``log_likelihood``: log P(x) in nats for each 8-bit image, shape (B,).
+
+        ``x`` holds k / 255 values; continuous models dequantise with
+        :mod:`genbench.metrics.nll` so that all models report the same quantity.
+        """
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """``reconstruct``: (B, C, H, W) float in [0, 1]."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``encode``: (B, D) features."""
+        raise NotImplementedError
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """``classify``: (B, num_classes) logits."""
+        raise NotImplementedError

@@ -1,0 +1,14 @@
+"""genbench's own benchmark declarations, registered through the same hook as plugins'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("genbench")
+
+
+@hookimpl
+def genbench_register_benchmarks() -> list[Path]:
+    return sorted(Path(__file__).parent.glob("*.yaml"))

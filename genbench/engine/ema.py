@@ -1,0 +1,31 @@
+"""Exponential moving average of a module's weights (used for GAN generators and diffusion)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA(nn.Module):
+    """Holds a frozen copy of ``module`` whose weights track it: w_ema = d * w_ema + (1 - d) * w.
+
+    Registered as a submodule of the model, so checkpoints carry it. Buffers (e.g. batch-norm
+    statistics) are copied, not averaged.
+    """
+
+    def __init__(self, module: nn.Module, decay: float = 0.999) -> None:
+        super().__init__()
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for ema_p, p in zip(self.module.parameters(), module.parameters()):
+            ema_p.lerp_(p.detach(), 1.0 - self.decay)
+        for ema_b, b in zip(self.module.buffers(), module.buffers()):
+            ema_b.copy_(b)
+
+    def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self.module(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""Built-in metrics, registered through the same hooks as plugins' metrics."""

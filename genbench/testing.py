@@ -1,0 +1,209 @@
+"""Contract tests every model plugin's test-suite inherits.
+
+Usage in a plugin's tests::
+
+    from genbench.testing import ModelContract
+
+    class TestVAE(ModelContract):
+        model_name = "vae"
+        overrides = {"hidden": "16"}  # a tiny configuration
+        loss_key = "loss"  # this loss must fall over ``train_steps`` steps
+
+Each test builds the model on scikit-learn's 8x8 digits (no files needed) and checks the
+contract in :mod:`genbench.api.model`: registration, a training step that changes every
+optimizer's parameters, losses that fall, sample shape and range, every declared capability,
+checkpoint round-trips and seeded determinism.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from typing import Any, ClassVar
+
+import pytest
+import torch
+
+from genbench.api.dataset import ImageData
+from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.engine.build import build_model, model_class, resolve_config
+from genbench.plugins import get_plugins
+from genbench.specs import CAPABILITIES, ModelSpec
+
+
+class ModelContract:
+    model_name: ClassVar[str]
+    dataset: ClassVar[str] = "digits"
+    overrides: ClassVar[dict[str, str]] = {}
+    batch_size: ClassVar[int] = 32
+    train_steps: ClassVar[int] = 40
+    loss_key: ClassVar[str | None] = None  # None: no monotone loss to check (e.g. GANs)
+    # Ratio the mean of the last five values of ``loss_key`` must fall below, relative to the first five.
+    loss_drop: ClassVar[float] = 0.9
+
+    # -- fixtures --------------------------------------------------------------------
+
+    @pytest.fixture(scope="class")
+    def spec(self) -> ModelSpec:
+        return get_plugins().models.get(self.model_name)
+
+    @pytest.fixture(scope="class")
+    def data(self) -> ImageData:
+        from genbench.data import load_dataset
+
+        return load_dataset(self.dataset)
+
+    def build(self, spec: ModelSpec, data: ImageData, seed: int = 0) -> GenerativeModel:
+        torch.manual_seed(seed)
+        config = resolve_config(spec, data.info, self.overrides)
+        return build_model(spec, data.info, config)
+
+    def batch(self, data: ImageData, step: int = 0) -> Batch:
+        n = len(data.train_y)
+        idx = torch.arange(step * self.batch_size, (step + 1) * self.batch_size) % n
+        return Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+
+    def train(self, model: GenerativeModel, data: ImageData, steps: int) -> list[dict[str, float]]:
+        optimizers = model.configure_optimizers()
+        ctx = StepContext(optimizers, device=torch.device("cpu"))
+        model.train()
+        history = []
+        for step in range(steps):
+            losses = model.training_step(self.batch(data, step), ctx)
+            ctx.step += 1
+            history.append({k: float(v) for k, v in losses.items()})
+        return history
+
+    # -- registration ----------------------------------------------------------------
+
+    def test_spec_matches_class(self, spec: ModelSpec) -> None:
+        cls = model_class(spec)
+        assert frozenset(spec.capabilities) == cls.capabilities, "spec and class disagree on capabilities"
+        assert set(cls.capabilities) <= set(CAPABILITIES)
+        assert dataclasses.is_dataclass(cls.Config)
+        for cap, method in (
+            ("sample", "sample"),
+            ("conditional", "sample"),
+            ("log_likelihood", "log_likelihood"),
+            ("reconstruct", "reconstruct"),
+            ("encode", "encode"),
+            ("classify", "classify"),
+        ):
+            if cap in cls.capabilities:
+                assert getattr(cls, method) is not getattr(GenerativeModel, method), f"{cap} declared, not implemented"
+
+    # -- training --------------------------------------------------------------------
+
+    def test_training_step_updates_every_optimizer(self, spec: ModelSpec, data: ImageData) -> None:
+        model = self.build(spec, data)
+        optimizers = model.configure_optimizers()
+        assert optimizers, "configure_optimizers returned no optimizer"
+        before = {
+            name: [p.detach().clone() for g in opt.param_groups for p in g["params"]]
+            for name, opt in optimizers.items()
+        }
+        ctx = StepContext(optimizers, device=torch.device("cpu"))
+        model.train()
+        losses = model.training_step(self.batch(data), ctx)
+        assert losses, "training_step returned no losses"
+        for key, value in losses.items():
+            assert torch.as_tensor(value).numel() == 1, f"loss {key} is not a scalar"
+            assert torch.isfinite(torch.as_tensor(value)), f"loss {key} is not finite"
+        for name, opt in optimizers.items():
+            after = [p for g in opt.param_groups for p in g["params"]]
+            changed = any(not torch.equal(a, b) for a, b in zip(after, before[name]))
+            assert changed, f"optimizer '{name}' changed no parameter"
+
+    def test_loss_falls(self, spec: ModelSpec, data: ImageData) -> None:
+        if self.loss_key is None:
+            pytest.skip("no loss that must fall monotonically for this model")
+        history = self.train(self.build(spec, data), data, self.train_steps)
+        first = sum(h[self.loss_key] for h in history[:5]) / 5
+        last = sum(h[self.loss_key] for h in history[-5:]) / 5
+        assert last < self.loss_drop * first, f"{self.loss_key} went from {first:.4g} to {last:.4g}"
+
+    def test_seeded_training_is_deterministic(self, spec: ModelSpec, data: ImageData) -> None:
+        runs = []
+        for _ in range(2):
+            model = self.build(spec, data, seed=3)
+            torch.manual_seed(4)
+            runs.append(self.train(model, data, 3))
+        assert runs[0] == runs[1]
+
+    # -- capabilities ----------------------------------------------------------------
+
+    def _check_images(self, x: torch.Tensor, n: int, data: ImageData) -> None:
+        assert x.shape == (n, *data.info.shape), f"shape {tuple(x.shape)}"
+        assert x.dtype == torch.float32
+        assert torch.isfinite(x).all()
+        assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0, "images outside [0, 1]"
+
+    def test_sample_shape_and_range(self, spec: ModelSpec, data: ImageData) -> None:
+        if "sample" not in spec.capabilities:
+            pytest.skip("model does not sample")
+        model = self.build(spec, data).eval()
+        with torch.no_grad():
+            x = model.sample(6, generator=torch.Generator().manual_seed(0))
+            again = model.sample(6, generator=torch.Generator().manual_seed(0))
+        self._check_images(x, 6, data)
+        assert torch.equal(x, again), "the same generator seed gave different samples"
+
+    def test_conditional_sample(self, spec: ModelSpec, data: ImageData) -> None:
+        if "conditional" not in spec.capabilities:
+            pytest.skip("model is not class-conditional")
+        model = self.build(spec, data).eval()
+        labels = torch.arange(data.num_classes)
+        with torch.no_grad():
+            x = model.sample(len(labels), labels=labels, generator=torch.Generator().manual_seed(0))
+        self._check_images(x, len(labels), data)
+
+    def test_log_likelihood(self, spec: ModelSpec, data: ImageData) -> None:
+        if "log_likelihood" not in spec.capabilities:
+            pytest.skip("model has no likelihood")
+        model = self.build(spec, data).eval()
+        batch = self.batch(data)
+        with torch.no_grad():
+            ll = model.log_likelihood(batch.x[:4], batch.y[:4])
+        assert ll.shape == (4,)
+        assert torch.isfinite(ll).all()
+        # log P of discrete 8-bit data can never exceed 0 nats.
+        assert (ll <= 1e-3).all(), f"log-probability of discrete data above 0: {ll}"
+
+    def test_reconstruct_and_encode(self, spec: ModelSpec, data: ImageData) -> None:
+        model = self.build(spec, data).eval()
+        x = self.batch(data).x[:5]
+        ran = False
+        with torch.no_grad():
+            if "reconstruct" in spec.capabilities:
+                self._check_images(model.reconstruct(x), 5, data)
+                ran = True
+            if "encode" in spec.capabilities:
+                z = model.encode(x)
+                assert z.dim() == 2 and z.shape[0] == 5 and torch.isfinite(z).all()
+                ran = True
+        if not ran:
+            pytest.skip("model neither reconstructs nor encodes")
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    def test_checkpoint_round_trip(self, spec: ModelSpec, data: ImageData) -> None:
+        model = self.build(spec, data, seed=1)
+        self.train(model, data, 2)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        buf.seek(0)
+        fresh = self.build(spec, data, seed=2)
+        fresh.load_state_dict(torch.load(buf, weights_only=True))
+        for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+            assert torch.equal(a, b), f"{name} differs after reload"
+        if "sample" in spec.capabilities:
+            model.eval(), fresh.eval()
+            with torch.no_grad():
+                a = model.sample(3, generator=torch.Generator().manual_seed(5))
+                b = fresh.sample(3, generator=torch.Generator().manual_seed(5))
+            assert torch.equal(a, b), "reloaded model samples differently"
+
+
+def tiny_overrides(**kwargs: Any) -> dict[str, str]:
+    """``tiny_overrides(hidden=8)`` -> ``{"hidden": "8"}`` for ``ModelContract.overrides``."""
+    return {k: str(v) for k, v in kwargs.items()}
