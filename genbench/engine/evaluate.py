@@ -1,0 +1,96 @@
+"""Evaluation: build the benchmark's metrics for a model and score a trained model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.api.dataset import ImageData
+from genbench.api.metric import EvalContext, Metric, fingerprint_hash
+from genbench.api.model import GenerativeModel, eval_fields
+from genbench.benchmarks import Benchmark
+from genbench.engine.build import build_metric
+from genbench.errors import GenbenchError
+from genbench.plugins import Plugins
+from genbench.specs import ModelSpec
+
+
+@dataclass
+class Score:
+    name: str
+    value: float
+    direction: str
+    unit: str
+    fingerprint: dict[str, Any]
+    fingerprint_hash: str
+    settings: dict[str, Any]
+    seconds: float
+
+
+def metrics_for(plugins: Plugins, bench: Benchmark, spec: ModelSpec, shape: tuple[int, int, int]) -> list[Metric]:
+    """The benchmark's metrics this model can be scored on, each checked to be runnable here.
+
+    Raises before any training when a required metric needs a capability the model lacks,
+    when no metric applies, or when a metric cannot run (e.g. a missing weights file).
+    """
+    caps = set(spec.capabilities)
+    chosen = []
+    for name in bench.metrics:
+        mspec = plugins.metrics.get(name)
+        if mspec.requires and mspec.requires not in caps:
+            raise GenbenchError(
+                f"benchmark '{bench.name}' needs metric '{name}', which needs a model that can "
+                f"'{mspec.requires}'; model '{spec.name}' cannot: pick another model or benchmark"
+            )
+        chosen.append(mspec)
+    for name in bench.optional_metrics:
+        mspec = plugins.metrics.get(name)
+        if mspec.requires is None or mspec.requires in caps:
+            chosen.append(mspec)
+    if not chosen:
+        raise GenbenchError(
+            f"model '{spec.name}' ({', '.join(sorted(caps))}) can be scored on none of benchmark "
+            f"'{bench.name}''s metrics: pick another benchmark"
+        )
+    metrics = [build_metric(m) for m in chosen]
+    for metric in metrics:
+        metric.check(bench.dataset, shape)
+    return metrics
+
+
+def evaluate(
+    model: GenerativeModel,
+    metrics: list[Metric],
+    data: ImageData,
+    *,
+    num_samples: int,
+    device: torch.device,
+    seed: int,
+    batch_size: int,
+    cache_dir: Path,
+) -> list[Score]:
+    model.to(device).eval()
+    ctx = EvalContext(model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir)
+    settings = eval_fields(model.config)
+    scores = []
+    for metric in metrics:
+        t0 = time.perf_counter()
+        value = metric.compute(ctx)
+        fp = dict(value.fingerprint)
+        scores.append(
+            Score(
+                metric.spec.name,
+                float(value.value),
+                metric.spec.direction,
+                metric.spec.unit,
+                fp,
+                fingerprint_hash(fp),
+                settings,
+                time.perf_counter() - t0,
+            )
+        )
+    return scores

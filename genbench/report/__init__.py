@@ -1,0 +1,1 @@
+"""Terminal rendering (rich) and image artifacts: leaderboards, run views, sample grids, plots."""

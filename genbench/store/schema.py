@@ -1,0 +1,102 @@
+"""The schema: runs, their metric values, loss points and artifacts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+RUN_STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts about the database itself, e.g. its schema version."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    family: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    dataset: Mapped[str] = mapped_column(String(64), index=True)
+    benchmark: Mapped[str] = mapped_column(String(64))
+    benchmark_version: Mapped[int] = mapped_column(Integer)
+    budget: Mapped[str] = mapped_column(String(16))
+    budget_images: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # resolved model/train/eval configs
+    config_hash: Mapped[str] = mapped_column(String(32))
+    versions: Mapped[dict[str, Any]] = mapped_column(JSON)  # package versions
+    git_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    device: Mapped[str] = mapped_column(String(16))
+    hardware: Mapped[str] = mapped_column(String(256))
+    num_params: Mapped[int] = mapped_column(Integer, default=0)
+    images_seen: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    run_dir: Mapped[str] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it failed/diverged
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    metrics: Mapped[list[MetricRecord]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    artifacts: Mapped[list[Artifact]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+
+class MetricRecord(Base):
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    direction: Mapped[str] = mapped_column(String(8))
+    unit: Mapped[str] = mapped_column(String(32), default="")
+    fingerprint: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprint_hash: Mapped[str] = mapped_column(String(32), index=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # the model's eval-time settings (sampler, steps...)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    run: Mapped[Run] = relationship(back_populates="metrics")
+
+
+class LossPoint(Base):
+    __tablename__ = "losses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    images_seen: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # checkpoint, samples, loss_curve...
+    path: Mapped[str] = mapped_column(Text)
+
+    run: Mapped[Run] = relationship(back_populates="artifacts")
