@@ -142,12 +142,13 @@ def run(
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", envvar="GENBENCH_DATA", help="Data root.")] = None,
     results_dir: ResultsOpt = Path("results"),
     db: DbOpt = None,
+    stop_after_steps: Annotated[int, typer.Option("--stop-after-steps", hidden=True)] = 0,
 ) -> None:
     """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
     from genbench.engine.runner import RunRequest
 
     runner = _runner(results_dir, db)
-    req = RunRequest(family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir)
+    req = RunRequest(family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps)
     outcome = runner.run(req, RichReporter(f"{family} {model or ''} {dataset}".replace("  ", " ")))
     _print_outcome(runner, outcome)
     if outcome.run.status == "diverged":

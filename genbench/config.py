@@ -25,7 +25,6 @@ class TrainConfig:
     checkpoint_every: int = 0  # images between checkpoints; 0 = every quarter of the budget
     amp: str = "none"  # "none" | "bf16" | "fp16"; opt-in so CPU and GPU numbers compare
     grad_clip: float = 0.0  # 0 = no clipping
-    stop_after_steps: int = 0  # >0: act as if interrupted after this many steps (tests, demos)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -66,6 +67,14 @@ class Plugins:
                     pm.register(ep.load(), name=ep.name)
                 except Exception as exc:  # a broken plugin must not take the CLI down
                     info.error = f"import failed: {type(exc).__name__}: {exc}"
+        # $GENBENCH_PLUGINS names extra plugin modules (like $PYTEST_PLUGINS): handy while
+        # developing a plugin, and how the test-suite loads its fixture plugins.
+        for name in filter(None, os.environ.get("GENBENCH_PLUGINS", "").split(",")):
+            info = infos[name] = PluginInfo(name, "dev", builtin=False)
+            try:
+                pm.register(importlib.import_module(name.strip()), name=name)
+            except Exception as exc:
+                info.error = f"import failed: {type(exc).__name__}: {exc}"
         for module in extra or []:
             pm.register(module, name=module.__name__)
             infos[module.__name__] = PluginInfo(module.__name__, "test", builtin=False)

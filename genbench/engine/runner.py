@@ -52,6 +52,7 @@ class RunRequest:
     sets: list[str] = field(default_factory=list)
     device: str = "auto"
     data_dir: str | None = None
+    stop_after_steps: int = 0  # >0: stop as a Ctrl-C would at that step (not part of the config)
 
 
 @dataclass
@@ -165,7 +166,9 @@ class Runner:
         )
         with store.session() as s:
             s.add(run)
-        return self._train_and_score(run, model, data, bench, metrics, train_cfg, eval_cfg, device, None, reporter)
+        return self._train_and_score(
+            run, model, data, bench, metrics, train_cfg, eval_cfg, device, None, reporter, req.stop_after_steps
+        )
 
     # -- resume ------------------------------------------------------------------------
 
@@ -246,6 +249,7 @@ class Runner:
         device: torch.device,
         resume: dict[str, Any] | None,
         reporter: Reporter | None,
+        stop_after_steps: int = 0,
     ) -> Outcome:
         store = self.store
         run_dir = Path(run.run_dir)
@@ -280,6 +284,7 @@ class Runner:
                 on_log=on_log,
                 on_checkpoint=on_checkpoint,
                 reporter=reporter,
+                stop_after_steps=stop_after_steps,
             )
             status, message = result.status, result.message
         except KeyboardInterrupt:

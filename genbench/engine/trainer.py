@@ -98,8 +98,12 @@ def train(
     on_checkpoint: Callable[[int, int], None] | None = None,
     reporter: Reporter | None = None,
     world_size: int = 1,
+    stop_after_steps: int = 0,
 ) -> TrainResult:
-    """Train ``model`` until ``budget_images`` have been seen, from scratch or from ``resume``."""
+    """Train ``model`` until ``budget_images`` have been seen, from scratch or from ``resume``.
+
+    ``stop_after_steps`` > 0 stops as a Ctrl-C would once that step is reached (tests, demos).
+    """
     reporter = reporter or SilentReporter()
     model.to(device)
     optimizers = model.configure_optimizers()
@@ -117,6 +121,11 @@ def train(
         ctx.load_state_dict(resume.get("scalers", {}))
         set_rng_state(resume["rng"])
         step = int(resume["step"])
+    # The loss window in progress travels with the checkpoint, so an interrupted-then-resumed
+    # run logs exactly the points an uninterrupted one does.
+    window = resume.get("loss_window", {}) if resume is not None else {}
+    sums: dict[str, torch.Tensor] = {k: v.to(device) for k, v in window.get("sums", {}).items()}
+    count = int(window.get("count", 0))
 
     def checkpoint() -> None:
         state = {
@@ -126,13 +135,12 @@ def train(
             "rng": rng_state(),
             "step": step,
             "images_seen": step * batches.batch_size,
+            "loss_window": {"sums": {k: v.cpu() for k, v in sums.items()}, "count": count},
         }
         save_checkpoint(checkpoint_path, state)
         if on_checkpoint:
             on_checkpoint(step, step * batches.batch_size)
 
-    sums: dict[str, torch.Tensor] = {}
-    count = 0
     step_seconds = 0.0
     result_losses: list[tuple[int, int, dict[str, float]]] = []
     status, message = "finished", ""
@@ -173,13 +181,13 @@ def train(
                 count += 1
                 step += 1
                 at_checkpoint = step % ckpt_steps == 0 or step == steps
-                if step % cfg.log_every == 0 or at_checkpoint or stop.requested:
+                if step % cfg.log_every == 0 or at_checkpoint:
                     if not flush():
                         bad = ", ".join(f"{k}={v:.4g}" for k, v in result_losses[-1][2].items())
                         status = "diverged"
                         message = f"loss became non-finite at step {step} ({bad}); lower the learning rate"
                         break
-                if cfg.stop_after_steps and step >= cfg.stop_after_steps and step < steps:
+                if stop_after_steps and step >= stop_after_steps and step < steps:
                     stop.requested = True
                 if stop.requested:
                     checkpoint()

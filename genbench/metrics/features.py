@@ -1,0 +1,124 @@
+"""Feature extractors and the caches around them.
+
+An extractor maps float [0, 1] NCHW images to named features (``"features"``: (N, D) for
+distances, ``"logits"``: (N, K) for scores). Two caches keep evaluation cheap:
+
+- the features of one evaluation's samples are remembered while that samples tensor lives,
+  so FID, KID and IS of one run push the samples through Inception once;
+- the reference split's features and their mean/covariance are stored on disk under
+  ``ctx.cache_dir/reference/`` keyed by a hash of everything that determines them (extractor,
+  weights hash, resize, dataset, split, count and the images' own hash), so a second
+  evaluation loads them instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import weakref
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.api.metric import EvalContext, check_images, fingerprint_hash
+from genbench.metrics.stats import gaussian_stats
+
+CACHE_VERSION = 1  # bump when the cached file's layout or the features' computation changes
+
+
+class FeatureExtractor:
+    """Base class: subclasses set the identity fields and implement :meth:`extract_batch`."""
+
+    name: str  # e.g. "inception-v3-tf-2015-12-05" or "genbench-clf-mnist"
+    weights_sha256: str
+    resize: str  # how images are brought to the network's input size ("none" when they are not)
+    batch_size: int = 256
+
+    def identity(self) -> dict[str, str]:
+        """The fingerprint fields that say which extractor measured a value."""
+        return {"extractor": self.name, "weights_sha256": self.weights_sha256, "resize": self.resize}
+
+    def check_input(self, x: torch.Tensor, what: str) -> None:
+        """Refuse images this extractor cannot score (after :func:`check_images`)."""
+        check_images(x, what)
+
+    def extract_batch(self, x: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+        """Features of one batch of float [0, 1] images (already on ``device``)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def extract(self, x: torch.Tensor, device: torch.device, what: str = "images") -> dict[str, torch.Tensor]:
+        """Features of all images, computed in batches on ``device`` and returned on the CPU."""
+        self.check_input(x, what)
+        parts: dict[str, list[torch.Tensor]] = {}
+        for i in range(0, len(x), self.batch_size):
+            out = self.extract_batch(x[i : i + self.batch_size].to(device), device)
+            for key, value in out.items():
+                parts.setdefault(key, []).append(value.float().cpu())
+        return {key: torch.cat(values) for key, values in parts.items()}
+
+
+# -- features of samples, remembered while the samples tensor lives ---------------------
+
+_SAMPLE_FEATURES: dict[int, tuple[weakref.ref[torch.Tensor], dict[str, dict[str, torch.Tensor]]]] = {}
+
+
+def _forget(key: int) -> None:
+    _SAMPLE_FEATURES.pop(key, None)
+
+
+def sample_features(
+    extractor: FeatureExtractor, x: torch.Tensor, device: torch.device, what: str = "samples"
+) -> dict[str, torch.Tensor]:
+    """``extractor.extract(x)``, computed once per (samples tensor, extractor)."""
+    entry = _SAMPLE_FEATURES.get(id(x))
+    if entry is None or entry[0]() is not x:
+        entry = (weakref.ref(x, lambda _, k=id(x): _forget(k)), {})
+        _SAMPLE_FEATURES[id(x)] = entry
+    key = fingerprint_hash(extractor.identity())
+    if key not in entry[1]:
+        entry[1][key] = extractor.extract(x, device, what)
+    return entry[1][key]
+
+
+# -- reference statistics, cached on disk -------------------------------------------------
+
+
+def images_sha256(x: torch.Tensor) -> str:
+    """A short hash of an image tensor's bytes: the reference set's identity."""
+    return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def reference_identity(ctx: EvalContext, split: str = "test") -> dict[str, Any]:
+    """The fingerprint fields naming the reference images: dataset/split, count and hash."""
+    x, _ = ctx.data.split(split)
+    return {"reference": f"{ctx.data.name}/{split}", "reference_count": len(x), "reference_sha256": images_sha256(x)}
+
+
+def reference_features(
+    extractor: FeatureExtractor, ctx: EvalContext, split: str = "test"
+) -> dict[str, torch.Tensor]:
+    """Features of the reference split plus ``"mu"``/``"sigma"`` of its ``"features"``.
+
+    Loaded from ``ctx.cache_dir`` when an evaluation already computed them with the same
+    extractor, weights, resize and reference images; otherwise computed and saved.
+    """
+    key = {"cache_version": CACHE_VERSION, **extractor.identity(), **reference_identity(ctx, split)}
+    path = Path(ctx.cache_dir) / "reference" / f"{fingerprint_hash(key)}.pt"
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored.get("key") == key:
+                return stored["tensors"]
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            pass
+    x, _ = ctx.reference(split)
+    tensors = extractor.extract(x, ctx.device, f"reference images {ctx.data.name}/{split}")
+    if "features" in tensors:
+        tensors["mu"], tensors["sigma"] = gaussian_stats(tensors["features"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"key": key, "tensors": tensors}, tmp)
+    tmp.replace(path)  # atomic: a killed evaluation never leaves half a cache file
+    return tensors

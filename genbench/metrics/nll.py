@@ -1,0 +1,105 @@
+"""Negative log-likelihood in bits per dimension, and THE dequantisation convention.
+
+Every likelihood model in genbench reports the same quantity, so that bits/dim compare with
+each other and with papers:
+
+1. Data are 8-bit: each of the D = C·H·W values is a level k in {0, ..., 255}, shown to models
+   as x = k / 255 (:func:`to_levels` recovers k).
+2. ``model.log_likelihood(x)`` returns log P(k) in nats: the log-probability of the discrete
+   image, one number per image. It is at most 0.
+3. A discrete model (PixelCNN, a VAE with a discretised decoder) reports log P(k) directly.
+4. A model of a continuous density p on [0, 1]^D turns it into a discrete bound with uniform
+   dequantisation (Theis et al. 2016, https://arxiv.org/abs/1511.01844):
+   u = (k + v) / 256 with v ~ U[0, 1)^D (:func:`dequantize`), and
+
+       log P(k) >= E_v[ log p(u) ] - D · log 256      (:func:`discrete_log_prob_from_density`)
+
+   since P(k) = ∫ over the cell [k/256, (k+1)/256)^D of p(u) du and the cell has volume 256^-D.
+   One draw of v per image is an unbiased estimate of the bound.
+5. bits/dim = -log P(k) / (D · ln 2) (:func:`bits_per_dim`). A model uniform over the 256
+   levels has log P = -D log 256, which is exactly 8 bits/dim.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from genbench.api.metric import EvalContext, Metric, MetricValue, check_images
+from genbench.errors import GenbenchError
+
+LEVELS = 256
+CONVENTION = "8bit-uniform-dequantization"  # recorded in every NLL fingerprint
+
+
+def to_levels(x: torch.Tensor) -> torch.Tensor:
+    """The 8-bit levels k (int64) of images shown as x = k / 255."""
+    return torch.round(x * (LEVELS - 1)).long()
+
+
+def dequantize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """u = (k + v) / 256 with v ~ U[0, 1): a point of the cell of level k, in [0, 1)."""
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (to_levels(x).to(x.dtype) + noise) / LEVELS
+
+
+def discrete_log_prob_from_density(log_p_u: torch.Tensor, num_dims: int) -> torch.Tensor:
+    """Lower bound on log P(k) in nats from log p(u) of a density on [0, 1]^D at dequantised u."""
+    return log_p_u - num_dims * math.log(LEVELS)
+
+
+def bits_per_dim(log_prob_nats: torch.Tensor | float, num_dims: int) -> torch.Tensor | float:
+    """-log P(k) / (D ln 2): nats per image to bits per dimension."""
+    return -log_prob_nats / (num_dims * math.log(2))
+
+
+class NLL(Metric):
+    """Mean negative log-likelihood of the test images, in bits/dim (lower is better)."""
+
+    version = 1
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        x_all, _ = ctx.data.split("test")
+        n = min(ctx.num_samples, len(x_all))
+        if n < 1:
+            raise GenbenchError("nll: needs at least 1 test image; raise eval.num_samples")
+        num_dims = math.prod(x_all.shape[1:])
+        model = ctx.model
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for i in range(0, n, ctx.batch_size):
+                x = ctx.data.to_float(x_all[i : min(i + ctx.batch_size, n)]).to(ctx.device)
+                check_images(x, "nll test images")
+                log_p = model.log_likelihood(x).double().cpu()
+                self._check(log_p, len(x), type(model).__name__)
+                total += float(log_p.sum())
+        value = float(bits_per_dim(total / n, num_dims))
+        return MetricValue(value, self.fingerprint(ctx, n))
+
+    @staticmethod
+    def _check(log_p: torch.Tensor, batch: int, model_name: str) -> None:
+        if log_p.shape != (batch,):
+            raise GenbenchError(
+                f"nll: {model_name}.log_likelihood must return one value per image, shape ({batch},), "
+                f"got {tuple(log_p.shape)}"
+            )
+        if not torch.isfinite(log_p).all():
+            raise GenbenchError(f"nll: {model_name}.log_likelihood returned NaN or inf")
+        if float(log_p.max()) > 1e-3:
+            # log P of a discrete image is at most 0; a positive value is a density, not a probability.
+            raise GenbenchError(
+                f"nll: {model_name}.log_likelihood returned log P = {float(log_p.max()):.4g} > 0 nats, "
+                "which no discrete probability can be: convert densities with "
+                "genbench.metrics.nll.discrete_log_prob_from_density"
+            )
+
+    def fingerprint(self, ctx: EvalContext, count: int) -> dict[str, Any]:
+        return {
+            **self.base_fingerprint(ctx),
+            "reference": f"{ctx.data.name}/test",
+            "reference_count": count,
+            "dequantization": CONVENTION,
+        }

@@ -1,0 +1,38 @@
+"""Core test fixtures: the tiny fixture plugins under tests/plugins/ and isolated results folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PLUGIN_DIR = Path(__file__).parent / "plugins"
+sys.path.insert(0, str(PLUGIN_DIR))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))
+
+
+def _reset_plugins() -> None:
+    from genbench.plugins import get_plugins
+
+    get_plugins.cache_clear()
+
+
+@pytest.fixture
+def toy_plugins(monkeypatch: pytest.MonkeyPatch):
+    """The installed plugins plus the toy fixture plugin."""
+    monkeypatch.setenv("GENBENCH_PLUGINS", ",".join(filter(None, ["genbench_toy", os.environ.get("GENBENCH_TEST_EXTRA_PLUGINS")])))
+    _reset_plugins()
+    from genbench.plugins import get_plugins
+
+    yield get_plugins()
+    _reset_plugins()
+
+
+@pytest.fixture
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh results folder and database for one test."""
+    monkeypatch.delenv("GENBENCH_DB", raising=False)
+    monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "results"

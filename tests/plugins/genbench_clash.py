@@ -1,0 +1,12 @@
+"""A fixture plugin that registers a model name another plugin already uses."""
+
+import pluggy
+
+from genbench.specs import ModelSpec
+
+hookimpl = pluggy.HookimplMarker("genbench")
+
+
+@hookimpl
+def genbench_register_models() -> list[ModelSpec]:
+    return [ModelSpec("toy-pixel", "clash", "genbench_toy:ToyPixel", frozenset({"sample", "log_likelihood"}))]

@@ -1,0 +1,110 @@
+"""The engine: determinism, resume equality, interruption, divergence, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from genbench.engine.checkpoint import load_checkpoint
+from genbench.engine.runner import RunRequest, Runner
+from genbench.errors import GenbenchError
+
+SMOKE = ["train.batch_size=64", "train.log_every=2", "eval.num_samples=64"]
+
+
+def run_toy(results: Path, *sets: str, seed: int = 0, runner: Runner | None = None, stop: int = 0):
+    runner = runner or Runner(results)
+    req = RunRequest("toy", "digits", budget="smoke", seed=seed, sets=[*SMOKE, *sets], device="cpu", stop_after_steps=stop)
+    return runner, runner.run(req)
+
+
+def losses(runner: Runner, run_id: str) -> list[tuple[int, str, float]]:
+    from sqlalchemy import select
+
+    from genbench.store.schema import LossPoint
+
+    with runner.store.session() as s:
+        rows = s.scalars(select(LossPoint).where(LossPoint.run_id == run_id).order_by(LossPoint.id)).all()
+        return [(p.step, p.name, p.value) for p in rows]
+
+
+def test_same_command_twice_gives_identical_losses_and_metrics(toy_plugins, results):
+    runner, a = run_toy(results)
+    _, b = run_toy(results, runner=runner)
+    assert a.run.status == b.run.status == "finished"
+    assert losses(runner, a.run.id) == losses(runner, b.run.id)
+    assert [(s.name, s.value) for s in a.scores] == [(s.name, s.value) for s in b.scores]
+    assert a.run.config_hash == b.run.config_hash
+
+
+def test_loss_falls_and_budget_is_images_seen(toy_plugins, results):
+    runner, out = run_toy(results)
+    assert out.run.images_seen == 2048  # digits smoke budget, 32 steps of 64
+    curve = [v for _, name, v in losses(runner, out.run.id) if name == "loss"]
+    assert curve[-1] < curve[0]
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(toy_plugins, results):
+    runner, full = run_toy(results)
+    _, part = run_toy(results, runner=runner, stop=13)
+    assert part.run.status == "interrupted"
+    assert part.run.images_seen == 13 * 64
+    assert part.run.config_hash == full.run.config_hash
+    resumed = runner.resume(part.run.id, device_name="cpu")
+    assert resumed.run.status == "finished"
+    assert [v for *_, v in losses(runner, full.run.id)] == [v for *_, v in losses(runner, resumed.run.id)]
+    a = load_checkpoint(Path(full.run.run_dir) / "checkpoint.pt")["model"]
+    b = load_checkpoint(Path(resumed.run.run_dir) / "checkpoint.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [s.value for s in full.scores] == [s.value for s in resumed.scores]
+
+
+def test_divergence_stops_the_run(toy_plugins, results):
+    runner, out = run_toy(results, "poison_step=5")
+    assert out.run.status == "diverged"
+    assert "non-finite at step 6" in out.run.message  # caught at the first log point after step 5
+    assert out.scores == []
+
+
+def test_corrupt_checkpoint_on_resume_is_a_clear_error(toy_plugins, results):
+    runner, part = run_toy(results, stop=5)
+    ckpt = Path(part.run.run_dir) / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(GenbenchError, match="corrupt or truncated"):
+        runner.resume(part.run.id, device_name="cpu")
+    assert runner.store.get_run(part.run.id).status == "interrupted"  # nothing changed
+
+
+def test_resume_refuses_finished_runs(toy_plugins, results):
+    runner, out = run_toy(results)
+    with pytest.raises(GenbenchError, match="has finished"):
+        runner.resume(out.run.id)
+
+
+def test_eval_changes_only_eval_settings(toy_plugins, results):
+    runner, out = run_toy(results)
+    again = runner.evaluate(out.run.id, ["temperature=0.5", "eval.num_samples=32"], device_name="cpu")
+    nll = {s.name: s for s in again.scores}["nll"]
+    assert nll.settings == {"temperature": 0.5}
+    with pytest.raises(GenbenchError, match="architecture/training setting"):
+        runner.evaluate(out.run.id, ["lr=0.1"])
+    with pytest.raises(GenbenchError, match="cannot change at evaluation"):
+        runner.evaluate(out.run.id, ["train.batch_size=8"])
+
+
+def test_run_records_everything(toy_plugins, results):
+    runner, out = run_toy(results, seed=7)
+    r = runner.store.get_run(out.run.id)
+    assert (r.family, r.model, r.dataset, r.benchmark, r.budget, r.seed) == ("toy", "toy-pixel", "digits", "digits", "smoke", 7)
+    assert r.benchmark_version == 1 and r.num_params == 2 * 64 and r.device == "cpu"
+    assert r.config["model"]["lr"] == 0.05 and r.config["train"]["batch_size"] == 64
+    assert {"genbench", "torch"} <= set(r.versions)
+    assert r.wall_seconds > 0 and r.train_seconds > 0
+    kinds = {a.kind for a in r.artifacts}
+    assert {"checkpoint", "samples", "loss_curve"} <= kinds
+    for a in r.artifacts:
+        assert Path(a.path).stat().st_size > 0
+    for m in r.metrics:
+        assert m.fingerprint["num_samples"] == 64 and m.fingerprint_hash
