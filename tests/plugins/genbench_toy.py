@@ -8,6 +8,7 @@ multi-optimizer checkpointing, and noise drawn in each step exercises RNG restor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pluggy
 import torch
@@ -85,3 +86,17 @@ def genbench_register_models() -> list[ModelSpec]:
             default=True,
         )
     ]
+
+
+@hookimpl
+def genbench_register_benchmarks() -> list[Path]:
+    # A benchmark whose required metric needs class-conditional sampling, which toy-pixel lacks.
+    return [Path(__file__).with_name("toy-conditional.yaml")]
+
+
+@hookimpl
+def genbench_register_commands(app) -> None:  # type: ignore[no-untyped-def]
+    @app.command("toy-params")
+    def toy_params() -> None:
+        """Print the toy model's parameter count on digits."""
+        print(2 * 8 * 8)
