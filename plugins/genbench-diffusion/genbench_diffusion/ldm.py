@@ -1,0 +1,191 @@
+"""Latent diffusion (Rombach, Blattmann, Lorenz, Esser & Ommer 2022, arXiv:2112.10752).
+
+Two stages in one run. For the first ``ae_steps`` training steps the KL autoencoder of
+:mod:`genbench_diffusion.autoencoder` trains on the images; from then on it is frozen and
+only the latent U-Net trains. The diffusion U-Net trains from step 0 too, on detached latents of
+the current autoencoder (a joint warm-up that costs little, since latents are small), so both
+optimizers step from the first batch. Latents are multiplied by ``latent_scale`` = 1 / std(z),
+measured on the first batch after the autoencoder is frozen (Rombach et al. Sec. 4.3.2).
+Sampling runs the DDPM or DDIM sampler in latent space and decodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from genbench.api.dataset import DataInfo
+from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
+from genbench.engine.ema import EMA
+from genbench.errors import GenbenchError
+from genbench_diffusion.autoencoder import KLAutoencoder
+from genbench_diffusion.samplers import make_sampler
+from genbench_diffusion.schedule import NoiseSchedule
+from genbench_diffusion.unet import UNet, guided_eps
+
+
+@dataclass
+class LDMConfig:
+    # -- first stage ------------------------------------------------------------------
+    ae_steps: int = 300  # training steps of the autoencoder; afterwards it is frozen
+    ae_ch: int = 32
+    ae_mult: tuple[int, ...] = (1, 2, 2)  # downsampling factor f = 2^(len - 1): 28x28 -> 7x7
+    z_channels: int = 4
+    kl_weight: float = 1e-6  # Rombach et al.'s KL weight: latents are nearly deterministic, hence latent_scale
+    ae_lr: float = 1e-3
+    # -- latent diffusion U-Net -------------------------------------------------------
+    ch: int = 64
+    ch_mult: tuple[int, ...] = (1, 2)
+    num_res_blocks: int = 1
+    attn_levels: tuple[int, ...] = (1,)
+    dropout: float = 0.0
+    timesteps: int = 1000
+    schedule: Literal["linear", "cosine"] = "linear"
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    p_uncond: float = 0.1  # label dropout for classifier-free guidance
+    # -- evaluation-time settings -----------------------------------------------------
+    sampler: Literal["ddpm", "ddim"] = eval_setting("ddim", "ancestral DDPM or DDIM, in latent space")
+    steps: int = eval_setting(50, "sampling steps, 1..timesteps")
+    eta: float = eval_setting(0.0, "DDIM η: 0 deterministic, 1 = DDPM posterior variance")
+    variance: Literal["large", "small"] = eval_setting("large", "DDPM σ²: β_t (large) or β̃_t (small)")
+    guidance: float = eval_setting(1.0, "CFG scale s: ε_u + s(ε_c − ε_u); 1 = conditional, 0 = unconditional")
+    use_ema: bool = eval_setting(True, "sample with the EMA weights of the latent U-Net")
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.steps <= self.timesteps:
+            raise GenbenchError(f"steps={self.steps} must lie in 1..timesteps ({self.timesteps})")
+
+
+class LDM(GenerativeModel):
+    """A KL autoencoder and an ε-prediction U-Net on its scaled latents."""
+
+    Config = LDMConfig
+    capabilities = frozenset({"sample", "conditional", "reconstruct", "encode"})
+
+    def __init__(self, config: LDMConfig, info: DataInfo) -> None:
+        super().__init__(config, info)
+        c, h, w = info.shape
+        self.ae = KLAutoencoder(
+            in_channels=c, image_size=(h, w), ch=config.ae_ch, ch_mult=config.ae_mult, z_channels=config.z_channels
+        )
+        self.unet = UNet(
+            in_channels=config.z_channels,
+            ch=config.ch,
+            ch_mult=config.ch_mult,
+            num_res_blocks=config.num_res_blocks,
+            attn_levels=config.attn_levels,
+            dropout=config.dropout,
+            num_classes=info.num_classes,
+        )
+        self.ema = EMA(self.unet, config.ema_decay)
+        self.schedule = NoiseSchedule.make(config.schedule, config.timesteps)
+        self.register_buffer("latent_scale", torch.ones(()))  # 1 / std(z), checkpointed
+
+    @classmethod
+    def default_config(cls, info: DataInfo) -> LDMConfig:
+        c, h, w = info.shape
+        if max(h, w) <= 8:  # digits: f = 2, 4x4x2 latents
+            return LDMConfig(ae_mult=(1, 2), z_channels=2, ch=32, ch_mult=(1,), attn_levels=(0,))
+        if (c, h, w) == (3, 32, 32):  # CIFAR-10 on a GPU: f = 2, 16x16x4 latents
+            return LDMConfig(
+                ae_steps=5000,
+                ae_ch=64,
+                ae_mult=(1, 2),
+                ch=128,
+                ch_mult=(1, 2, 2),
+                num_res_blocks=2,
+                attn_levels=(1,),
+                dropout=0.1,
+                lr=2e-4,
+                warmup_steps=5000,
+                ema_decay=0.9999,
+            )
+        return LDMConfig()  # 28x28: f = 4, 7x7x4 latents
+
+    def train(self, mode: bool = True) -> LDM:
+        super().train(mode)
+        self.ema.module.eval()
+        return self
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.config.z_channels, *self.ae.latent_size)
+
+    # -- training --------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "autoencoder": torch.optim.Adam(self.ae.parameters(), lr=self.config.ae_lr),
+            "unet": torch.optim.Adam(self.unet.parameters(), lr=self.config.lr),
+        }
+
+    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        x = batch.x * 2 - 1  # (B, C, H, W) in [-1, 1]
+        losses: dict[str, torch.Tensor] = {}
+        if ctx.step < cfg.ae_steps:  # stage 1: the autoencoder learns
+            with ctx.autocast():
+                ae_loss, parts, z = self.ae.loss(x, cfg.kl_weight)
+            ctx.optimize(ae_loss, "autoencoder")
+            losses = {"ae_loss": ae_loss.detach(), **parts}
+            z = z.detach().float()
+        else:  # stage 2: the autoencoder is frozen
+            with torch.no_grad():
+                mean, logvar = self.ae.encode(x)
+                z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        if ctx.step <= cfg.ae_steps:
+            # Unit-variance latents (Rombach et al. Sec. 4.3.2); the last update uses the frozen autoencoder.
+            self.latent_scale.fill_(1.0 / z.std().clamp(min=1e-8).item())
+        z = z * self.latent_scale  # (B, z_channels, h, w)
+
+        b = z.shape[0]
+        t = torch.randint(0, cfg.timesteps, (b,), device=z.device)
+        noise = torch.randn_like(z)
+        z_t = self.schedule.q_sample(z, t, noise)
+        y = None
+        if self.info.num_classes:
+            drop = torch.rand(b, device=z.device) < cfg.p_uncond
+            y = torch.where(drop, torch.full_like(batch.y, self.info.num_classes), batch.y)
+        lr_scale = min(1.0, (ctx.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        for group in ctx.optimizers["unet"].param_groups:
+            group["lr"] = cfg.lr * lr_scale
+        with ctx.autocast():
+            eps = self.unet(z_t, t, y)
+        loss = F.mse_loss(eps.float(), noise)  # L_simple on latents, Rombach et al. eq. 2
+        ctx.optimize(loss, "unet")
+        self.ema.decay = min(cfg.ema_decay, (1 + ctx.step) / (10 + ctx.step))
+        self.ema.update(self.unet)
+        return {**losses, "loss": loss.detach()}
+
+    # -- capabilities ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        cfg = self.config
+        net = self.ema.module if cfg.use_ema else self.unet
+        device = self.latent_scale.device
+        if labels is not None:
+            labels = labels.to(device) if self.info.num_classes else None
+        # Latents are unbounded: no clipping of the predicted z_0.
+        sampler = make_sampler(cfg.sampler, self.schedule, steps=cfg.steps, eta=cfg.eta, variance=cfg.variance, clip_x0=False)
+        z = sampler(guided_eps(net, labels, cfg.guidance), (n, *self.latent_shape), generator=generator, device=device)
+        x = self.ae.decode(z / self.latent_scale)
+        return ((x.float() + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.ae.encode(x * 2 - 1)
+        return ((self.ae.decode(mean).float() + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean of the latent, flattened: (B, z_channels · h · w)."""
+        mean, _ = self.ae.encode(x * 2 - 1)
+        return mean.flatten(1).float()

@@ -1,0 +1,84 @@
+"""The forward (noising) process: betas, their cumulative products and the posterior q(x_{t-1} | x_t, x_0).
+
+Timesteps are 0-indexed, t = 0 .. T-1, as in Ho et al.'s code: ``alphas_cumprod[t]`` is the
+paper's ᾱ_{t+1}. Values are kept in float64 (on the CPU) so that ᾱ_t near 0 and 1 stay exact;
+:meth:`NoiseSchedule.at` gathers them as float32 for a batch of timesteps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+ScheduleName = Literal["linear", "cosine"]
+
+
+def linear_betas(timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """β_t rising linearly from 1e-4 to 0.02 over T = 1000 steps (Ho et al. 2020, Sec. 4)."""
+    return torch.linspace(beta_start, beta_end, timesteps, dtype=torch.float64)
+
+
+def cosine_alpha_bar(u: torch.Tensor, s: float = 0.008) -> torch.Tensor:
+    """ᾱ(u) = f(u) / f(0), f(u) = cos²(π/2 · (u + s) / (1 + s)), u = t / T (Nichol & Dhariwal 2021, eq. 17)."""
+
+    def f(v: torch.Tensor) -> torch.Tensor:
+        return torch.cos((v + s) / (1 + s) * math.pi / 2) ** 2
+
+    return f(u) / f(torch.zeros_like(u))
+
+
+def cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """β_t = 1 − ᾱ_t / ᾱ_{t−1} of the cosine schedule, clipped at 0.999 to avoid a singular last step
+    (Nichol & Dhariwal 2021, Sec. 3.2)."""
+    u = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
+    abar = cosine_alpha_bar(u, s)
+    return (1 - abar[1:] / abar[:-1]).clamp(max=max_beta)
+
+
+class NoiseSchedule:
+    """q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) and the quantities derived from β_1..β_T."""
+
+    def __init__(self, betas: torch.Tensor) -> None:
+        self.betas = betas.to(torch.float64)
+        self.num_timesteps = len(betas)
+        self.alphas = 1.0 - self.betas
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)  # ᾱ_t
+        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+        # Posterior q(x_{t-1} | x_t, x_0) = N(coef_x0 x_0 + coef_xt x_t, β̃_t I) (Ho et al. eqs. 6-7).
+        self.posterior_variance = self.betas * (1 - self.alphas_cumprod_prev) / (1 - self.alphas_cumprod)
+        self.posterior_coef_x0 = self.betas * self.alphas_cumprod_prev.sqrt() / (1 - self.alphas_cumprod)
+        self.posterior_coef_xt = (1 - self.alphas_cumprod_prev) * self.alphas.sqrt() / (1 - self.alphas_cumprod)
+        # β̃_0 = 0; like Ho et al.'s code, use β̃_1 at t = 0 so that logs stay finite.
+        self.posterior_log_variance_clipped = torch.cat([self.posterior_variance[1:2], self.posterior_variance[1:]]).log()
+
+    @classmethod
+    def make(
+        cls, name: ScheduleName, timesteps: int, *, beta_start: float = 1e-4, beta_end: float = 0.02
+    ) -> NoiseSchedule:
+        if name == "linear":
+            return cls(linear_betas(timesteps, beta_start, beta_end))
+        if name == "cosine":
+            return cls(cosine_betas(timesteps))
+        raise ValueError(f"unknown schedule {name!r}: use 'linear' or 'cosine'")
+
+    @staticmethod
+    def at(values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """values[t] as float32 on t's device, shaped (B, 1, 1, 1) to broadcast over images."""
+        return values[t.cpu()].to(device=t.device, dtype=torch.float32).view(-1, 1, 1, 1)
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (Ho et al. eq. 4)."""
+        abar = self.at(self.alphas_cumprod, t)
+        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """x̂_0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t, eq. 4 solved for x_0."""
+        abar = self.at(self.alphas_cumprod, t)
+        return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()
+
+    def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of q(x_{t-1} | x_t, x_0)."""
+        mean = self.at(self.posterior_coef_x0, t) * x0 + self.at(self.posterior_coef_xt, t) * x_t
+        return mean, self.at(self.posterior_variance, t)
