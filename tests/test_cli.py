@@ -71,14 +71,17 @@ def test_missing_data_folder(toy_plugins, results, capsys, tmp_path):
 
 
 def test_unwritable_results_folder(toy_plugins, capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the results folder should go")
+    code, _, err = genbench(capsys, *RUN, "--results-dir", str(blocker / "results"))
+    assert_user_error(code, err, "not writable", "--results-dir")
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
-        code, _, err = genbench(capsys, *RUN, "--results-dir", str(locked / "results"))
-        assert_user_error(code, err, "not writable")
+        if not os.access(locked, os.W_OK):  # root can write anywhere: then only the case above applies
+            code, _, err = genbench(capsys, *RUN, "--results-dir", str(locked / "results"))
+            assert_user_error(code, err, "not writable")
     finally:
         locked.chmod(0o700)
 
@@ -117,7 +120,7 @@ def test_listing_commands(toy_plugins, capsys):
     code, out, _ = genbench(capsys, "datasets")
     assert code == 0 and "digits" in out and "mnist" in out
     code, out, _ = genbench(capsys, "metrics")
-    assert code == 0 and "nll" in out and "lower is better" in out
+    assert code == 0 and "nll" in out and "lower is better" in out and "fingerprint fields" in out
 
 
 def test_console_script_exit_code_and_single_line(tmp_path):
