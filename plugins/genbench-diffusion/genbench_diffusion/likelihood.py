@@ -84,9 +84,19 @@ def vlb_term(
 
 
 def strata(num_timesteps: int, evaluations: int) -> list[tuple[int, int]]:
-    """Split t = 1 .. T-1 into ``evaluations − 1`` contiguous strata [lo, hi) of near-equal size."""
+    """Split t = 1 .. T-1 into ``evaluations − 1`` contiguous strata [lo, hi), geometrically growing.
+
+    The terms L_t fall steeply with t (roughly like 1/t), so the small timesteps get strata of
+    one step each and are summed exactly, while wide strata cover the flat tail; this keeps the
+    variance far below that of equal-width strata.
+    """
     k = evaluations - 1
-    edges = [1 + (j * (num_timesteps - 1)) // k for j in range(k + 1)]
+    edges = [1]
+    for j in range(1, k):
+        geometric = round(num_timesteps ** (j / k))
+        # At least one step per stratum, and room left for the strata still to come.
+        edges.append(min(max(geometric, edges[-1] + 1), num_timesteps - (k - j)))
+    edges.append(num_timesteps)
     return list(zip(edges[:-1], edges[1:]))
 
 
@@ -104,10 +114,10 @@ def negative_vlb(
     """An unbiased estimate of the bound L_T + Σ L_t + L_0 in nats, (B,), from ``evaluations`` network calls.
 
     L_T is exact and L_0 is always evaluated. The sum over t = 1 .. T-1 is estimated by
-    stratified sampling: the range is cut into ``evaluations − 1`` strata, one timestep is drawn
-    uniformly in each (per image) and weighted by its stratum's size n: E[n · L_t] over the
-    stratum is the stratum's sum, so the estimate is unbiased. With ``evaluations = T`` each
-    stratum holds one timestep and this is the full sum the paper reports.
+    stratified sampling: the range is cut into ``evaluations − 1`` strata (:func:`strata`), one
+    timestep is drawn uniformly in each (per image) and weighted by its stratum's size n:
+    E[n · L_t] over the stratum is the stratum's sum, so the estimate is unbiased. With
+    ``evaluations = T`` each stratum holds one timestep and this is the full sum the paper reports.
     """
     num_timesteps = schedule.num_timesteps
     if not 2 <= evaluations <= num_timesteps:
