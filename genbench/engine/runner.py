@@ -210,13 +210,19 @@ class Runner:
                     f"'{key}' is {kind} setting of model '{run.model}'; at evaluation only "
                     f"{', '.join(sorted(allowed)) or 'eval.*'} may change"
                 )
-        state = load_checkpoint(Path(run.run_dir) / "checkpoint.pt")
         spec, bench, model, data, _, eval_cfg = self._rebuild(run, parsed["model"], parsed["eval"])
+        model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         device = resolve_device(device_name)
         metrics = metrics_for(self.plugins, bench, spec, data.info.shape)
-        model.load_state_dict(state["model"])
         scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
         return Outcome(self.store.get_run(run.id), scores)
+
+    def load_trained(self, run_id: str, settings: dict[str, str] | None = None) -> tuple[GenerativeModel, ImageData]:
+        """A run's model with its final checkpoint loaded (eval-time ``settings`` applied) and its data."""
+        run = self.store.get_run(run_id)
+        _, _, model, data, _, _ = self._rebuild(run, settings or {})
+        model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
+        return model, data
 
     # -- shared ------------------------------------------------------------------------
 
