@@ -29,8 +29,13 @@ from genbench.metrics.files import verify_sha256
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-# sha256 of the committed weights files, written by scripts/train_extractor.py.
-CLASSIFIER_SHA256: dict[str, str] = {}
+# sha256 of the committed weights files, as printed by scripts/train_extractor.py (trained with
+# torch 2.11.0 on 5 CPU threads; test accuracy digits 0.9917, mnist 0.9950, fashion-mnist 0.9261).
+CLASSIFIER_SHA256: dict[str, str] = {
+    "digits": "abbba75736050f462d191c00591fe9588f0809fb4b695cef6fd67d139d3d59c7",
+    "mnist": "5894b9d9f464bed1e3520394676e5ad0b01d421d31d5c7d500064c459a68b035",
+    "fashion-mnist": "5a3276deec52075ba8f7ff5e55c464eab1efbe7f2e7d0ccc6c3118e9449273dd",
+}
 
 
 @dataclass
@@ -209,7 +214,7 @@ def train_classifier(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         if log:
             acc = classifier_accuracy(model, data.test_x, data.test_y)
             print(

@@ -112,6 +112,8 @@ def split_score(logits: torch.Tensor, *, splits: int = 1, generator: torch.Gener
     for chunk in logits.chunk(splits, dim=0):
         log_p = chunk.log_softmax(dim=1)  # log p(y|x), (n, K)
         log_marginal = log_p.exp().mean(dim=0).log()  # log p(y), (K,)
-        kl = (log_p.exp() * (log_p - log_marginal)).sum(dim=1)  # (n,)
+        p = log_p.exp()
+        # Classes with p(y|x) = 0 contribute 0 (the limit of p log p), not 0 * -inf = NaN.
+        kl = torch.where(p > 0, p * (log_p - log_marginal), 0.0).sum(dim=1)  # (n,)
         scores.append(kl.mean().exp())
     return float(torch.stack(scores).mean())

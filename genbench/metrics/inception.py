@@ -1,0 +1,229 @@
+"""FID, KID and Inception Score on torchmetrics' Inception-v3, and clean-fid's "clean" protocol.
+
+The network is torchmetrics' ``NoTrainInceptionV3``, i.e. torch-fidelity's port of the
+TensorFlow ``inception-2015-12-05`` graph that the FID paper used, loaded from
+torch-fidelity's weights file :data:`INCEPTION_FILE`. Nothing is downloaded: the file comes
+from ``$GENBENCH_INCEPTION_WEIGHTS`` or from the torch hub cache
+(``torch.hub.get_dir()/checkpoints/``, where torch-fidelity itself keeps it), and its sha256
+must start with the 8 hex digits in its name (``$GENBENCH_INCEPTION_SHA256`` may name another
+expected hash; the hash in use goes into every fingerprint).
+
+How images are prepared (recorded as ``resize`` in the fingerprint):
+
+1. float [0, 1] -> 8-bit levels round(255 x) (torchmetrics truncates ``(255 x).byte()``;
+   both give k for images that hold k / 255, which is what genbench scores);
+2. one channel -> replicated to three (grayscale as RGB);
+3. resize to 299x299:
+   - ``bilinear-antialias``: ``F.interpolate(bilinear, antialias=True)``, torchmetrics'
+     default for FID/KID/IS (metrics ``fid``, ``kid``, ``is``);
+   - ``clean``: clean-fid's "clean" mode, PIL bicubic on float32 per channel, clipped to
+     [0, 255], done by clean-fid's own resizer (metric ``fid-clean``);
+4. (x - 128) / 128, then the network: 2048-d pool features (FID, KID) and the bias-free
+   "unbiased" logits torchmetrics' Inception Score uses.
+
+About ``fid-clean``: clean-fid's published statistics were computed with NVIDIA's TorchScript
+conversion (``inception-2015-12-05.pt``) of the same TensorFlow graph. genbench runs the
+clean protocol (resize, normalisation, pool features, Fréchet distance) on torch-fidelity's
+conversion, so that one verified weights file serves every Inception metric; the tests check
+the protocol against clean-fid's own code, but the two conversions' agreement is not checked
+here (neither file is on these machines). The fingerprint names the extractor, so such
+values never rank with values from another network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genbench.api.metric import EvalContext, Metric, MetricValue
+from genbench.errors import GenbenchError
+from genbench.metrics.features import (
+    FeatureExtractor,
+    reference_features,
+    reference_identity,
+    sample_features,
+)
+from genbench.metrics.files import verify_sha256
+from genbench.metrics.stats import (
+    frechet_distance,
+    gaussian_stats,
+    kernel_distance,
+    kid_subset_size,
+    require_count,
+    split_score,
+)
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+INCEPTION_SHA256_PREFIX = "6726825d"
+ENV_WEIGHTS = "GENBENCH_INCEPTION_WEIGHTS"
+ENV_SHA256 = "GENBENCH_INCEPTION_SHA256"
+INPUT_SIZE = 299
+RESIZES = ("bilinear-antialias", "clean")
+
+# The layers of torch-fidelity's FeatureExtractorInceptionV3 up to the 2048-d pool, in order.
+_TRUNK = (
+    "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+    "MaxPool_2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+    "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "AvgPool",
+)  # fmt: skip
+
+
+def inception_weights_path() -> Path:
+    """Where the weights file is looked for: ``$GENBENCH_INCEPTION_WEIGHTS``, else the torch hub cache."""
+    explicit = os.environ.get(ENV_WEIGHTS)
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+def inception_weights(path: Path | None = None, sha256: str | None = None) -> tuple[Path, str]:
+    """The verified weights file and its full sha256, or a one-line GenbenchError saying what to do."""
+    path = path or inception_weights_path()
+    expected = sha256 or os.environ.get(ENV_SHA256) or INCEPTION_SHA256_PREFIX
+    fix = (
+        f"download {INCEPTION_URL} and put it at {Path(torch.hub.get_dir()) / 'checkpoints' / INCEPTION_FILE} "
+        f"or set {ENV_WEIGHTS} to its path (or use the offline clf-* metrics)"
+    )
+    return path, verify_sha256(path, expected, f"Inception weights {INCEPTION_FILE}", fix)
+
+
+_NETS: dict[tuple[str, str], torch.nn.Module] = {}  # loaded networks by (sha256, device)
+
+
+def _load_network(path: Path, sha256: str, device: torch.device) -> torch.nn.Module:
+    key = (sha256, str(device))
+    if key not in _NETS:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        try:
+            net = NoTrainInceptionV3(
+                name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
+            )
+        except Exception as exc:
+            raise GenbenchError(
+                f"cannot load Inception weights {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            ) from None
+        _NETS[key] = net.to(device)
+    return _NETS[key]
+
+
+def prepare_images(x: torch.Tensor, resize: str) -> torch.Tensor:
+    """(N, 1|3, H, W) float [0, 1] -> (N, 3, 299, 299) float in [0, 255], as the module docstring says."""
+    levels = torch.round(x.float() * 255)
+    if levels.shape[1] == 1:
+        levels = levels.expand(-1, 3, -1, -1)
+    if resize == "bilinear-antialias":
+        size = (INPUT_SIZE, INPUT_SIZE)
+        return F.interpolate(levels, size=size, mode="bilinear", align_corners=False, antialias=True)
+    if resize == "clean":
+        from cleanfid.resize import build_resizer
+
+        resizer = build_resizer("clean")  # numpy (H, W, 3) uint8 -> (299, 299, 3) float32
+        images = levels.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
+        out = np.stack([resizer(image) for image in images])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(x.device)
+    raise GenbenchError(f"unknown Inception resize '{resize}' (choose from: {', '.join(RESIZES)})")
+
+
+class InceptionExtractor(FeatureExtractor):
+    """2048-d pool features and unbiased logits of Inception-v3 (TF 2015-12-05 weights)."""
+
+    name = "inception-v3-tf-2015-12-05"
+    batch_size = 64
+
+    def __init__(self, resize: str = "bilinear-antialias", *, path: Path | None = None, sha256: str | None = None):
+        if resize not in RESIZES:
+            raise GenbenchError(f"unknown Inception resize '{resize}' (choose from: {', '.join(RESIZES)})")
+        self.resize = resize
+        self.path, self.weights_sha256 = inception_weights(path, sha256)
+
+    def check_input(self, x: torch.Tensor, what: str) -> None:
+        super().check_input(x, what)
+        if x.shape[1] not in (1, 3):
+            raise GenbenchError(f"{what}: Inception takes 1- or 3-channel images, got {x.shape[1]} channels")
+
+    def extract_batch(self, x: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+        net = _load_network(self.path, self.weights_sha256, device)
+        h = (prepare_images(x, self.resize) - 128) / 128  # (B, 3, 299, 299), the TF graph's normalisation
+        for name in _TRUNK:
+            h = getattr(net, name)(h)
+        pool = torch.flatten(h, 1)  # (B, 2048)
+        # "logits_unbiased": the classifier without its bias, as torch-fidelity and torchmetrics' IS use.
+        logits = pool.mm(net.fc.weight.T)  # (B, 1008)
+        return {"features": pool, "logits": logits}
+
+
+class _InceptionMetric(Metric):
+    resize = "bilinear-antialias"
+
+    def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
+        if shape[0] not in (1, 3):
+            raise GenbenchError(f"{self.spec.name}: Inception takes 1- or 3-channel images, '{data_name}' has {shape[0]}")
+        inception_weights()
+
+    def extractor(self) -> InceptionExtractor:
+        return InceptionExtractor(self.resize)
+
+    def fingerprint(self, ctx: EvalContext, extractor: InceptionExtractor, **extra: Any) -> dict[str, Any]:
+        return {**self.base_fingerprint(ctx), **extractor.identity(), **extra}
+
+
+class FID(_InceptionMetric):
+    """Fréchet Inception Distance between samples and the test split (lower is better)."""
+
+    version = 1
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        extractor = self.extractor()
+        fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
+        real = reference_features(extractor, ctx)
+        require_count(len(fake), 2, self.spec.name)
+        mu, sigma = gaussian_stats(fake)
+        value = frechet_distance(mu, sigma, real["mu"], real["sigma"])
+        return MetricValue(value, self.fingerprint(ctx, extractor, **reference_identity(ctx)))
+
+
+class FIDClean(FID):
+    """FID under clean-fid's "clean" protocol (PIL bicubic resize), lower is better."""
+
+    resize = "clean"
+
+
+class KID(_InceptionMetric):
+    """Kernel Inception Distance: polynomial-kernel MMD² over 100 subsets (lower is better)."""
+
+    version = 1
+    subsets = 100
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        extractor = self.extractor()
+        fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
+        real = reference_features(extractor, ctx)["features"]
+        size = kid_subset_size(len(real), len(fake))
+        require_count(size, 2, self.spec.name)
+        gen = torch.Generator().manual_seed(ctx.seed)
+        value = kernel_distance(real, fake, subsets=self.subsets, subset_size=size, generator=gen)
+        fingerprint = self.fingerprint(
+            ctx, extractor, **reference_identity(ctx), kid_subsets=self.subsets, kid_subset_size=size
+        )
+        return MetricValue(value, fingerprint)
+
+
+class InceptionScore(_InceptionMetric):
+    """Inception Score of the samples, mean over 10 splits (higher is better)."""
+
+    version = 1
+    splits = 10
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        extractor = self.extractor()
+        logits = sample_features(extractor, ctx.samples(), ctx.device)["logits"]
+        gen = torch.Generator().manual_seed(ctx.seed)
+        value = split_score(logits, splits=self.splits, generator=gen)
+        return MetricValue(value, self.fingerprint(ctx, extractor, is_splits=self.splits))

@@ -1,0 +1,255 @@
+"""FID, KID, IS and fid-clean against torchmetrics and clean-fid, on random Inception weights.
+
+The standard weights file is not on these machines, so a randomly initialised state dict of
+the same architecture is saved to disk and loaded through the path the real file takes
+(``$GENBENCH_INCEPTION_WEIGHTS``, with its hash given in ``$GENBENCH_INCEPTION_SHA256``).
+Inception on a CPU costs about a second per image, so the FID/KID/IS comparison runs the
+network at its smallest input size (75x75, patched into torchmetrics and genbench alike) and a
+separate test checks genbench's features against torchmetrics' at the real 299x299.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+
+from genbench.api.dataset import ImageData
+from genbench.api.metric import EvalContext
+from genbench.api.model import GenerativeModel
+from genbench.engine.build import build_metric
+from genbench.errors import GenbenchError
+from genbench.metrics import inception
+from genbench.metrics.files import sha256_file
+from genbench.plugins import get_plugins
+
+
+def random_inception_weights(path: Path) -> None:
+    """Save a random-weights state dict of torch-fidelity's Inception-v3.
+
+    Default init makes activations vanish through 20 layers, so batch-norm statistics are
+    calibrated on one batch of random images: features then have unit scale, like real ones.
+    """
+    import torch_fidelity.feature_extractor_inceptionv3 as tfi
+
+    torch.manual_seed(0)
+    with (
+        mock.patch.object(tfi, "load_state_dict_from_url", return_value={}),
+        mock.patch.object(tfi.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None),
+    ):
+        net = tfi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # running statistics = this batch's statistics
+            m.reset_running_stats()
+    net.train()
+    with torch.no_grad(), mock.patch.object(tfi.FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75):
+        net(torch.randint(0, 256, (6, 3, 24, 24), dtype=torch.uint8))
+    with torch.no_grad():
+        net.fc.weight.mul_(0.05)  # logits of a few units, so that softmax does not saturate
+    torch.save(net.state_dict(), path)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    random_inception_weights(path)
+    return path
+
+
+@pytest.fixture
+def random_weights(weights: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(inception.ENV_WEIGHTS, str(weights))
+    monkeypatch.setenv(inception.ENV_SHA256, sha256_file(weights))
+    return weights
+
+
+@pytest.fixture
+def small_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    monkeypatch.setattr(NoTrainInceptionV3, "INPUT_IMAGE_SIZE", 75)
+    monkeypatch.setattr(inception, "INPUT_SIZE", 75)
+
+
+def image_sets(n_real: int, n_fake: int, channels: int = 1, size: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    """8-bit images as k / 255: real ones are smooth blobs, fake ones blobs plus noise."""
+    gen = torch.Generator().manual_seed(0)
+    grid = torch.linspace(-1, 1, size)
+    centres = torch.rand(n_real + n_fake, 2, 1, 1, generator=gen) - 0.5
+    blobs = torch.exp(-((grid[None, :, None] - centres[:, 0]) ** 2 + (grid[None, None, :] - centres[:, 1]) ** 2) * 4)
+    x = blobs[:, None].expand(-1, channels, -1, -1).clone()
+    x[n_real:] = (x[n_real:] + 0.4 * torch.rand(n_fake, channels, size, size, generator=gen)).clamp(0, 1)
+    x = torch.round(x * 255) / 255
+    return x[:n_real], x[n_real:]
+
+
+class Replay(GenerativeModel):
+    """Test double: 'samples' are a fixed tensor of images."""
+
+    capabilities = frozenset({"sample"})
+
+    def __init__(self, info, images: torch.Tensor) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(None, info)
+        self.images = images
+
+    def sample(self, n, *, labels=None, generator=None):  # type: ignore[no-untyped-def]
+        return self.images[:n]
+
+
+def context(real: torch.Tensor, fake: torch.Tensor, cache_dir: Path) -> EvalContext:
+    as_uint8 = (real * 255).round().to(torch.uint8)
+    data = ImageData("blobs", as_uint8, torch.zeros(len(real), dtype=torch.long), as_uint8, torch.zeros(len(real), dtype=torch.long), 10)
+    return EvalContext(Replay(data.info, fake), data, len(fake), torch.device("cpu"), seed=5, cache_dir=cache_dir)
+
+
+def metric(name: str):  # type: ignore[no-untyped-def]
+    return build_metric(get_plugins().metrics.get(name))
+
+
+def test_missing_weights_fail_before_training_with_one_line_saying_where(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv(inception.ENV_WEIGHTS, raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    for name in ("fid", "kid", "is", "fid-clean"):
+        with pytest.raises(GenbenchError) as info:
+            metric(name).check("cifar10", (3, 32, 32))
+        message = str(info.value)
+        assert "\n" not in message
+        assert inception.INCEPTION_FILE in message and str(tmp_path / "hub" / "checkpoints") in message
+
+
+def test_truncated_or_foreign_weights_are_refused_by_hash(tmp_path: Path, weights: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv(inception.ENV_SHA256, raising=False)
+    truncated = tmp_path / inception.INCEPTION_FILE
+    truncated.write_bytes(weights.read_bytes()[:1000])
+    monkeypatch.setenv(inception.ENV_WEIGHTS, str(truncated))
+    with pytest.raises(GenbenchError, match="truncated or not the right one"):
+        metric("fid").check("cifar10", (3, 32, 32))
+    # A file that is not the standard one fails the standard hash even when complete.
+    monkeypatch.setenv(inception.ENV_WEIGHTS, str(weights))
+    with pytest.raises(GenbenchError, match="expected 6726825d"):
+        metric("fid").check("cifar10", (3, 32, 32))
+
+
+def test_bad_images_are_refused(random_weights: Path) -> None:
+    extractor = inception.InceptionExtractor()
+    for bad, message in [
+        (torch.full((2, 3, 8, 8), float("nan")), "NaN"),
+        (torch.full((2, 3, 8, 8), 1.5), r"\[0, 1\]"),
+        (torch.zeros(2, 8, 8), "NCHW"),
+        (torch.zeros(2, 2, 8, 8), "1- or 3-channel"),
+    ]:
+        with pytest.raises(GenbenchError, match=message):
+            extractor.extract(bad, torch.device("cpu"))
+    with pytest.raises(GenbenchError, match="1- or 3-channel"):
+        metric("fid").check("two-channel", (2, 8, 8))
+
+
+def test_features_equal_torchmetrics_inception_at_299(random_weights: Path) -> None:
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    x, _ = image_sets(3, 0, channels=3, size=20)
+    ours = inception.InceptionExtractor().extract(x, torch.device("cpu"))
+    tm = NoTrainInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"], str(random_weights))
+    pool, logits = tm._torch_fidelity_forward((x * 255).byte())
+    assert ours["features"].shape == (3, 2048)
+    for got, want in ((ours["features"], pool), (ours["logits"], logits)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
+def test_fid_kid_is_equal_torchmetrics_on_the_same_images_and_weights(
+    random_weights: Path, small_input: None, tmp_path: Path
+) -> None:
+    from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+    from torchmetrics.image.inception import InceptionScore
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    real, fake = image_sets(30, 40)  # grayscale: genbench replicates it to RGB
+    ctx = context(real, fake, tmp_path)
+    ours = {name: metric(name).compute(ctx).value for name in ("fid", "kid", "is")}
+
+    rgb_real, rgb_fake = real.expand(-1, 3, -1, -1), fake.expand(-1, 3, -1, -1)
+    fid = FrechetInceptionDistance(feature_extractor_weights_path=str(random_weights), normalize=True)
+    fid.set_dtype(torch.float64)  # torchmetrics' own advice; the network itself still runs in float32
+    fid.update(rgb_real, real=True)
+    fid.update(rgb_fake, real=False)
+
+    def network(feature: str) -> NoTrainInceptionV3:
+        return NoTrainInceptionV3("inception-v3-compat", [feature], str(random_weights))
+
+    kid = KernelInceptionDistance(feature=network("2048"), subsets=100, subset_size=30)
+    kid.update((rgb_real * 255).byte(), real=True)  # a custom network takes the uint8 images itself
+    kid.update((rgb_fake * 255).byte(), real=False)
+    torch.manual_seed(ctx.seed)
+    kid_value = float(kid.compute()[0])
+
+    score = InceptionScore(feature=network("logits_unbiased"), splits=10, normalize=True)
+    score.update(rgb_fake)
+    torch.manual_seed(ctx.seed)
+    is_value = float(score.compute()[0])
+
+    assert ours["fid"] == pytest.approx(float(fid.compute()), rel=1e-4)
+    assert ours["kid"] == pytest.approx(kid_value, rel=1e-4)
+    assert ours["is"] == pytest.approx(is_value, rel=1e-4)
+    assert ours["fid"] > 1 and ours["kid"] > 0.01 and ours["is"] > 1.001  # non-trivial values
+
+
+def test_fid_clean_follows_clean_fid_on_the_same_images(random_weights: Path, tmp_path: Path) -> None:
+    """clean-fid's own pipeline (PNG files, its loader, its "clean" resize) on the same network.
+
+    clean-fid's scipy ``sqrtm`` cannot take the square root of the singular product of two
+    2048-d covariances from a handful of images (it raises "Imaginary component"), so the
+    value is compared through its features: genbench's features equal clean-fid's, and the
+    Fréchet distance math equals clean-fid's ``frechet_distance`` where that is well-posed
+    (tests/test_metrics_stats.py).
+    """
+    from cleanfid import fid as cleanfid
+    from PIL import Image
+
+    from genbench.metrics.stats import frechet_distance, gaussian_stats
+
+    real, fake = image_sets(4, 4, channels=1, size=16)
+    net = inception._load_network(*inception.inception_weights(), torch.device("cpu"))
+
+    def clean_fid_network(x: torch.Tensor) -> torch.Tensor:
+        # What clean-fid's torchscript wrapper does to its resized [0, 255] batch in "clean" mode.
+        h = (x - 128) / 128
+        for name in inception._TRUNK:
+            h = getattr(net, name)(h)
+        return torch.flatten(h, 1)
+
+    theirs = []
+    for name, images in (("real", real), ("fake", fake)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, img in enumerate((images[:, 0] * 255).round().to(torch.uint8)):
+            Image.fromarray(img.numpy()).save(folder / f"{i:03d}.png")  # grayscale PNGs, as users save them
+        feats = cleanfid.get_folder_features(
+            str(folder), clean_fid_network, num_workers=0, batch_size=8, device=torch.device("cpu"),
+            mode="clean", verbose=False,
+        )  # fmt: skip
+        theirs.append(torch.from_numpy(feats))
+
+    ours = inception.InceptionExtractor("clean").extract(torch.cat([real, fake]), torch.device("cpu"))["features"]
+    expected = torch.cat(theirs)
+    # Batches of 8 vs 4 may pick other conv kernels: float32 rounding, relative to the features' scale.
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+
+    value = metric("fid-clean").compute(context(real, fake, tmp_path / "cache"))
+    expected = frechet_distance(*gaussian_stats(theirs[1]), *gaussian_stats(theirs[0]))
+    assert value.value == pytest.approx(expected, rel=1e-4)
+    assert value.fingerprint["resize"] == "clean" and value.value > 1
+
+
+def test_every_inception_value_carries_its_fingerprint(random_weights: Path, small_input: None, tmp_path: Path) -> None:
+    real, fake = image_sets(12, 12, channels=3)
+    ctx = context(real, fake, tmp_path)
+    for name in ("fid", "kid", "is"):
+        spec = get_plugins().metrics.get(name)
+        value = build_metric(spec).compute(ctx)
+        assert set(spec.fingerprint_fields) <= set(value.fingerprint), name
+        assert value.fingerprint["weights_sha256"] == sha256_file(random_weights)
+        assert value.fingerprint["resize"] == "bilinear-antialias"
+    assert build_metric(get_plugins().metrics.get("kid")).compute(ctx).fingerprint["kid_subset_size"] == 12

@@ -1,0 +1,149 @@
+"""NLL in bits/dim under the one dequantisation convention, and top-1 accuracy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genbench.api.dataset import ImageData
+from genbench.api.metric import EvalContext
+from genbench.api.model import GenerativeModel
+from genbench.data import load_dataset
+from genbench.engine.build import build_metric
+from genbench.errors import GenbenchError
+from genbench.metrics import nll
+from genbench.plugins import get_plugins
+
+
+@pytest.fixture(scope="module")
+def digits() -> ImageData:
+    return load_dataset("digits")
+
+
+class DiscreteUniform(GenerativeModel):
+    """P(k) = 256^-D: every 8-bit image equally likely."""
+
+    capabilities = frozenset({"log_likelihood"})
+
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.full((len(x),), -x[0].numel() * math.log(256), dtype=torch.float64)
+
+
+class ContinuousDensity(GenerativeModel):
+    """A density on [0, 1]^D with independent dimensions, scored through the dequantise path."""
+
+    capabilities = frozenset({"log_likelihood"})
+
+    def __init__(self, info, log_density) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(None, info)
+        self.log_density = log_density  # u -> log p(u), elementwise
+
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        u = nll.dequantize(x, generator=torch.Generator().manual_seed(0))
+        log_p_u = self.log_density(u).flatten(1).sum(dim=1)
+        return nll.discrete_log_prob_from_density(log_p_u, x[0].numel())
+
+
+class Returns(GenerativeModel):
+    capabilities = frozenset({"log_likelihood", "classify"})
+
+    def __init__(self, info, fn) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(None, info)
+        self.fn = fn
+
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fn(x)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def evaluate(name: str, model: GenerativeModel, data: ImageData, num_samples: int = 10_000, batch_size: int = 100):  # type: ignore[no-untyped-def]
+    metric = build_metric(get_plugins().metrics.get(name))
+    ctx = EvalContext(model, data, num_samples, torch.device("cpu"), batch_size=batch_size)
+    return metric.compute(ctx)
+
+
+def test_uniform_discrete_model_scores_exactly_8_bits_per_dim(digits: ImageData) -> None:
+    value = evaluate("nll", DiscreteUniform(None, digits.info), digits)
+    assert value.value == pytest.approx(8.0, abs=1e-12)
+    assert value.fingerprint["reference_count"] == len(digits.test_y)
+    assert value.fingerprint["dequantization"] == nll.CONVENTION
+
+
+def test_uniform_density_through_the_dequantise_path_scores_8_bits_per_dim(digits: ImageData) -> None:
+    model = ContinuousDensity(digits.info, lambda u: torch.zeros_like(u))  # p(u) = 1 on [0, 1]^D
+    assert evaluate("nll", model, digits).value == pytest.approx(8.0, abs=1e-6)  # float32 log p
+
+
+def test_dequantised_bound_lies_below_the_exact_discrete_likelihood(digits: ImageData) -> None:
+    # p(u) = 2u per dimension: the exact P(k) = ((k+1)² - k²) / 256² = (2k + 1) / 65536, and by
+    # Jensen E log p(u) - D log 256 is a lower bound on log P(k): loose near u = 0, where log p bends.
+    x = ImageData.to_float(digits.test_x[:200])
+    k = nll.to_levels(x).double()
+    exact = (torch.log(2 * k + 1) - math.log(65536)).flatten(1).sum(1)
+    exact_bpd = float(nll.bits_per_dim(exact.mean(), 64))
+    got = evaluate("nll", ContinuousDensity(digits.info, lambda u: torch.log(2 * u)), digits, num_samples=200).value
+    assert got > exact_bpd + 0.1  # more bits/dim: the bound is below the true log P
+
+    # p(u) = (1 + u) / 1.5 is nearly flat on each cell, so the bound is tight:
+    # P(k) = (1/1.5) (1/256) (1 + (2k + 1) / 512).
+    exact = (torch.log((1 + (2 * k + 1) / 512) / 1.5) - math.log(256)).flatten(1).sum(1)
+    exact_bpd = float(nll.bits_per_dim(exact.mean(), 64))
+    got = evaluate("nll", ContinuousDensity(digits.info, lambda u: torch.log((1 + u) / 1.5)), digits, num_samples=200)
+    assert got.value == pytest.approx(exact_bpd, abs=1e-3)
+
+
+def test_dequantize_stays_in_the_cell_of_each_level() -> None:
+    k = torch.arange(256, dtype=torch.float32).repeat(50)
+    x = k / 255
+    assert torch.equal(nll.to_levels(x), k.long())
+    u = nll.dequantize(x, generator=torch.Generator().manual_seed(0))
+    assert ((u >= k / 256) & (u < (k + 1) / 256)).all()
+
+
+def test_nll_uses_at_most_num_samples_test_images(digits: ImageData) -> None:
+    seen: list[int] = []
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        seen.append(len(x))
+        return torch.full((len(x),), -64 * math.log(256))
+
+    value = evaluate("nll", Returns(digits.info, fn), digits, num_samples=150, batch_size=64)
+    assert seen == [64, 64, 22]
+    assert value.fingerprint["reference_count"] == 150
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (lambda x: torch.zeros(len(x), 2), "one value per image"),
+        (lambda x: torch.full((len(x),), float("nan")), "NaN"),
+        (lambda x: torch.full((len(x),), 5.0), "> 0 nats"),  # a density reported as a probability
+    ],
+)
+def test_nll_refuses_impossible_log_likelihoods(digits: ImageData, fn, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(GenbenchError, match=message):
+        evaluate("nll", Returns(digits.info, fn), digits)
+
+
+def test_accuracy_counts_top1_against_the_test_labels(digits: ImageData) -> None:
+    always_three = Returns(digits.info, lambda x: torch.eye(10)[[3] * len(x)])
+    value = evaluate("accuracy", always_three, digits, batch_size=64)
+    assert value.value == pytest.approx(float((digits.test_y == 3).double().mean()))
+    assert value.fingerprint["reference_count"] == len(digits.test_y)
+
+    lookup = {bytes(img.numpy()): int(label) for img, label in zip(digits.test_x, digits.test_y)}
+
+    def oracle(x: torch.Tensor) -> torch.Tensor:
+        levels = nll.to_levels(x).to(torch.uint8)
+        return torch.eye(10)[[lookup[bytes(img.numpy())] for img in levels]]
+
+    assert evaluate("accuracy", Returns(digits.info, oracle), digits, batch_size=64).value == 1.0
+
+
+def test_accuracy_refuses_logits_of_the_wrong_shape(digits: ImageData) -> None:
+    with pytest.raises(GenbenchError, match="logits of shape"):
+        evaluate("accuracy", Returns(digits.info, lambda x: torch.zeros(len(x), 3)), digits)
