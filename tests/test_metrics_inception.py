@@ -147,6 +147,13 @@ def test_bad_images_are_refused(random_weights: Path) -> None:
         metric("fid").check("two-channel", (2, 8, 8))
 
 
+def test_too_few_samples_are_refused_before_any_network_runs(random_weights: Path, tmp_path: Path) -> None:
+    real, fake = image_sets(4, 9)
+    for name, n, needed in (("fid", 1, 2), ("kid", 1, 2), ("is", 9, 10), ("fid-clean", 1, 2)):
+        with pytest.raises(GenbenchError, match=f"{name}: needs at least {needed} images, got {n}"):
+            metric(name).compute(context(real, fake[:n], tmp_path))
+
+
 def test_features_equal_torchmetrics_inception_at_299(random_weights: Path) -> None:
     from torchmetrics.image.fid import NoTrainInceptionV3
 

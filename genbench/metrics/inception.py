@@ -180,10 +180,10 @@ class FID(_InceptionMetric):
     version = 1
 
     def compute(self, ctx: EvalContext) -> MetricValue:
+        require_count(ctx.num_samples, 2, self.spec.name)
         extractor = self.extractor()
         fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
         real = reference_features(extractor, ctx)
-        require_count(len(fake), 2, self.spec.name)
         mu, sigma = gaussian_stats(fake)
         value = frechet_distance(mu, sigma, real["mu"], real["sigma"])
         return MetricValue(value, self.fingerprint(ctx, extractor, **reference_identity(ctx)))
@@ -202,11 +202,11 @@ class KID(_InceptionMetric):
     subsets = 100
 
     def compute(self, ctx: EvalContext) -> MetricValue:
+        require_count(ctx.num_samples, 2, self.spec.name)
         extractor = self.extractor()
         fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
         real = reference_features(extractor, ctx)["features"]
         size = kid_subset_size(len(real), len(fake))
-        require_count(size, 2, self.spec.name)
         gen = torch.Generator().manual_seed(ctx.seed)
         value = kernel_distance(real, fake, subsets=self.subsets, subset_size=size, generator=gen)
         fingerprint = self.fingerprint(
@@ -222,6 +222,7 @@ class InceptionScore(_InceptionMetric):
     splits = 10
 
     def compute(self, ctx: EvalContext) -> MetricValue:
+        require_count(ctx.num_samples, self.splits, self.spec.name)
         extractor = self.extractor()
         logits = sample_features(extractor, ctx.samples(), ctx.device)["logits"]
         gen = torch.Generator().manual_seed(ctx.seed)

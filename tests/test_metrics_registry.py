@@ -1,0 +1,50 @@
+"""Every built-in metric is registered with its direction, capability, unit and fingerprint fields."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from genbench.api.metric import Metric
+from genbench.engine.build import build_metric
+from genbench.plugins import get_plugins
+
+EXPECTED = {
+    # name: (direction, capability it needs)
+    "fid": ("min", "sample"),
+    "fid-clean": ("min", "sample"),
+    "kid": ("min", "sample"),
+    "is": ("max", "sample"),
+    "clf-fd": ("min", "sample"),
+    "clf-score": ("max", "sample"),
+    "cond-acc": ("max", "conditional"),
+    "nll": ("min", "log_likelihood"),
+    "accuracy": ("max", "classify"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_metric_is_registered_with_direction_and_capability(name: str) -> None:
+    spec = get_plugins().metrics.get(name)
+    assert (spec.direction, spec.requires) == EXPECTED[name]
+    assert {"metric", "version", "num_samples"} <= set(spec.fingerprint_fields)
+    assert spec.description
+    assert isinstance(build_metric(spec), Metric)
+
+
+def test_offline_classifier_metrics_are_never_called_fid() -> None:
+    for name in ("clf-fd", "clf-score", "cond-acc"):
+        spec = get_plugins().metrics.get(name)
+        assert "fid" not in name and "Inception" not in spec.description
+
+
+def test_nll_reports_bits_per_dim() -> None:
+    assert get_plugins().metrics.get("nll").unit == "bits/dim"
+
+
+def test_registering_metrics_does_not_import_torch() -> None:
+    code = "import sys, genbench.metrics.builtin as b; b.genbench_register_metrics(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
