@@ -23,7 +23,7 @@ def _reset_plugins() -> None:
 @pytest.fixture
 def toy_plugins(monkeypatch: pytest.MonkeyPatch):
     """The installed plugins plus the toy fixture plugin."""
-    monkeypatch.setenv("GENBENCH_PLUGINS", ",".join(filter(None, ["genbench_toy", os.environ.get("GENBENCH_TEST_EXTRA_PLUGINS")])))
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy")
     _reset_plugins()
     from genbench.plugins import get_plugins
 

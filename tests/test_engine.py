@@ -108,3 +108,14 @@ def test_run_records_everything(toy_plugins, results):
         assert Path(a.path).stat().st_size > 0
     for m in r.metrics:
         assert m.fingerprint["num_samples"] == 64 and m.fingerprint_hash
+
+
+def test_plugin_dataset_metric_and_benchmark_work_like_builtins(toy_plugins, results):
+    runner = Runner(results)
+    req = RunRequest("toy", "toy-stripes", budget="smoke", sets=["train.batch_size=100", "lr=0.1"], device="cpu")
+    out = runner.run(req)
+    assert out.run.benchmark == "toy-stripes" and out.run.status == "finished"
+    (score,) = out.scores
+    assert score.name == "toy-mean-gap" and score.fingerprint["reference"] == "toy-stripes/test"
+    # The stripes average (230 + 3 * 20) / 4 / 255 = 0.284; a trained factorised model matches the mean.
+    assert score.value < 0.03

@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.api.dataset import ImageData
+from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
-from genbench.specs import ModelSpec
+from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
 
 hookimpl = pluggy.HookimplMarker("genbench")
 
@@ -88,10 +90,38 @@ def genbench_register_models() -> list[ModelSpec]:
     ]
 
 
+def load_stripes(root: Path | None = None) -> ImageData:
+    """4x4 images with one bright row (the label), the rest dark: a dataset made in memory."""
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (600,), generator=gen)
+    x = torch.full((600, 1, 4, 4), 20, dtype=torch.uint8)
+    x[torch.arange(600), 0, y] = 230
+    return ImageData("toy-stripes", x[:500], y[:500], x[500:], y[500:], num_classes=4)
+
+
+class MeanGap(Metric):
+    """|mean intensity of samples - mean intensity of the test split|."""
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        real, _ = ctx.reference()
+        value = abs(float(ctx.samples().mean()) - float(real.mean()))
+        return MetricValue(value, {**self.base_fingerprint(ctx), "reference": f"{ctx.data.name}/test"})
+
+
+@hookimpl
+def genbench_register_datasets() -> list[DatasetSpec]:
+    return [DatasetSpec("toy-stripes", "genbench_toy:load_stripes", (1, 4, 4), 4, "fixture", needs_files=False)]
+
+
+@hookimpl
+def genbench_register_metrics() -> list[MetricSpec]:
+    return [MetricSpec("toy-mean-gap", "genbench_toy:MeanGap", "min", "sample", ("metric", "num_samples", "reference"))]
+
+
 @hookimpl
 def genbench_register_benchmarks() -> list[Path]:
-    # A benchmark whose required metric needs class-conditional sampling, which toy-pixel lacks.
-    return [Path(__file__).with_name("toy-conditional.yaml")]
+    # toy-conditional: its required metric needs class-conditional sampling, which toy-pixel lacks.
+    return [Path(__file__).with_name("toy-conditional.yaml"), Path(__file__).with_name("toy-stripes.yaml")]
 
 
 @hookimpl
