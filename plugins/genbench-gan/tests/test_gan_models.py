@@ -1,0 +1,352 @@
+"""Tests of the gan plugin: genbench's model contract for each model, plus GAN-specific checks.
+
+Every model is built tiny (a few channels) so that the whole file runs in well under two
+minutes on one CPU core.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+
+from genbench.api.dataset import DataInfo, ImageData
+from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.data import load_dataset
+from genbench.engine.build import build_model, resolve_config
+from genbench.plugins import get_plugins
+from genbench.testing import ModelContract, tiny_overrides
+from genbench_gan.common import plan_resolution
+from genbench_gan.stylegan import ModulatedConv2d, minibatch_stddev
+from genbench_gan.wgan_gp import gradient_penalty
+
+TINY = {
+    "dcgan": tiny_overrides(width=8, z_dim=16),
+    "cgan": tiny_overrides(width=8, z_dim=16),
+    "wgan-gp": tiny_overrides(width=8, z_dim=16, n_critic=3),
+    "stylegan": tiny_overrides(z_dim=16, w_dim=16, mapping_layers=1, width=16, min_width=8, r1_every=2),
+}
+MODELS = list(TINY)
+
+
+# -- genbench's contract, once per model ------------------------------------------------------
+
+
+class TestDCGAN(ModelContract):
+    model_name = "dcgan"
+    overrides = TINY["dcgan"]
+    loss_key = None  # adversarial losses do not fall monotonically
+
+
+class TestCGAN(ModelContract):
+    model_name = "cgan"
+    overrides = TINY["cgan"]
+    loss_key = None
+
+
+class TestWGANGP(ModelContract):
+    model_name = "wgan-gp"
+    overrides = TINY["wgan-gp"]
+    loss_key = None
+
+
+class TestStyleGAN(ModelContract):
+    model_name = "stylegan"
+    overrides = TINY["stylegan"]
+    loss_key = None
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits() -> ImageData:
+    return load_dataset("digits")
+
+
+def build(name: str, info: DataInfo, seed: int = 0, **extra: object) -> GenerativeModel:
+    torch.manual_seed(seed)
+    spec = get_plugins().models.get(name)
+    config = resolve_config(spec, info, {**TINY[name], **tiny_overrides(**extra)})
+    return build_model(spec, info, config)
+
+
+def digits_batch(data: ImageData, step: int, size: int = 16) -> Batch:
+    idx = torch.arange(step * size, (step + 1) * size) % len(data.train_y)
+    return Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+
+
+def params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(module: torch.nn.Module, before: list[torch.Tensor]) -> bool:
+    return any(not torch.equal(p, b) for p, b in zip(module.parameters(), before))
+
+
+# -- adversarial steps -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_one_adversarial_step_changes_both_networks(name: str, digits: ImageData) -> None:
+    model = build(name, digits.info)
+    g_before, d_before = params(model.generator), params(model.discriminator)
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    model.train()
+    losses = model.training_step(digits_batch(digits, 0), ctx)
+    assert changed(model.generator, g_before), "the generator did not move"
+    assert changed(model.discriminator, d_before), "the discriminator did not move"
+    # Both players' losses are logged every step, so the run view can plot both curves.
+    assert {"d_loss", "g_loss"} <= set(losses)
+    assert all(torch.isfinite(v) and v.numel() == 1 and not v.requires_grad for v in losses.values())
+
+
+def test_wgan_gp_updates_the_generator_every_n_critic_steps(digits: ImageData) -> None:
+    model = build("wgan-gp", digits.info)  # n_critic = 3
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    model.train()
+    moved = []
+    for step in range(4):
+        ctx.step = step
+        g_before, d_before = params(model.generator), params(model.discriminator)
+        losses = model.training_step(digits_batch(digits, step), ctx)
+        assert changed(model.discriminator, d_before), f"critic rested at step {step}"
+        assert "g_loss" in losses
+        moved.append(changed(model.generator, g_before))
+    assert moved == [True, False, False, True]
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic() -> None:
+    torch.manual_seed(0)
+    u = torch.randn(1 * 4 * 4)
+    u = u / u.norm()  # D(x) = <u, x> has gradient u, of norm 1, everywhere
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ u
+
+    real, fake = torch.randn(5, 1, 4, 4), torch.randn(5, 1, 4, 4)
+    assert float(gradient_penalty(critic, real, fake)) == pytest.approx(0.0, abs=1e-10)
+    # Three times that critic has gradient norm 3: the penalty is (3 - 1)^2.
+    assert float(gradient_penalty(lambda x: 3 * critic(x), real, fake)) == pytest.approx(4.0, rel=1e-5)
+
+
+def test_gradient_penalty_matches_a_hand_computation() -> None:
+    torch.manual_seed(0)
+    real, fake = torch.rand(3, 1, 2, 2), torch.rand(3, 1, 2, 2)
+    eps = torch.tensor([0.0, 0.5, 1.0]).view(3, 1, 1, 1)
+    a = torch.tensor(0.7, requires_grad=True)
+    # D(x) = a * sum(x^2) has gradient 2 a x, so its norm at x_hat is 2 a ||x_hat||.
+    norms = (eps * real + (1 - eps) * fake).flatten(1).norm(dim=1)
+    expected = ((2 * 0.7 * norms - 1) ** 2).mean()
+    got = gradient_penalty(lambda x: a * x.pow(2).sum((1, 2, 3)), real, fake, eps)
+    assert float(got.detach()) == pytest.approx(float(expected), rel=1e-6)
+    # The penalty must carry gradient to the critic's weights: d/da = mean(2 (2 a n - 1) 2 n).
+    got.backward()
+    assert float(a.grad) == pytest.approx(float((4 * (2 * 0.7 * norms - 1) * norms).mean()), rel=1e-5)
+
+
+# -- conditional sampling ------------------------------------------------------------------------
+
+
+def test_cgan_conditional_samples_respect_their_labels(digits: ImageData) -> None:
+    model = build("cgan", digits.info)
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    model.train()
+    for step in range(3):
+        ctx.step = step
+        model.training_step(digits_batch(digits, step), ctx)
+    model.eval()
+    n = 4
+    by_label = []
+    with torch.no_grad():
+        for label in range(digits.num_classes):
+            labels = torch.full((n,), label, dtype=torch.long)
+            x = model.sample(n, labels=labels, generator=torch.Generator().manual_seed(0))
+            assert x.shape == (n, *digits.info.shape) and x.dtype == torch.float32
+            assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+            by_label.append(x)
+        again = model.sample(n, labels=torch.full((n,), 3), generator=torch.Generator().manual_seed(0))
+        unlabelled = model.sample(7, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again, by_label[3]), "same label and seed, different images"
+    # Same noise, different labels: the images must differ, for every pair of classes.
+    for a in range(digits.num_classes):
+        for b in range(a + 1, digits.num_classes):
+            assert (by_label[a] - by_label[b]).abs().max() > 1e-4, f"labels {a} and {b} give the same images"
+    assert unlabelled.shape == (7, *digits.info.shape)
+    with pytest.raises(ValueError, match="labels"):
+        model.sample(3, labels=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="labels"):
+        model.sample(2, labels=torch.tensor([0, digits.num_classes]))
+
+
+@pytest.mark.parametrize("name", ["dcgan", "wgan-gp", "stylegan"])
+def test_unconditional_models_refuse_labels(name: str, digits: ImageData) -> None:
+    model = build(name, digits.info).eval()
+    with pytest.raises(ValueError, match="unconditional"):
+        model.sample(2, labels=torch.tensor([0, 1]))
+
+
+# -- sizing --------------------------------------------------------------------------------------
+
+
+def test_plan_resolution() -> None:
+    assert plan_resolution(8, 8) == (4, 4, 1)
+    assert plan_resolution(28, 28) == (7, 7, 2)
+    assert plan_resolution(32, 32) == (4, 4, 3)
+    with pytest.raises(ValueError):
+        plan_resolution(7, 7)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_models_size_themselves_to_the_dataset(name: str, shape: tuple[int, int, int]) -> None:
+    info = DataInfo("shape-test", shape, 10)
+    model = build(name, info)
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    model.train()
+    batch = Batch(torch.rand(4, *shape), torch.arange(4))
+    losses = model.training_step(batch, ctx)
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        x = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, *shape) and x.dtype == torch.float32
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+
+
+def test_default_configs_differ_by_dataset() -> None:
+    from genbench_gan.stylegan import StyleGAN
+
+    small = StyleGAN.default_config(DataInfo("digits", (1, 8, 8), 10))
+    cifar = StyleGAN.default_config(DataInfo("cifar10", (3, 32, 32), 10))
+    assert cifar.width > small.width
+
+
+# -- EMA and resume ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dcgan", "stylegan"])
+def test_sample_uses_the_ema_generator(name: str, digits: ImageData) -> None:
+    model = build(name, digits.info, ema=True) if name == "dcgan" else build(name, digits.info)
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    model.train()
+    for step in range(3):
+        ctx.step = step
+        model.training_step(digits_batch(digits, step), ctx)
+    model.eval()
+    ema_net = model.g_ema.module
+    with torch.no_grad():
+        x = model.sample(4, generator=torch.Generator().manual_seed(0))
+        live_differs = any(not torch.equal(a, b) for a, b in zip(ema_net.parameters(), model.generator.parameters()))
+    assert live_differs, "the EMA copy did not lag the live generator"
+    # Swap the live weights into the EMA copy: sampling must change, so it reads the EMA copy.
+    ema_net.load_state_dict(model.generator.state_dict())
+    with torch.no_grad():
+        y = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(x, y)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_resume_continues_exactly(name: str, digits: ImageData) -> None:
+    """Checkpoint after 3 steps (model and every optimizer), resume in a fresh model: the next
+    steps are the same as without the interruption."""
+
+    def run(model: GenerativeModel, optimizers: dict, start: int, steps: int) -> list[dict[str, float]]:
+        ctx = StepContext(optimizers, device=torch.device("cpu"))
+        model.train()
+        out = []
+        for step in range(start, start + steps):
+            ctx.step = step
+            out.append({k: float(v) for k, v in model.training_step(digits_batch(digits, step), ctx).items()})
+        return out
+
+    model = build(name, digits.info, seed=1)
+    optimizers = model.configure_optimizers()
+    run(model, optimizers, 0, 3)
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": {k: o.state_dict() for k, o in optimizers.items()}}, buf)
+    torch.manual_seed(11)
+    straight = run(model, optimizers, 3, 3)
+
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    fresh = build(name, digits.info, seed=2)
+    fresh.load_state_dict(state["model"])
+    fresh_opts = fresh.configure_optimizers()
+    for key, opt in fresh_opts.items():
+        opt.load_state_dict(state["opt"][key])
+    torch.manual_seed(11)
+    resumed = run(fresh, fresh_opts, 3, 3)
+    assert resumed == straight
+
+
+# -- StyleGAN pieces -----------------------------------------------------------------------------
+
+
+def test_demodulation_gives_unit_variance_outputs() -> None:
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(64, 32, 3, w_dim=8)
+    with torch.no_grad():
+        conv.affine.bias.fill_(3.0)  # styles around 3: without demodulation the output std is ~3
+    x = torch.randn(4, 64, 24, 24)  # unit-variance input
+    w = torch.randn(4, 8)
+    with torch.no_grad():
+        y = conv(x, w)[:, :, 1:-1, 1:-1]  # interior: zero padding lowers the variance at the border
+        conv.demodulate = False
+        raw = conv(x, w)[:, :, 1:-1, 1:-1]
+    std = y.std(dim=(2, 3))  # (B, C_out): every sample and output channel
+    assert std.mean() == pytest.approx(1.0, abs=0.05)
+    assert float(std.min()) > 0.8 and float(std.max()) < 1.2
+    assert float(raw.std()) > 2.0, "the test would pass without demodulation"
+
+
+def test_minibatch_stddev_appends_the_group_spread() -> None:
+    x = torch.zeros(4, 2, 3, 3)
+    x[:2] = 1.0  # groups of 4 (samples 0..3): per-feature std is 0.5 everywhere
+    out = minibatch_stddev(x, group=4)
+    assert out.shape == (4, 3, 3, 3)
+    assert torch.allclose(out[:, 2], torch.full((4, 3, 3), 0.5), atol=1e-3)
+    assert minibatch_stddev(torch.randn(3, 2, 3, 3)).shape == (3, 3, 3, 3)  # 3 samples: groups of 3
+
+
+def test_stylegan_style_mixing_uses_two_latents(digits: ImageData) -> None:
+    model = build("stylegan", digits.info)
+    net = model.generator.eval()
+    z, z2 = torch.randn(2, 16), torch.randn(2, 16)
+    noise = net.synthesis.make_noise(2, torch.Generator().manual_seed(0), torch.device("cpu"))
+    with torch.no_grad():
+        plain = net(z, noise)
+        mixed = net(z, noise, mix_z=z2, cutoff=1)
+        all_second = net(z2, noise)
+        mixed_from_start = net(z, noise, mix_z=z2, cutoff=0)
+    assert not torch.equal(plain, mixed)
+    assert torch.allclose(mixed_from_start, all_second)
+
+
+# -- golden values -------------------------------------------------------------------------------
+
+
+# Recorded with torch 2.x on CPU; the first three steps include two lazy R1 steps (r1_every=2).
+GOLDEN_STYLEGAN = [
+    {"r1": 0.217504, "d_loss": 1.188013, "g_loss": 1.492590},
+    {"d_loss": 1.251187, "g_loss": 1.182091},
+    {"r1": 0.225507, "d_loss": 1.266335, "g_loss": 1.235087},
+]
+
+
+def test_stylegan_first_losses_golden(digits: ImageData) -> None:
+    """Seeded first steps of a tiny StyleGAN on digits: catches numerical drift in the
+    mapping, modulation, noise, R1 and loss code."""
+    model = build("stylegan", digits.info, seed=0)
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    model.train()
+    torch.manual_seed(1)
+    for step, expected in enumerate(GOLDEN_STYLEGAN):
+        ctx.step = step
+        losses = model.training_step(digits_batch(digits, step), ctx)
+        got = {k: float(losses[k]) for k in expected if k in losses}
+        assert got.keys() == expected.keys(), f"step {step}: {sorted(losses)}"
+        for key, value in expected.items():
+            assert math.isclose(got[key], value, rel_tol=1e-4), f"step {step} {key}: {got[key]:.6f} != {value}"
