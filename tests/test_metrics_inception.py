@@ -22,6 +22,7 @@ from genbench.api.model import GenerativeModel
 from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
 from genbench.metrics import inception
+from genbench.metrics.features import reference_features, sample_features
 from genbench.metrics.files import sha256_file
 from genbench.plugins import get_plugins
 
@@ -175,7 +176,13 @@ def test_fid_kid_is_equal_torchmetrics_on_the_same_images_and_weights(
 
     real, fake = image_sets(30, 40)  # grayscale: genbench replicates it to RGB
     ctx = context(real, fake, tmp_path)
-    ours = {name: metric(name).compute(ctx).value for name in ("fid", "kid", "is")}
+    values = {name: metric(name).compute(ctx) for name in ("fid", "kid", "is")}
+    ours = {name: value.value for name, value in values.items()}
+    for name, value in values.items():
+        assert set(get_plugins().metrics.get(name).fingerprint_fields) <= set(value.fingerprint), name
+        assert value.fingerprint["weights_sha256"] == sha256_file(random_weights)
+        assert value.fingerprint["resize"] == "bilinear-antialias"
+    assert values["kid"].fingerprint["kid_subset_size"] == 30  # n < 1000: the subset is every real image
 
     rgb_real, rgb_fake = real.expand(-1, 3, -1, -1), fake.expand(-1, 3, -1, -1)
     fid = FrechetInceptionDistance(feature_extractor_weights_path=str(random_weights), normalize=True)
@@ -209,13 +216,11 @@ def test_fid_clean_follows_clean_fid_on_the_same_images(random_weights: Path, tm
     clean-fid's scipy ``sqrtm`` cannot take the square root of the singular product of two
     2048-d covariances from a handful of images (it raises "Imaginary component"), so the
     value is compared through its features: genbench's features equal clean-fid's, and the
-    Fréchet distance math equals clean-fid's ``frechet_distance`` where that is well-posed
-    (tests/test_metrics_stats.py).
+    distance equals the closed form on clean-fid's features (and genbench's Fréchet math equals
+    clean-fid's ``frechet_distance`` where that is well-posed: tests/test_metrics_stats.py).
     """
     from cleanfid import fid as cleanfid
     from PIL import Image
-
-    from genbench.metrics.stats import frechet_distance, gaussian_stats
 
     real, fake = image_sets(4, 4, channels=1, size=16)
     net = inception._load_network(*inception.inception_weights(), torch.device("cpu"))
@@ -239,24 +244,22 @@ def test_fid_clean_follows_clean_fid_on_the_same_images(random_weights: Path, tm
         )  # fmt: skip
         theirs.append(torch.from_numpy(feats))
 
-    ours = inception.InceptionExtractor("clean").extract(torch.cat([real, fake]), torch.device("cpu"))["features"]
+    ctx = context(real, fake, tmp_path / "cache")
+    value = metric("fid-clean").compute(ctx)
+    # The features the metric used: the reference's from the disk cache, the samples' remembered.
+    extractor = inception.InceptionExtractor("clean")
+    ours = torch.cat(
+        [reference_features(extractor, ctx)["features"], sample_features(extractor, ctx.samples(), ctx.device)["features"]]
+    )
     expected = torch.cat(theirs)
-    # Batches of 8 vs 4 may pick other conv kernels: float32 rounding, relative to the features' scale.
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
 
-    value = metric("fid-clean").compute(context(real, fake, tmp_path / "cache"))
-    expected = frechet_distance(*gaussian_stats(theirs[1]), *gaussian_stats(theirs[0]))
+    # The distance of clean-fid's features, by another route than genbench's: with centred
+    # features A (n1, d) and B (n2, d), Tr (S1 S2)^½ is the nuclear norm of A Bᵀ / √((n1-1)(n2-1)).
+    a, b = theirs[1].double(), theirs[0].double()
+    a, b, mean_gap = a - a.mean(0), b - b.mean(0), (a.mean(0) - b.mean(0)).square().sum()
+    n1, n2 = len(a), len(b)
+    cross = torch.linalg.matrix_norm(a @ b.T, ord="nuc") / ((n1 - 1) * (n2 - 1)) ** 0.5
+    expected = float(mean_gap + a.square().sum() / (n1 - 1) + b.square().sum() / (n2 - 1) - 2 * cross)
     assert value.value == pytest.approx(expected, rel=1e-4)
     assert value.fingerprint["resize"] == "clean" and value.value > 1
-
-
-def test_every_inception_value_carries_its_fingerprint(random_weights: Path, small_input: None, tmp_path: Path) -> None:
-    real, fake = image_sets(12, 12, channels=3)
-    ctx = context(real, fake, tmp_path)
-    for name in ("fid", "kid", "is"):
-        spec = get_plugins().metrics.get(name)
-        value = build_metric(spec).compute(ctx)
-        assert set(spec.fingerprint_fields) <= set(value.fingerprint), name
-        assert value.fingerprint["weights_sha256"] == sha256_file(random_weights)
-        assert value.fingerprint["resize"] == "bilinear-antialias"
-    assert build_metric(get_plugins().metrics.get("kid")).compute(ctx).fingerprint["kid_subset_size"] == 12

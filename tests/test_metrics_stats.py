@@ -69,6 +69,18 @@ def test_frechet_distance_of_identical_sets_is_zero_even_when_singular() -> None
     assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6 * float(sigma.trace())
 
 
+def test_frechet_distance_of_few_samples_equals_the_low_rank_closed_form() -> None:
+    # n < d: Tr (S1 S2)^½ = ||A Bᵀ||_* / √((n1-1)(n2-1)) for centred features A, B.
+    gen = torch.Generator().manual_seed(5)
+    a, b = torch.randn(12, 80, generator=gen, dtype=torch.float64), torch.rand(9, 80, generator=gen, dtype=torch.float64)
+    got = frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    mean_gap = (a.mean(0) - b.mean(0)).square().sum()
+    a, b = a - a.mean(0), b - b.mean(0)
+    cross = torch.linalg.matrix_norm(a @ b.T, ord="nuc") / (11 * 8) ** 0.5
+    expected = float(mean_gap + a.square().sum() / 11 + b.square().sum() / 8 - 2 * cross)
+    assert got == pytest.approx(expected, rel=1e-7)  # the null space's rounding-level eigenvalues, square-rooted
+
+
 def test_gaussian_stats_need_two_samples() -> None:
     with pytest.raises(GenbenchError, match="at least 2"):
         gaussian_stats(torch.randn(1, 4))
