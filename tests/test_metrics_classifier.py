@@ -191,3 +191,15 @@ def test_too_few_samples_are_refused(digits: ImageData, tmp_path: Path) -> None:
 def test_extractor_refuses_images_of_another_size() -> None:
     with pytest.raises(GenbenchError, match=r"takes images of shape \(1, 28, 28\)"):
         ClassifierExtractor("mnist").extract(torch.zeros(4, 1, 8, 8), torch.device("cpu"))
+
+
+def test_training_is_deterministic_and_the_saved_file_loads_back(digits: ImageData, tmp_path: Path) -> None:
+    first, acc1 = classifier.train_classifier(digits, epochs=6, batch_size=64, max_shift=1, log=False)
+    second, acc2 = classifier.train_classifier(digits, epochs=6, batch_size=64, max_shift=1, log=False)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert acc1 == acc2 > 0.5  # learning, well above the 0.1 of chance
+    path = tmp_path / "clf-digits.pt"
+    classifier.save_classifier(first, path, dataset="digits", test_accuracy=acc1)
+    loaded, sha = load_classifier("digits", path=path, sha256=sha256_file(path))
+    assert classifier_accuracy(loaded, digits.test_x, digits.test_y) == acc1

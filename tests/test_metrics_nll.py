@@ -54,6 +54,7 @@ class Returns(GenerativeModel):
         self.fn = fn
 
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.labels = y
         return self.fn(x)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,8 +112,10 @@ def test_nll_uses_at_most_num_samples_test_images(digits: ImageData) -> None:
         seen.append(len(x))
         return torch.full((len(x),), -64 * math.log(256))
 
-    value = evaluate("nll", Returns(digits.info, fn), digits, num_samples=150, batch_size=64)
+    model = Returns(digits.info, fn)
+    value = evaluate("nll", model, digits, num_samples=150, batch_size=64)
     assert seen == [64, 64, 22]
+    assert torch.equal(model.labels, digits.test_y[128:150])  # labels go along, for conditional models
     assert value.fingerprint["reference_count"] == 150
 
 

@@ -1,1 +1,16 @@
-"""Built-in metrics, registered through the same hooks as plugins' metrics."""
+"""Built-in metrics, registered through the same hooks as plugins' metrics (:mod:`.builtin`).
+
+| metric | direction | needs | module |
+| --- | --- | --- | --- |
+| ``fid``, ``fid-clean``, ``kid``, ``is`` | min, min, min, max | sample | :mod:`.inception` |
+| ``clf-fd``, ``clf-score`` | min, max | sample | :mod:`.classifier_metrics` |
+| ``cond-acc`` | max | conditional | :mod:`.classifier_metrics` |
+| ``nll`` (bits/dim) | min | log_likelihood | :mod:`.nll` |
+| ``accuracy`` | max | classify | :mod:`.accuracy` |
+
+Supporting modules: :mod:`.nll` also holds the dequantisation convention every likelihood
+model follows; :mod:`.stats` the Fréchet distance, KID and Inception/classifier score maths;
+:mod:`.features` the extractor base class and the sample/reference feature caches;
+:mod:`.classifier` genbench's offline classifier (weights in ``weights/``, hashes pinned);
+:mod:`.files` weights-file hashing.
+"""

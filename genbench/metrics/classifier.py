@@ -192,10 +192,20 @@ def train_classifier(
     """Train the small classifier on ``data``'s train split; return it and its test accuracy.
 
     Deterministic on the CPU for a given torch version and thread count: fixed seed, fixed
-    shuffling generator, deterministic algorithms. Adam with a one-cycle learning rate.
+    shuffling generator, deterministic algorithms. AdamW with a one-cycle learning rate.
     """
     torch.manual_seed(seed)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
+    try:
+        return _train(data, epochs=epochs, batch_size=batch_size, lr=lr, max_shift=max_shift, seed=seed, log=log)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(
+    data: ImageData, *, epochs: int, batch_size: int, lr: float, max_shift: int, seed: int, log: bool
+) -> tuple[SmallClassifier, float]:
     gen = torch.Generator().manual_seed(seed)
     model = SmallClassifier(classifier_config_for(data))
     steps_per_epoch = math.ceil(len(data.train_y) / batch_size)
