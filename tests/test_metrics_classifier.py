@@ -38,7 +38,9 @@ class Pool(GenerativeModel):
 
     capabilities = frozenset({"sample", "conditional"})
 
-    def __init__(self, info, x: torch.Tensor, y: torch.Tensor | None = None, follow_labels: bool = True) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, info, x: torch.Tensor, y: torch.Tensor | None = None, follow_labels: bool = True
+    ) -> None:
         super().__init__(None, info)
         self.x, self.y, self.follow_labels = x, y, follow_labels
 
@@ -52,7 +54,8 @@ class Pool(GenerativeModel):
 def run(name: str, model: GenerativeModel, data: ImageData, n: int, cache_dir: Path) -> MetricValue:
     metric = build_metric(get_plugins().metrics.get(name))
     metric.check(data.name, data.info.shape)
-    return metric.compute(EvalContext(model, data, n, torch.device("cpu"), seed=0, batch_size=1000, cache_dir=cache_dir))
+    ctx = EvalContext(model, data, n, torch.device("cpu"), seed=0, batch_size=1000, cache_dir=cache_dir)
+    return metric.compute(ctx)
 
 
 def real_train(data: ImageData) -> Pool:
@@ -138,7 +141,9 @@ def test_clf_score_and_cond_acc_separate_real_from_junk(digits: ImageData, tmp_p
     assert follows > 0.95 and random_labels < 0.25
 
 
-def test_reference_statistics_are_cached_on_disk(digits: ImageData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reference_statistics_are_cached_on_disk(
+    digits: ImageData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
     original = ClassifierExtractor.extract
 

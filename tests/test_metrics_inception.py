@@ -102,7 +102,8 @@ class Replay(GenerativeModel):
 
 def context(real: torch.Tensor, fake: torch.Tensor, cache_dir: Path) -> EvalContext:
     as_uint8 = (real * 255).round().to(torch.uint8)
-    data = ImageData("blobs", as_uint8, torch.zeros(len(real), dtype=torch.long), as_uint8, torch.zeros(len(real), dtype=torch.long), 10)
+    labels = torch.zeros(len(real), dtype=torch.long)
+    data = ImageData("blobs", as_uint8, labels, as_uint8, labels, num_classes=10)
     return EvalContext(Replay(data.info, fake), data, len(fake), torch.device("cpu"), seed=5, cache_dir=cache_dir)
 
 
@@ -110,7 +111,9 @@ def metric(name: str):  # type: ignore[no-untyped-def]
     return build_metric(get_plugins().metrics.get(name))
 
 
-def test_missing_weights_fail_before_training_with_one_line_saying_where(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_missing_weights_fail_before_training_with_one_line_saying_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(inception.ENV_WEIGHTS, raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     for name in ("fid", "kid", "is", "fid-clean"):
@@ -121,7 +124,9 @@ def test_missing_weights_fail_before_training_with_one_line_saying_where(tmp_pat
         assert inception.INCEPTION_FILE in message and str(tmp_path / "hub" / "checkpoints") in message
 
 
-def test_truncated_or_foreign_weights_are_refused_by_hash(tmp_path: Path, weights: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_truncated_or_foreign_weights_are_refused_by_hash(
+    tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(inception.ENV_SHA256, raising=False)
     truncated = tmp_path / inception.INCEPTION_FILE
     truncated.write_bytes(weights.read_bytes()[:1000])
@@ -248,9 +253,9 @@ def test_fid_clean_follows_clean_fid_on_the_same_images(random_weights: Path, tm
     value = metric("fid-clean").compute(ctx)
     # The features the metric used: the reference's from the disk cache, the samples' remembered.
     extractor = inception.InceptionExtractor("clean")
-    ours = torch.cat(
-        [reference_features(extractor, ctx)["features"], sample_features(extractor, ctx.samples(), ctx.device)["features"]]
-    )
+    cached_real = reference_features(extractor, ctx)["features"]
+    remembered_fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
+    ours = torch.cat([cached_real, remembered_fake])
     expected = torch.cat(theirs)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
 
 from genbench.api.dataset import ImageData
-from genbench.api.metric import EvalContext
+from genbench.api.metric import EvalContext, MetricValue
 from genbench.api.model import GenerativeModel
 from genbench.data import load_dataset
 from genbench.engine.build import build_metric
@@ -61,7 +62,9 @@ class Returns(GenerativeModel):
         return self.fn(x)
 
 
-def evaluate(name: str, model: GenerativeModel, data: ImageData, num_samples: int = 10_000, batch_size: int = 100):  # type: ignore[no-untyped-def]
+def evaluate(
+    name: str, model: GenerativeModel, data: ImageData, num_samples: int = 10_000, batch_size: int = 100
+) -> MetricValue:
     metric = build_metric(get_plugins().metrics.get(name))
     ctx = EvalContext(model, data, num_samples, torch.device("cpu"), batch_size=batch_size)
     return metric.compute(ctx)
@@ -127,7 +130,7 @@ def test_nll_uses_at_most_num_samples_test_images(digits: ImageData) -> None:
         (lambda x: torch.full((len(x),), 5.0), "> 0 nats"),  # a density reported as a probability
     ],
 )
-def test_nll_refuses_impossible_log_likelihoods(digits: ImageData, fn, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_nll_refuses_impossible_log_likelihoods(digits: ImageData, fn: Callable, message: str) -> None:
     with pytest.raises(GenbenchError, match=message):
         evaluate("nll", Returns(digits.info, fn), digits)
 

@@ -45,7 +45,8 @@ def test_frechet_distance_matches_clean_fid_where_its_sqrtm_is_well_posed() -> N
     from cleanfid.fid import frechet_distance as clean_fid_frechet
 
     gen = torch.Generator().manual_seed(4)
-    a, b = torch.randn(500, 16, generator=gen, dtype=torch.float64), torch.rand(400, 16, generator=gen, dtype=torch.float64)
+    a = torch.randn(500, 16, generator=gen, dtype=torch.float64)
+    b = torch.rand(400, 16, generator=gen, dtype=torch.float64)
     (mu1, s1), (mu2, s2) = gaussian_stats(a), gaussian_stats(b)
     expected = clean_fid_frechet(mu1.numpy(), s1.numpy(), mu2.numpy(), s2.numpy())
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(float(expected), rel=1e-8)
@@ -72,7 +73,8 @@ def test_frechet_distance_of_identical_sets_is_zero_even_when_singular() -> None
 def test_frechet_distance_of_few_samples_equals_the_low_rank_closed_form() -> None:
     # n < d: Tr (S1 S2)^½ = ||A Bᵀ||_* / √((n1-1)(n2-1)) for centred features A, B.
     gen = torch.Generator().manual_seed(5)
-    a, b = torch.randn(12, 80, generator=gen, dtype=torch.float64), torch.rand(9, 80, generator=gen, dtype=torch.float64)
+    a = torch.randn(12, 80, generator=gen, dtype=torch.float64)
+    b = torch.rand(9, 80, generator=gen, dtype=torch.float64)
     got = frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
     mean_gap = (a.mean(0) - b.mean(0)).square().sum()
     a, b = a - a.mean(0), b - b.mean(0)

@@ -91,7 +91,9 @@ def weights_path(dataset: str) -> Path:
     return WEIGHTS_DIR / f"clf-{dataset}.pt"
 
 
-def load_classifier(dataset: str, *, path: Path | None = None, sha256: str | None = None) -> tuple[SmallClassifier, str]:
+def load_classifier(
+    dataset: str, *, path: Path | None = None, sha256: str | None = None
+) -> tuple[SmallClassifier, str]:
     """The shipped classifier for ``dataset`` in eval mode, and its weights' sha256.
 
     ``path``/``sha256`` default to the committed file and its pinned hash.

@@ -164,7 +164,9 @@ class _InceptionMetric(Metric):
 
     def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
         if shape[0] not in (1, 3):
-            raise GenbenchError(f"{self.spec.name}: Inception takes 1- or 3-channel images, '{data_name}' has {shape[0]}")
+            raise GenbenchError(
+                f"{self.spec.name}: Inception takes 1- or 3-channel images, '{data_name}' has {shape[0]}"
+            )
         inception_weights()
 
     def extractor(self) -> InceptionExtractor:

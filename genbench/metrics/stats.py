@@ -49,7 +49,9 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
     """
     mu1, mu2, sigma1, sigma2 = mu1.double(), mu2.double(), sigma1.double(), sigma2.double()
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
-        raise GenbenchError(f"Fréchet distance of features of different sizes: {tuple(mu1.shape)} vs {tuple(mu2.shape)}")
+        raise GenbenchError(
+            f"Fréchet distance of features of different sizes: {tuple(mu1.shape)} vs {tuple(mu2.shape)}"
+        )
     root1 = _sqrt_psd(sigma1)
     middle = root1 @ sigma2 @ root1
     eigenvalues = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0)
