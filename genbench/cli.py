@@ -58,7 +58,7 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 def _runner(results_dir: Path, db: str | None):  # type: ignore[no-untyped-def]
     from genbench.engine.runner import Runner
 
-    return Runner(results_dir, db)
+    return Runner(results_dir, db, notice=lambda m: err_console.print(f"[yellow]note:[/] {m}", highlight=False))
 
 
 class RichReporter:

@@ -119,3 +119,19 @@ def test_plugin_dataset_metric_and_benchmark_work_like_builtins(toy_plugins, res
     assert score.name == "toy-mean-gap" and score.fingerprint["reference"] == "toy-stripes/test"
     # The stripes average (230 + 3 * 20) / 4 / 255 = 0.284; a trained factorised model matches the mean.
     assert score.value < 0.03
+
+
+def test_optional_metric_that_cannot_run_here_is_skipped_with_a_notice(toy_plugins, results, monkeypatch):
+    from genbench.metrics.classifier_metrics import _ClassifierMetric
+
+    def unavailable(self, data_name, shape):  # type: ignore[no-untyped-def]
+        if self.spec.name == "clf-fd":
+            raise GenbenchError("weights file missing")
+
+    monkeypatch.setattr(_ClassifierMetric, "check", unavailable)
+    notices: list[str] = []
+    runner = Runner(results, notice=notices.append)
+    out = runner.run(RunRequest("toy", "digits", budget="smoke", sets=SMOKE, device="cpu"))
+    assert "clf-fd" not in {s.name for s in out.scores} and "nll" in {s.name for s in out.scores}
+    assert notices == ["metric clf-fd skipped: weights file missing"]
+    assert out.run.config["skipped_metrics"] == {"clf-fd": "weights file missing"}

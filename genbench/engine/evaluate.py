@@ -31,14 +31,18 @@ class Score:
     seconds: float
 
 
-def metrics_for(plugins: Plugins, bench: Benchmark, spec: ModelSpec, shape: tuple[int, int, int]) -> list[Metric]:
-    """The benchmark's metrics this model can be scored on, each checked to be runnable here.
+def metrics_for(
+    plugins: Plugins, bench: Benchmark, spec: ModelSpec, shape: tuple[int, int, int]
+) -> tuple[list[Metric], dict[str, str]]:
+    """The benchmark's metrics this model can be scored on here, and the skipped ones with why.
 
-    Raises before any training when a required metric needs a capability the model lacks,
-    when no metric applies, or when a metric cannot run (e.g. a missing weights file).
+    Raises before any training when a required metric needs a capability the model lacks or
+    cannot run here (e.g. a missing weights file), or when no metric is left. An optional
+    metric that cannot run here is skipped, with the reason returned for the user to see.
     """
     caps = set(spec.capabilities)
-    chosen = []
+    skipped: dict[str, str] = {}
+    metrics = []
     for name in bench.metrics:
         mspec = plugins.metrics.get(name)
         if mspec.requires and mspec.requires not in caps:
@@ -46,20 +50,27 @@ def metrics_for(plugins: Plugins, bench: Benchmark, spec: ModelSpec, shape: tupl
                 f"benchmark '{bench.name}' needs metric '{name}', which needs a model that can "
                 f"'{mspec.requires}'; model '{spec.name}' cannot: pick another model or benchmark"
             )
-        chosen.append(mspec)
+        metric = build_metric(mspec)
+        metric.check(bench.dataset, shape)
+        metrics.append(metric)
     for name in bench.optional_metrics:
         mspec = plugins.metrics.get(name)
-        if mspec.requires is None or mspec.requires in caps:
-            chosen.append(mspec)
-    if not chosen:
+        if mspec.requires and mspec.requires not in caps:
+            continue
+        metric = build_metric(mspec)
+        try:
+            metric.check(bench.dataset, shape)
+        except GenbenchError as exc:
+            skipped[name] = str(exc)
+            continue
+        metrics.append(metric)
+    if not metrics:
+        why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         raise GenbenchError(
             f"model '{spec.name}' ({', '.join(sorted(caps))}) can be scored on none of benchmark "
-            f"'{bench.name}''s metrics: pick another benchmark"
+            f"'{bench.name}''s metrics here" + (f" ({why})" if why else ": pick another benchmark")
         )
-    metrics = [build_metric(m) for m in chosen]
-    for metric in metrics:
-        metric.check(bench.dataset, shape)
-    return metrics
+    return metrics, skipped
 
 
 def evaluate(

@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -100,8 +101,15 @@ def git_commit() -> str | None:
 class Runner:
     """Runs protocols against one results folder and one store."""
 
-    def __init__(self, results_dir: str | Path = "results", db_url: str | None = None, plugins: Plugins | None = None):
+    def __init__(
+        self,
+        results_dir: str | Path = "results",
+        db_url: str | None = None,
+        plugins: Plugins | None = None,
+        notice: Callable[[str], None] | None = None,
+    ):
         self.results_dir = Path(results_dir)
+        self.notice = notice or (lambda message: None)  # the CLI shows these before training
         self.plugins = plugins or get_plugins()
         self.db_url = db_url or default_db_url(self.results_dir)
         self._store: Store | None = None
@@ -128,7 +136,9 @@ class Runner:
         info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
         model_cfg = resolve_config(spec, info, sets["model"])
         device = resolve_device(req.device)
-        metrics = metrics_for(plugins, bench, spec, dspec.shape)
+        metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
+        for name, why in skipped.items():
+            self.notice(f"metric {name} skipped: {why}")
         ensure_writable(self.results_dir)
         store = self.store
         data = load_dataset(req.dataset, req.data_dir)
@@ -140,6 +150,7 @@ class Runner:
             "train": dataclasses.asdict(train_cfg),
             "eval": dataclasses.asdict(eval_cfg),
             "data_dir": req.data_dir,
+            "skipped_metrics": skipped,
         }
         run_id = new_run_id()
         run_dir = self.results_dir / "runs" / run_id
@@ -156,7 +167,7 @@ class Runner:
             budget_images=budget_images,
             seed=req.seed,
             config=resolved,
-            config_hash=config_hash({k: v for k, v in resolved.items() if k != "data_dir"}),
+            config_hash=config_hash({k: resolved[k] for k in ("model", "train", "eval")}),
             versions=package_versions(plugins, spec),
             git_commit=git_commit(),
             device=device.type,
@@ -182,7 +193,7 @@ class Runner:
         state = load_checkpoint(ckpt_path)
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
         device = resolve_device(device_name)
-        metrics = metrics_for(self.plugins, bench, spec, data.info.shape)
+        metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
         with self.store.session() as s:
             # Losses logged after the checkpoint are replayed by the resumed run.
             s.execute(delete(LossPoint).where(LossPoint.run_id == run.id, LossPoint.step > state["step"]))
@@ -213,7 +224,9 @@ class Runner:
         spec, bench, model, data, _, eval_cfg = self._rebuild(run, parsed["model"], parsed["eval"])
         model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         device = resolve_device(device_name)
-        metrics = metrics_for(self.plugins, bench, spec, data.info.shape)
+        metrics, skipped = metrics_for(self.plugins, bench, spec, data.info.shape)
+        for name, why in skipped.items():
+            self.notice(f"metric {name} skipped: {why}")
         scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
         return Outcome(self.store.get_run(run.id), scores)
 
