@@ -1,0 +1,56 @@
+"""The discretised logistic: a proper probability mass over the 256 levels of an 8-bit pixel.
+
+Each sub-pixel (one channel of one pixel) gets a logistic distribution with location ``loc``
+and scale ``exp(log_scale)`` on the [0, 1] intensity axis. Level k (the value k / 255) receives
+the logistic's mass on the bin [k/255 - 0.5/255, k/255 + 0.5/255]; the edge levels 0 and 255
+take the open tails (-inf, 0.5/255] and [254.5/255, inf), so the 256 probabilities sum to one
+exactly and log P(x) <= 0. This is the likelihood of PixelCNN++ (Salimans et al. 2017,
+arXiv:1701.05517, eq. 2), used by Kingma et al. 2016 (IAF, arXiv:1606.04934) for VAEs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LEVELS = 256
+HALF_BIN = 0.5 / (LEVELS - 1)  # half the width of one level's bin on the [0, 1] axis
+
+
+def discretized_logistic_log_prob(x: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """log P(x) in nats for every sub-pixel; ``x`` holds k / 255 values, all tensors broadcast.
+
+    With a = (x + h - loc) / s and b = (x - h - loc) / s the bin's mass is sigmoid(a) - sigmoid(b),
+    computed as sigmoid(a) * sigmoid(-b) * (1 - exp(-(a - b))), an exact identity whose three
+    factors stay accurate in float32 even far in the tails (no case split, unlike PixelCNN++'s
+    mid-bin density fallback, so the masses still sum to one there).
+    """
+    k = torch.round(x * (LEVELS - 1))  # the level index, 0..255
+    # Edges from the index, (k +- 0.5) / 255: level k's upper edge is then the very same float as
+    # level k+1's lower edge, so the masses telescope to one even in float32.
+    inv_s = torch.exp(-log_scale)
+    a = ((k + 0.5) / (LEVELS - 1) - loc) * inv_s  # upper bin edge, standardised
+    b = ((k - 0.5) / (LEVELS - 1) - loc) * inv_s  # lower bin edge, standardised
+    bottom = k == 0  # level 0 owns (-inf, upper edge]: b = -inf
+    top = k == LEVELS - 1  # level 255 owns [lower edge, inf): a = +inf
+    log_sig_a = torch.where(top, torch.zeros_like(a), -F.softplus(-a))  # log sigmoid(a)
+    log_sig_neg_b = torch.where(bottom, torch.zeros_like(b), -F.softplus(b))  # log sigmoid(-b)
+    # a - b = 2h / s > 0 for every level; log(1 - exp(-d)) via expm1 keeps precision when d is small.
+    log_width = torch.log(-torch.expm1(-2.0 * HALF_BIN * inv_s))
+    log_width = torch.where(bottom | top, torch.zeros_like(log_width), log_width)
+    return log_sig_a + log_sig_neg_b + log_width
+
+
+def discretized_logistic_mean(loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """E[x] of the discretised logistic, on the [0, 1] axis; same shape as ``loc``.
+
+    For a variable on levels 0..255, E[k] = sum_{j=1..255} P(k >= j), and P(k >= j) is the
+    logistic's mass above the edge (j - 0.5) / 255. One pass per edge keeps memory at the
+    size of ``loc`` (a (255, ...) stack would be 255 times larger for a CIFAR batch).
+    """
+    inv_s = torch.exp(-log_scale)
+    total = torch.zeros_like(loc)
+    for j in range(1, LEVELS):
+        edge = (j - 0.5) / (LEVELS - 1)
+        total += torch.sigmoid((loc - edge) * inv_s)
+    return total / (LEVELS - 1)

@@ -1,0 +1,34 @@
+"""Registers the ``vae`` family with genbench. Must not import torch."""
+
+from __future__ import annotations
+
+import pluggy
+
+from genbench.specs import ModelSpec
+
+hookimpl = pluggy.HookimplMarker("genbench")
+
+_CORE = frozenset({"sample", "log_likelihood", "reconstruct", "encode"})
+
+
+@hookimpl
+def genbench_register_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            name="vae",
+            family="vae",
+            target="genbench_vae.vae:VAE",
+            capabilities=_CORE,
+            description="convolutional VAE, discretised logistic decoder, IWAE bound on log P(x)",
+            default=True,
+            paper="Kingma & Welling 2014, arXiv:1312.6114",
+        ),
+        ModelSpec(
+            name="cvae",
+            family="vae",
+            target="genbench_vae.cvae:CVAE",
+            capabilities=_CORE | {"conditional"},
+            description="class-conditional VAE: q(z|x,y), p(x|z,y); log_likelihood is log P(x|y)",
+            paper="Sohn, Lee & Yan 2015, NeurIPS",
+        ),
+    ]
