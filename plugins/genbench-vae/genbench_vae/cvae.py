@@ -1,0 +1,83 @@
+"""A class-conditional VAE (Sohn, Lee & Yan 2015, "Learning Structured Output Representation
+using Deep Conditional Generative Models"): sample an image given its class label.
+
+The decoder p(x|z, y) sees the one-hot label beside z; the prior stays N(0, I). The encoder
+is q(z|x), without the label (Sohn et al. use q(z|x, y)): any q gives a valid bound on
+log P(x|y), and ``encode`` features, which genbench feeds to classification probes, must not
+contain the very label they are scored on. Everything else is the :class:`~genbench_vae.vae.VAE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from genbench.api.dataset import DataInfo
+from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
+from genbench_vae.vae import VAE, VAEConfig
+
+
+@dataclass
+class CVAEConfig(VAEConfig):
+    """The VAE's settings; the label's size comes from the dataset."""
+
+
+class CVAE(VAE):
+    """Class-conditional VAE.
+
+    ``log_likelihood(x, y)`` is the IWAE bound on log P(x|y), the likelihood of the image
+    *given its label*, which is not comparable with an unconditional model's log P(x).
+    ``sample(n)`` without labels draws them uniformly from ``generator`` first, then z.
+    """
+
+    Config = CVAEConfig
+    capabilities = frozenset({"sample", "conditional", "log_likelihood", "reconstruct", "encode"})
+
+    def _cond_dim(self, info: DataInfo) -> int:
+        return info.num_classes
+
+    def _condition(self, y: torch.Tensor | None) -> torch.Tensor:
+        if y is None:
+            raise ValueError("cvae models P(x|y): pass the labels y")
+        return F.one_hot(y.long(), self.info.num_classes).float()  # (B, num_classes)
+
+    def _sample_condition(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, device: torch.device
+    ) -> torch.Tensor:
+        if labels is None:
+            labels = torch.randint(0, self.info.num_classes, (n,), generator=generator, device=device)
+        if labels.shape != (n,) or labels.dtype.is_floating_point:
+            raise ValueError(f"labels must be {n} integers, got {labels.dtype} of shape {tuple(labels.shape)}")
+        if n and (int(labels.min()) < 0 or int(labels.max()) >= self.info.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.info.num_classes - 1}]")
+        return self._condition(labels.to(device))
+
+    @torch.no_grad()
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """IWAE lower bound on log P(x|y) (conditional on the labels ``y``, which are required)
+        in nats of the 8-bit images ``x``, shape (B,); see :meth:`VAE.log_likelihood`."""
+        return self._iwae_bound(x, self._condition(y))
+
+    @torch.no_grad()
+    def infer_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """The label under which the decoder best explains x at the posterior mean of z, (B,)."""
+        z = self.encode(x)  # (B, latent)
+        scores = []
+        for c in range(self.info.num_classes):
+            y = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
+            loc, log_scale = self._decode(z, self._condition(y))
+            scores.append(discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3)))
+        return torch.stack(scores, dim=1).argmax(dim=1)  # (B,)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """E[x|z, y] at the posterior mean of z: (B, C, H, W) in [0, 1].
+
+        Without labels, y is the one the decoder finds most likely (:meth:`infer_labels`).
+        """
+        if y is None:
+            y = self.infer_labels(x)
+        loc, log_scale = self._decode(self.encode(x), self._condition(y))
+        return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)

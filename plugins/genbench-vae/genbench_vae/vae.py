@@ -1,0 +1,200 @@
+"""A convolutional variational autoencoder (Kingma & Welling 2014, arXiv:1312.6114).
+
+q(z|x) is a diagonal Gaussian from a strided-conv encoder, p(z) = N(0, I), and p(x|z) is a
+discretised logistic per sub-pixel (Salimans et al. 2017), a proper probability mass over the
+256 levels of 8-bit data. Training minimises the negative ELBO in nats per image;
+``log_likelihood`` is the importance-weighted bound of Burda et al. 2016 (arXiv:1509.00519),
+so that NLL in bits/dim is comparable with published 8-bit figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from genbench.api.dataset import DataInfo
+from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
+from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
+from genbench_vae.nets import Decoder, Encoder
+
+# Bounds on what the networks output, so that one large Adam step cannot send a value to
+# where exp() overflows or the likelihood's gradient is 0 * inf (long GPU runs on MNIST went
+# NaN without them). None of them binds a sensible fit:
+# - log-scale floor (PixelCNN++ clamps at -7 on [-1, 1]; this is [0, 1], where a level is 1/255
+#   wide): at exp(-8) a bin spans about 12 scales, so P(level) can still reach 0.99;
+# - log-scale ceiling: at exp(2) the logistic is already flat across [0, 1];
+# - location within (-1, 2): the edge levels 0 and 255 reach probability ~1 well inside it;
+# - posterior log-variance within [-30, 20], as latent diffusion's DiagonalGaussianDistribution.
+LOG_SCALE_MIN, LOG_SCALE_MAX = -8.0, 2.0
+LOC_MIN, LOC_MAX = -1.0, 2.0
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = 32  # size of z
+    hidden: int = 32  # channels at full resolution; doubled at each halving, capped at 4x
+    lr: float = 1e-3  # Adam learning rate
+    # >0: the KL weight ramps linearly from 0 to 1 over this many steps (Bowman et al. 2016,
+    # arXiv:1511.06349); the logged `loss` is always the true -ELBO.
+    kl_warmup_steps: int = 0
+    iwae_k: int = eval_setting(64, "importance samples per image in the IWAE bound on log P(x)")
+    iwae_batch: int = eval_setting(2048, "images decoded per forward pass in the IWAE bound (memory only)")
+
+
+def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, exp(logvar)) summed over the last dimension."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mean) ** 2 * torch.exp(-logvar)).sum(-1)
+
+
+class VAE(GenerativeModel):
+    """Convolutional VAE with a discretised logistic decoder.
+
+    ``sample`` returns the decoder's mean E[x|z] (the mean of the discretised logistic, not a
+    noisy draw from it) for z ~ N(0, I), as most VAE papers show; ``reconstruct`` returns
+    that mean at the posterior mean of z, and ``encode`` the posterior mean itself.
+    """
+
+    Config = VAEConfig
+    capabilities = frozenset({"sample", "log_likelihood", "reconstruct", "encode"})
+
+    def __init__(self, config: VAEConfig, info: DataInfo) -> None:
+        super().__init__(config, info)
+        self.encoder = Encoder(info.shape, config.hidden, config.latent_dim)
+        self.decoder = Decoder(info.shape, config.hidden, config.latent_dim, cond_dim=self._cond_dim(info))
+
+    @classmethod
+    def default_config(cls, info: DataInfo) -> VAEConfig:
+        channels, height, width = info.shape
+        if channels == 3:  # CIFAR-like RGB: wider nets and a larger code
+            return cls.Config(latent_dim=128, hidden=64)
+        if height * width <= 64:  # 8x8 digits: a small code suffices
+            return cls.Config(latent_dim=16)
+        return cls.Config()
+
+    # -- conditioning: none here; the CVAE overrides these three ----------------------
+
+    def _cond_dim(self, info: DataInfo) -> int:
+        return 0
+
+    def _condition(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """The decoder's conditioning vector for labels ``y``; the VAE ignores labels."""
+        return None
+
+    def _sample_condition(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, device: torch.device
+    ) -> torch.Tensor | None:
+        if labels is not None:
+            raise ValueError("vae is unconditional: sample() takes no labels (use cvae)")
+        return None
+
+    # -- the two halves ---------------------------------------------------------------
+
+    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): mean and log-variance, (B, latent) each, in float32."""
+        mean, logvar = self.encoder(x)
+        return mean.float(), logvar.float().clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def _decode(self, z: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(x|z): logistic location and log-scale per sub-pixel, (B, C, H, W) each, in float32."""
+        loc, log_scale = self.decoder(z, cond)
+        # A smooth bound with slope 1 at the centre: a zero network output means mid-grey.
+        half = (LOC_MAX - LOC_MIN) / 2
+        loc = (LOC_MIN + LOC_MAX) / 2 + half * torch.tanh(loc.float() / half)
+        return loc, log_scale.float().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+
+    def _neg_elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One-sample reconstruction term -log p(x|z) and analytic KL(q(z|x) || p(z)), (B,) nats each."""
+        mean, logvar = self._posterior(x)
+        # Reparameterisation trick (Kingma & Welling 2014, sec. 2.4): z = mean + std * eps.
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)  # (B, latent)
+        loc, log_scale = self._decode(z, self._condition(y))
+        rec = -discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3))  # (B,)
+        # KL of two Gaussians in closed form (Kingma & Welling 2014, appendix B).
+        kl = 0.5 * (mean**2 + torch.exp(logvar) - 1.0 - logvar).sum(dim=1)  # (B,)
+        return rec, kl
+
+    def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """A one-sample estimate of the ELBO on log P(x) in nats, shape (B,)."""
+        rec, kl = self._neg_elbo_terms(x, y)
+        return -(rec + kl)
+
+    # -- training ---------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"vae": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
+
+    def kl_weight(self, step: int) -> float:
+        """The KL weight at a training step: 1, or a linear warm-up to 1."""
+        if self.config.kl_warmup_steps <= 0:
+            return 1.0
+        return min(1.0, step / self.config.kl_warmup_steps)
+
+    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        with ctx.autocast():
+            rec, kl = self._neg_elbo_terms(batch.x, batch.y)
+        ctx.optimize((rec + self.kl_weight(ctx.step) * kl).mean(), "vae")
+        return {
+            "loss": (rec + kl).mean().detach(),  # -ELBO, nats per image
+            "rec": rec.mean().detach(),
+            "kl": kl.mean().detach(),
+        }
+
+    # -- capabilities -----------------------------------------------------------------
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """E[x|z] for z ~ N(0, I) drawn from ``generator``: (n, C, H, W) in [0, 1]."""
+        device = self._device()
+        cond = self._sample_condition(n, labels, generator, device)
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        loc, log_scale = self._decode(z, cond)
+        return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """IWAE lower bound on log P(x) in nats of the 8-bit images ``x``, shape (B,).
+
+        Uses ``iwae_k`` importance samples from q(z|x) (Burda et al. 2016, eq. 8): the bound
+        rises towards log P(x) as K grows and equals the ELBO in expectation at K = 1. Noise
+        comes from the global torch RNG.
+        """
+        return self._iwae_bound(x, self._condition(y))
+
+    def _iwae_bound(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        b = x.shape[0]
+        k_total = self.config.iwae_k
+        mean, logvar = self._posterior(x)  # (B, latent)
+        std = torch.exp(0.5 * logvar)
+        per_chunk = max(1, self.config.iwae_batch // b)  # importance samples decoded per pass
+        log_w = []
+        for start in range(0, k_total, per_chunk):
+            k = min(per_chunk, k_total - start)
+            z = mean + std * torch.randn(k, *mean.shape, device=x.device)  # (k, B, latent)
+            log_q = gaussian_log_prob(z, mean, logvar)  # (k, B)
+            log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))  # (k, B)
+            # Flatten (k, B) to k*B images, sample-major, so x.repeat lines up with z.
+            zc = None if cond is None else cond.repeat(k, 1)
+            loc, log_scale = self._decode(z.flatten(0, 1), zc)  # (k*B, C, H, W)
+            log_px = discretized_logistic_log_prob(x.repeat(k, 1, 1, 1), loc, log_scale)
+            log_w.append(log_px.sum(dim=(1, 2, 3)).view(k, b) + log_prior - log_q)
+        # log (1/K) sum_k w_k, stably.
+        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k_total)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean E[z|x], shape (B, latent_dim)."""
+        return self._posterior(x)[0]
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """E[x|z] at the posterior mean of z: (B, C, H, W) in [0, 1]."""
+        loc, log_scale = self._decode(self.encode(x), None)
+        return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)
