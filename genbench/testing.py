@@ -44,14 +44,16 @@ class ModelContract:
     # -- fixtures --------------------------------------------------------------------
 
     @pytest.fixture(scope="class")
-    def spec(self) -> ModelSpec:
-        return get_plugins().models.get(self.model_name)
+    @classmethod
+    def spec(cls) -> ModelSpec:
+        return get_plugins().models.get(cls.model_name)
 
     @pytest.fixture(scope="class")
-    def data(self) -> ImageData:
+    @classmethod
+    def data(cls) -> ImageData:
         from genbench.data import load_dataset
 
-        return load_dataset(self.dataset)
+        return load_dataset(cls.dataset)
 
     def build(self, spec: ModelSpec, data: ImageData, seed: int = 0) -> GenerativeModel:
         torch.manual_seed(seed)

@@ -58,15 +58,15 @@ def bits_per_dim(log_prob_nats: torch.Tensor | float, num_dims: int) -> torch.Te
 class NLL(Metric):
     """Mean negative log-likelihood of the test images, in bits/dim (lower is better).
 
-    The first min(num_samples, test size) test images are scored with their labels passed as
-    ``y``, as the model contract allows: unconditional models ignore them, a class-conditional
-    model reports log P(x | y).
+    The first min(num_samples, test size) test images are scored without their labels, so
+    every model reports log P(x): a class-conditional model marginalises over its labels, and
+    its log P(x | y), which is not comparable, is never ranked beside unconditional models.
     """
 
     version = 1
 
     def compute(self, ctx: EvalContext) -> MetricValue:
-        x_all, y_all = ctx.data.split("test")
+        x_all, _ = ctx.data.split("test")
         n = min(ctx.num_samples, len(x_all))
         if n < 1:
             raise GenbenchError("nll: needs at least 1 test image; raise eval.num_samples")
@@ -79,7 +79,7 @@ class NLL(Metric):
                 end = min(i + ctx.batch_size, n)
                 x = ctx.data.to_float(x_all[i:end]).to(ctx.device)
                 check_images(x, "nll test images")
-                log_p = model.log_likelihood(x, y_all[i:end].to(ctx.device)).double().cpu()
+                log_p = model.log_likelihood(x).double().cpu()
                 self._check(log_p, len(x), type(model).__name__)
                 total += float(log_p.sum())
         value = float(bits_per_dim(total / n, num_dims))

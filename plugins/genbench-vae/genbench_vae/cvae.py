@@ -9,6 +9,7 @@ contain the very label they are scored on. Everything else is the :class:`~genbe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +29,8 @@ class CVAE(VAE):
     """Class-conditional VAE.
 
     ``log_likelihood(x, y)`` is the IWAE bound on log P(x|y), the likelihood of the image
-    *given its label*, which is not comparable with an unconditional model's log P(x).
+    *given its label*; ``log_likelihood(x)`` bounds log P(x) = log Σ_y P(y) P(x|y) with a uniform
+    P(y), the quantity unconditional models report (and what genbench's ``nll`` metric scores).
     ``sample(n)`` without labels draws them uniformly from ``generator`` first, then z.
     """
 
@@ -56,9 +58,21 @@ class CVAE(VAE):
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """IWAE lower bound on log P(x|y) (conditional on the labels ``y``, which are required)
-        in nats of the 8-bit images ``x``, shape (B,); see :meth:`VAE.log_likelihood`."""
-        return self._iwae_bound(x, self._condition(y))
+        """IWAE lower bound in nats of the 8-bit images ``x``, shape (B,): on log P(x|y) given
+        labels ``y``, else on the marginal log P(x); see :meth:`VAE.log_likelihood`."""
+        return self._iwae_bound(x, None if y is None else self._condition(y))
+
+    def _log_px_given_z(self, x: torch.Tensor, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        if cond is not None:
+            return super()._log_px_given_z(x, z, cond)
+        # No label: p(x|z) = Σ_y P(y) p(x|z, y) with P(y) = 1/C. Since q(z|x) ignores y, each
+        # importance weight then bounds the marginal log P(x) directly (C decoder passes per z).
+        classes = self.info.num_classes
+        per_class = []
+        for c in range(classes):
+            label = torch.full((len(x),), c, device=x.device)
+            per_class.append(super()._log_px_given_z(x, z, self._condition(label)))
+        return torch.logsumexp(torch.stack(per_class), dim=0) - math.log(classes)  # (N,)
 
     @torch.no_grad()
     def infer_labels(self, x: torch.Tensor) -> torch.Tensor:

@@ -182,11 +182,15 @@ class VAE(GenerativeModel):
             log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))  # (k, B)
             # Flatten (k, B) to k*B images, sample-major, so x.repeat lines up with z.
             zc = None if cond is None else cond.repeat(k, 1)
-            loc, log_scale = self._decode(z.flatten(0, 1), zc)  # (k*B, C, H, W)
-            log_px = discretized_logistic_log_prob(x.repeat(k, 1, 1, 1), loc, log_scale)
-            log_w.append(log_px.sum(dim=(1, 2, 3)).view(k, b) + log_prior - log_q)
+            log_px = self._log_px_given_z(x.repeat(k, 1, 1, 1), z.flatten(0, 1), zc)  # (k*B,)
+            log_w.append(log_px.view(k, b) + log_prior - log_q)
         # log (1/K) sum_k w_k, stably.
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k_total)
+
+    def _log_px_given_z(self, x: torch.Tensor, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """log p(x | z) of the decoder, summed over sub-pixels: x (N, C, H, W), z (N, latent) -> (N,)."""
+        loc, log_scale = self._decode(z, cond)
+        return discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3))
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
