@@ -164,7 +164,8 @@ class DDPM(GenerativeModel):
         sampler = make_sampler(
             cfg.sampler, self.schedule, steps=cfg.steps, eta=cfg.eta, variance=cfg.variance, clip_x0=cfg.clip_x0
         )
-        x = sampler(guided_eps(self.net, labels, cfg.guidance), (n, *self.info.shape), generator=generator, device=device)
+        eps = guided_eps(self.net, labels, cfg.guidance)
+        x = sampler(eps, (n, *self.info.shape), generator=generator, device=device)  # (n, C, H, W) in [-1, 1]
         return ((x + 1) / 2).clamp(0, 1).float()
 
     @torch.no_grad()

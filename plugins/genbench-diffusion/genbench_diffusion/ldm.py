@@ -174,7 +174,9 @@ class LDM(GenerativeModel):
         if labels is not None:
             labels = labels.to(device) if self.info.num_classes else None
         # Latents are unbounded: no clipping of the predicted z_0.
-        sampler = make_sampler(cfg.sampler, self.schedule, steps=cfg.steps, eta=cfg.eta, variance=cfg.variance, clip_x0=False)
+        sampler = make_sampler(
+            cfg.sampler, self.schedule, steps=cfg.steps, eta=cfg.eta, variance=cfg.variance, clip_x0=False
+        )
         z = sampler(guided_eps(net, labels, cfg.guidance), (n, *self.latent_shape), generator=generator, device=device)
         x = self.ae.decode(z / self.latent_scale)
         return ((x.float() + 1) / 2).clamp(0, 1)

@@ -51,7 +51,8 @@ class NoiseSchedule:
         self.posterior_coef_x0 = self.betas * self.alphas_cumprod_prev.sqrt() / (1 - self.alphas_cumprod)
         self.posterior_coef_xt = (1 - self.alphas_cumprod_prev) * self.alphas.sqrt() / (1 - self.alphas_cumprod)
         # β̃_0 = 0; like Ho et al.'s code, use β̃_1 at t = 0 so that logs stay finite.
-        self.posterior_log_variance_clipped = torch.cat([self.posterior_variance[1:2], self.posterior_variance[1:]]).log()
+        clipped = torch.cat([self.posterior_variance[1:2], self.posterior_variance[1:]])
+        self.posterior_log_variance_clipped = clipped.log()
 
     @classmethod
     def make(

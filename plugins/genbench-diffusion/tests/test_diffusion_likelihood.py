@@ -72,7 +72,8 @@ def test_bound_of_an_oracle_denoiser_is_closed_form() -> None:
         abar = NoiseSchedule.at(schedule.alphas_cumprod, t)
         return (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()
 
-    bound = negative_vlb(oracle, schedule, x0, evaluations=100, variance="small", generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    bound = negative_vlb(oracle, schedule, x0, evaluations=100, variance="small", generator=gen)
     sigma = schedule.posterior_variance[1].sqrt().item()
     half = (1 / 255) / sigma
     inner = -math.log(math.erf(half / math.sqrt(2)))  # −log(Φ(h) − Φ(−h))

@@ -31,14 +31,16 @@ def test_cosine_schedule_matches_nichol_dhariwal_eq17() -> None:
     unclipped = s.betas < 0.999
     assert unclipped[:-1].all(), "only the very last beta may hit the 0.999 clip"
     torch.testing.assert_close(s.alphas_cumprod[unclipped], closed[unclipped], rtol=1e-9, atol=1e-12)
-    torch.testing.assert_close(cosine_alpha_bar(torch.tensor([0.0], dtype=torch.float64)), torch.ones(1, dtype=torch.float64))
+    zero = torch.zeros(1, dtype=torch.float64)
+    torch.testing.assert_close(cosine_alpha_bar(zero), torch.ones_like(zero))
     assert s.betas.max().item() == pytest.approx(0.999)
     # Cosine destroys information more slowly in the middle than linear (Nichol & Dhariwal Fig. 5).
     assert s.alphas_cumprod[500] > NoiseSchedule.make("linear", T).alphas_cumprod[500] * 5
 
 
 def test_posterior_is_the_product_of_gaussians() -> None:
-    # q(x_{t-1} | x_t, x_0) ∝ N(x_{t-1}; √ᾱ_{t-1} x_0, 1 − ᾱ_{t-1}) · N(x_t; √α_t x_{t-1}, β_t): precisions add.
+    # q(x_{t-1} | x_t, x_0) ∝ N(x_{t-1}; √ᾱ_{t-1} x_0, 1 − ᾱ_{t-1}) · N(x_t; √α_t x_{t-1}, β_t):
+    # the precisions add.
     s = NoiseSchedule.make("linear", 100)
     x0, x_t = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2)
     t = torch.tensor([1, 2, 30, 70, 99])
