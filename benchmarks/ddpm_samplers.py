@@ -29,6 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--nll-images", type=int, default=1000)
+    parser.add_argument("--train-eval-samples", type=int, default=100,
+                        help="eval.num_samples of the training run's own evaluation (kept small: this script scores it)")  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--run", default=None, help="reuse a finished run instead of training one")
     parser.add_argument("--results-dir", default=None, help="default: a temporary folder")
@@ -38,7 +40,8 @@ def main() -> None:
     device = resolve_device(args.device)
     if args.run is None:
         t0 = time.perf_counter()
-        out = runner.run(RunRequest("diffusion", "mnist", model="ddpm", budget="quick", device=args.device))
+        sets = [f"eval.num_samples={args.train_eval_samples}"]
+        out = runner.run(RunRequest("diffusion", "mnist", model="ddpm", budget="quick", device=args.device, sets=sets))
         assert out.run.status == "finished", out.run.message
         run_id = out.run.id
         print(f"trained run {run_id} in {time.perf_counter() - t0:.0f} s ({out.run.hardware})")
