@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 
 from genbench.api.metric import EvalContext
 from genbench.engine.build import build_metric

@@ -31,6 +31,26 @@ from genbench.plugins import get_plugins
 from genbench.specs import CAPABILITIES, ModelSpec
 
 
+def batch_at(data: ImageData, step: int, batch_size: int) -> Batch:
+    """The training batch of ``step``: consecutive images, wrapping around the train split."""
+    idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
+    return Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+
+
+def train_steps(
+    model: GenerativeModel, data: ImageData, steps: int, batch_size: int = 32, *, start: int = 0
+) -> list[dict[str, float]]:
+    """Train ``model`` on CPU for ``steps`` steps (numbered from ``start``); the losses of each step."""
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    model.train()
+    history = []
+    for step in range(start, start + steps):
+        ctx.step = step
+        losses = model.training_step(batch_at(data, step, batch_size), ctx)
+        history.append({k: float(v) for k, v in losses.items()})
+    return history
+
+
 class ModelContract:
     model_name: ClassVar[str]
     dataset: ClassVar[str] = "digits"
@@ -61,20 +81,10 @@ class ModelContract:
         return build_model(spec, data.info, config)
 
     def batch(self, data: ImageData, step: int = 0) -> Batch:
-        n = len(data.train_y)
-        idx = torch.arange(step * self.batch_size, (step + 1) * self.batch_size) % n
-        return Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+        return batch_at(data, step, self.batch_size)
 
     def train(self, model: GenerativeModel, data: ImageData, steps: int) -> list[dict[str, float]]:
-        optimizers = model.configure_optimizers()
-        ctx = StepContext(optimizers, device=torch.device("cpu"))
-        model.train()
-        history = []
-        for step in range(steps):
-            losses = model.training_step(self.batch(data, step), ctx)
-            ctx.step += 1
-            history.append({k: float(v) for k, v in losses.items()})
-        return history
+        return train_steps(model, data, steps, self.batch_size)
 
     # -- registration ----------------------------------------------------------------
 

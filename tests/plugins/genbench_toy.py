@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pluggy
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genbench.api.dataset import ImageData

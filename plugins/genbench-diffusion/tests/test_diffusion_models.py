@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from genbench.api.dataset import DataInfo, ImageData
-from genbench.api.model import Batch, StepContext, eval_fields
+from genbench.api.model import eval_fields
 from genbench.config import apply_overrides
 from genbench.data import load_dataset
 from genbench.errors import GenbenchError
+from genbench.testing import train_steps
 from genbench_diffusion.ddpm import DDPM
 from genbench_diffusion.ldm import LDM
 
@@ -32,15 +33,7 @@ def tiny_ddpm(**overrides: str) -> DDPM:
 
 
 def train(model: DDPM | LDM, data: ImageData, steps: int, batch_size: int = 32) -> list[dict[str, float]]:
-    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
-    model.train()
-    history = []
-    for step in range(steps):
-        idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
-        losses = model.training_step(Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx]), ctx)
-        ctx.step += 1
-        history.append({k: float(v) for k, v in losses.items()})
-    return history
+    return train_steps(model, data, steps, batch_size)
 
 
 def test_paper_preset_has_ho_et_al_parameter_count() -> None:
@@ -175,14 +168,5 @@ def test_ldm_trains_its_autoencoder_first_then_freezes_it(digits: ImageData) -> 
 
 def train_more(model: LDM, data: ImageData, *, start: int, steps: int) -> list[dict[str, float]]:
     """Continue training as a resumed run would: the step counter carries on from ``start``."""
-    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
-    ctx.step = start
-    model.train()
-    history = []
-    for _ in range(steps):
-        idx = torch.arange(32) + 32 * ctx.step
-        batch = Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
-        history.append({k: float(v) for k, v in model.training_step(batch, ctx).items()})
-        ctx.step += 1
-    return history
+    return train_steps(model, data, steps, 32, start=start)
 

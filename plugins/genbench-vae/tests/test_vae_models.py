@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from genbench.api.dataset import DataInfo, ImageData
-from genbench.api.model import Batch, StepContext, eval_fields
+from genbench.api.model import eval_fields
 from genbench.data import load_dataset
-from genbench.testing import ModelContract, tiny_overrides
+from genbench.testing import ModelContract, tiny_overrides, train_steps
 from genbench_vae.cvae import CVAE
 from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
 from genbench_vae.nets import num_downsamples
@@ -54,14 +54,7 @@ def tiny(cls: type[VAE], info: DataInfo, seed: int = 0, **changes: object) -> VA
 
 
 def train(model: VAE, data: ImageData, steps: int, batch_size: int = 64) -> list[dict[str, float]]:
-    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
-    model.train()
-    history = []
-    for step in range(steps):
-        idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
-        losses = model.training_step(Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx]), ctx)
-        ctx.step += 1
-        history.append({k: float(v) for k, v in losses.items()})
+    history = train_steps(model, data, steps, batch_size)
     model.eval()
     return history
 
