@@ -135,3 +135,27 @@ def test_optional_metric_that_cannot_run_here_is_skipped_with_a_notice(toy_plugi
     assert "clf-fd" not in {s.name for s in out.scores} and "nll" in {s.name for s in out.scores}
     assert notices == ["metric clf-fd skipped: weights file missing"]
     assert out.run.config["skipped_metrics"] == {"clf-fd": "weights file missing"}
+
+
+def test_ctrl_c_leaves_an_interrupted_run_with_a_checkpoint(toy_plugins, results, monkeypatch):
+    import os
+    import signal
+
+    import genbench_toy
+
+    real_step = genbench_toy.ToyPixel.training_step
+
+    def step_then_ctrl_c(self, batch, ctx):  # type: ignore[no-untyped-def]
+        losses = real_step(self, batch, ctx)
+        if ctx.step == 6:
+            os.kill(os.getpid(), signal.SIGINT)  # what a terminal sends on Ctrl-C
+        return losses
+
+    monkeypatch.setattr(genbench_toy.ToyPixel, "training_step", step_then_ctrl_c)
+    runner, part = run_toy(results)
+    assert part.run.status == "interrupted" and part.run.images_seen == 7 * 64
+    assert load_checkpoint(Path(part.run.run_dir) / "checkpoint.pt")["step"] == 7
+    monkeypatch.setattr(genbench_toy.ToyPixel, "training_step", real_step)
+    _, full = run_toy(results, runner=runner)
+    resumed = runner.resume(part.run.id, device_name="cpu")
+    assert [s.value for s in resumed.scores] == [s.value for s in full.scores]
