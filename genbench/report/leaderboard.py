@@ -59,7 +59,7 @@ class Board:
     @property
     def title(self) -> str:
         arrow = "↓" if self.direction == "min" else "↑"
-        unit = f" [{self.unit}]" if self.unit else ""
+        unit = f" ({self.unit})" if self.unit else ""
         return (
             f"{self.benchmark} v{self.version} · {self.budget} · {self.metric}{unit} {arrow} "
             f"· fingerprint {self.fingerprint_hash}"
