@@ -2,9 +2,10 @@
 
 The class label goes into both networks (Mirza & Osindero 2014). The generator takes it
 concatenated to z and through class-conditional batch norm; the discriminator through a
-projection, logit = psi(phi(x)) + <embed(y), phi(x)> (Miyato & Koyama 2018, eq. 3), with
-spectral norm on every discriminator layer (Miyato et al. 2018) and the hinge loss those
-papers train with.
+projection, logit = psi(phi(x)) + <embed(y), phi(x)> (Miyato & Koyama 2018, eq. 3), trained
+with the hinge loss of that paper. Both networks are DCGAN-sized. Miyato & Koyama also
+spectrally normalise D; in our one-epoch MNIST trials that D gave samples that ignored their
+labels (11-18% conditional accuracy, against 91% with batch norm), so D keeps DCGAN's batch norm.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
@@ -30,13 +30,14 @@ from genbench_gan.common import (
     to_unit,
     uniform_labels,
 )
+from genbench_gan.dcgan import dcgan_features
 
 
 @dataclass
 class CGANConfig:
     z_dim: int = 128  # latent size
     width: int = 64  # channels at the finest hidden resolution; doubled at each coarser one
-    lr: float = 2e-4  # DCGAN's Adam settings, which spectrally normalised D trains well with
+    lr: float = 2e-4  # DCGAN's Adam settings, as the networks are DCGAN's
     beta1: float = 0.5
     beta2: float = 0.999
     ema: bool = False  # True samples an EMA copy of the generator
@@ -90,31 +91,17 @@ class ConditionalGenerator(nn.Module):
 
 
 class ProjectionDiscriminator(nn.Module):
-    """(images (B, C, H, W), y (B,)) -> logits (B,), all layers spectrally normalised."""
+    """(images (B, C, H, W), y (B,)) -> logits (B,): DCGAN's discriminator body with a
+    projection head."""
 
     def __init__(self, shape: tuple[int, int, int], width: int, num_classes: int) -> None:
         super().__init__()
-        channels, height, wide = shape
-        h0, w0, n_up = plan_resolution(height, wide)
-        widths = [width * 2**i for i in range(n_up)]  # fine -> coarse
-        # SN-GAN's "standard CNN" discriminator (Miyato et al. 2018): a 3x3 convolution, then a
-        # strided 4x4 one, at each resolution, and a last 3x3 convolution on the base grid.
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip([channels, *widths], widths):
-            layers += [
-                spectral_norm(nn.Conv2d(c_in, c_out, 3, 1, 1)),
-                nn.LeakyReLU(0.1, inplace=True),
-                spectral_norm(nn.Conv2d(c_out, c_out, 4, 2, 1)),
-                nn.LeakyReLU(0.1, inplace=True),
-            ]
-        layers += [spectral_norm(nn.Conv2d(widths[-1], 2 * widths[-1], 3, 1, 1)), nn.LeakyReLU(0.1, inplace=True)]
-        self.features = nn.Sequential(*layers)
-        features = 2 * widths[-1] * h0 * w0
-        self.psi = spectral_norm(nn.Linear(features, 1))  # the unconditional term
-        self.embed = spectral_norm(nn.Embedding(num_classes, features))  # the class projection
+        self.features, features = dcgan_features(shape, width)
+        self.psi = nn.Linear(features, 1)  # the unconditional term
+        self.embed = nn.Embedding(num_classes, features)  # the class projection
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        phi = self.features(x).flatten(1)  # (B, F)
+        phi = self.features(x)  # (B, F)
         # Projection: log p(y|x) / q(y|x) enters as an inner product (Miyato & Koyama 2018, eq. 3).
         return self.psi(phi).squeeze(1) + (self.embed(y) * phi).sum(1)  # (B,)
 
@@ -130,6 +117,8 @@ class CGAN(GenerativeModel):
         self.generator = ConditionalGenerator(config.z_dim, config.width, info.shape, info.num_classes)
         self.discriminator = ProjectionDiscriminator(info.shape, config.width, info.num_classes)
         self.generator.apply(dcgan_init)
+        self.discriminator.apply(dcgan_init)
+        nn.init.normal_(self.discriminator.embed.weight, 0.0, 0.02)  # as small as the other D weights
         self.g_ema = EMA(self.generator) if config.ema else None
 
     @classmethod
@@ -155,7 +144,6 @@ class CGAN(GenerativeModel):
         z = torch.randn(b, self.config.z_dim, device=real.device)
         with ctx.autocast():
             fake = self.generator(z, y)  # (B, C, H, W)
-            # Hinge loss (Lim & Ye 2017), as trained in Miyato & Koyama 2018.
             d_loss = (
                 F.relu(1.0 - self.discriminator(real, y)).mean()
                 + F.relu(1.0 + self.discriminator(fake.detach(), y)).mean()

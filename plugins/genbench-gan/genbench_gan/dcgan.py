@@ -67,30 +67,38 @@ class DCGANGenerator(nn.Module):
         return self.net(h)  # (B, C, H, W)
 
 
-class DCGANDiscriminator(nn.Module):
-    """images (B, C, H, W) in [-1, 1] -> logits (B,).
+def dcgan_features(shape: tuple[int, int, int], width: int, *, batch_norm: bool = True) -> tuple[nn.Sequential, int]:
+    """DCGAN's discriminator body: images (B, C, H, W) -> features (B, F), and F.
 
-    One strided 4x4 convolution per 2x downsampling, then a linear layer on the flattened
-    base grid. ``batch_norm=False`` gives the critic WGAN-GP needs (its penalty is per sample).
+    One strided 4x4 convolution per 2x downsampling down to the base grid, which is flattened.
+    """
+    channels, height, wide = shape
+    h0, w0, n_up = plan_resolution(height, wide)
+    widths = [width * 2**i for i in range(n_up)]  # fine -> coarse, e.g. [64, 128]
+    # No batch norm on the input layer (sec. 3).
+    layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+    for c_in, c_out in zip(widths, widths[1:]):
+        layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers), widths[-1] * h0 * w0
+
+
+class DCGANDiscriminator(nn.Module):
+    """images (B, C, H, W) in [-1, 1] -> logits (B,): the convolutional body and a linear layer.
+
+    ``batch_norm=False`` gives the critic WGAN-GP needs (its penalty is per sample).
     """
 
     def __init__(self, shape: tuple[int, int, int], width: int, *, batch_norm: bool = True) -> None:
         super().__init__()
-        channels, height, wide = shape
-        h0, w0, n_up = plan_resolution(height, wide)
-        widths = [width * 2**i for i in range(n_up)]  # fine -> coarse, e.g. [64, 128]
-        # No batch norm on the input layer (sec. 3).
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-        for c_in, c_out in zip(widths, widths[1:]):
-            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(c_out))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(widths[-1] * h0 * w0, 1)
+        self.features, features = dcgan_features(shape, width, batch_norm=batch_norm)
+        self.head = nn.Linear(features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).flatten(1)).squeeze(1)  # (B,)
+        return self.head(self.features(x)).squeeze(1)  # (B,)
 
 
 class DCGAN(GenerativeModel):

@@ -8,7 +8,7 @@ Both train with the non-saturating loss and sample from an EMA copy of the gener
 
 Scaled down (see the README): 2-4 mapping layers instead of 8, tens to hundreds of channels
 instead of 512, bilinear resampling instead of FIR-filtered transposed convolutions, no path
-length regularisation, no progressive growing, 4x4 or 7x7 base grids.
+length regularisation, no progressive growing, 4x4 or 7x7 base grids, and a tanh on the output.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class StyleGANConfig:
     mapping_lr_mul: float = 0.01  # the mapping network learns 100x slower (StyleGAN, App. C)
     width: int = 128  # channels at the base grid; halved at each finer resolution...
     min_width: int = 32  # ...down to this floor
+    mbstd_group: int = 4  # samples per minibatch-stddev group in D (StyleGAN2: 4; ADA's CIFAR setup: 32)
     mixing_prob: float = 0.9  # style mixing regularisation (StyleGAN sec. 3.1; 0.9 in StyleGAN2)
     r1_gamma: float = 1.0  # R1 weight gamma (Mescheder et al. 2018); 0 turns R1 off
     r1_every: int = 16  # lazy regularisation interval in steps (StyleGAN2 sec. 3.1); 1 = every step
@@ -209,7 +210,7 @@ class SynthesisNetwork(nn.Module):
 
 
 class StyleGenerator(nn.Module):
-    """Mapping and synthesis together: the unit the EMA copy tracks."""
+    """Mapping and synthesis together, z -> images in [-1, 1]: the unit the EMA copy tracks."""
 
     def __init__(self, config: StyleGANConfig, shape: tuple[int, int, int]) -> None:
         super().__init__()
@@ -233,7 +234,10 @@ class StyleGenerator(nn.Module):
             ws[:, cutoff:] = self.mapping(mix_z)[:, None]
         if truncation != 1.0:
             ws = self.mapping.w_avg.lerp(ws, truncation)  # truncation trick (StyleGAN sec. 3.1)
-        return self.synthesis(ws, noise)
+        # StyleGAN's output layer is linear. On MNIST's saturated pixels that let D win on the
+        # exact background value and G collapsed to one image in our runs; a tanh bounds the
+        # output to [-1, 1] like the data, as in DCGAN.
+        return torch.tanh(self.synthesis(ws, noise))
 
 
 # -- discriminator ---------------------------------------------------------------------------
@@ -268,11 +272,12 @@ class DiscriminatorBlock(nn.Module):
 class StyleDiscriminator(nn.Module):
     """images (B, C, H, W) -> logits (B,): the generator's resolutions in reverse."""
 
-    def __init__(self, shape: tuple[int, int, int], width: int, min_width: int) -> None:
+    def __init__(self, shape: tuple[int, int, int], width: int, min_width: int, mbstd_group: int) -> None:
         super().__init__()
         channels, height, wide = shape
         h0, w0, n_up = plan_resolution(height, wide)
         widths = [max(width >> i, min_width) for i in reversed(range(n_up + 1))]  # finest -> base
+        self.mbstd_group = mbstd_group
         self.from_image = EqualConv2d(channels, widths[0], 1, activate=True)
         self.blocks = nn.Sequential(*(DiscriminatorBlock(a, b) for a, b in zip(widths, widths[1:])))
         self.conv = EqualConv2d(widths[-1] + 1, widths[-1], 3, activate=True)
@@ -281,7 +286,7 @@ class StyleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.from_image(x))  # (B, C0, h0, w0)
-        x = self.conv(minibatch_stddev(x))
+        x = self.conv(minibatch_stddev(x, self.mbstd_group))
         return self.out(self.fc(x.flatten(1))).squeeze(1)  # (B,)
 
 
@@ -297,17 +302,21 @@ class StyleGAN(GenerativeModel):
     def __init__(self, config: StyleGANConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         self.generator = StyleGenerator(config, info.shape)
-        self.discriminator = StyleDiscriminator(info.shape, config.width, config.min_width)
+        self.discriminator = StyleDiscriminator(info.shape, config.width, config.min_width, config.mbstd_group)
         self.g_ema = EMA(self.generator)  # StyleGAN samples the EMA generator (Karras et al. 2019, sec. 2)
+        # R1 is measured only on regularisation steps; every step reports the latest value, so
+        # the engine's per-interval means stay true. A buffer, so a resumed run reports it too.
+        self.register_buffer("last_r1", torch.zeros(()))
 
     @classmethod
     def default_config(cls, info: DataInfo) -> StyleGANConfig:
         channels, height, width = info.shape
         if height * width <= 16 * 16:  # 8x8 digits
             return StyleGANConfig(z_dim=64, w_dim=64, mapping_layers=2, width=64, min_width=32)
-        if channels == 1:  # 28x28 MNIST-like on CPU
-            return StyleGANConfig(z_dim=64, w_dim=64, mapping_layers=2, width=64, min_width=32)
-        return StyleGANConfig(z_dim=256, w_dim=256, mapping_layers=4, width=256, min_width=128, r1_gamma=0.05)
+        if channels == 1:  # 28x28 MNIST-like on CPU: 64 channels at 7x7, 32 at 14x14, 16 at 28x28
+            return StyleGANConfig(z_dim=64, w_dim=64, mapping_layers=2, width=64, min_width=16)
+        # CIFAR-10: R1 gamma 0.01 as in StyleGAN2-ADA's CIFAR-10 configuration.
+        return StyleGANConfig(z_dim=256, w_dim=256, mapping_layers=4, width=256, min_width=128, r1_gamma=0.01)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         cfg = self.config
@@ -335,7 +344,6 @@ class StyleGAN(GenerativeModel):
         with ctx.autocast():
             fake = self.generator(z, noise, mix_z=mix_z, cutoff=cutoff, track_mean=True)  # (B, C, H, W)
 
-        losses: dict[str, torch.Tensor] = {}
         regularise = cfg.r1_gamma > 0 and ctx.step % cfg.r1_every == 0
         real_in = real.detach().requires_grad_(regularise)
         with ctx.autocast():
@@ -348,7 +356,7 @@ class StyleGAN(GenerativeModel):
                 (grad,) = torch.autograd.grad(score_real.sum(), real_in, create_graph=True)
                 r1 = grad.float().pow(2).flatten(1).sum(1).mean()
                 loss = d_loss + cfg.r1_gamma / 2 * r1 * cfg.r1_every
-                losses["r1"] = r1.detach()
+                self.last_r1.copy_(r1.detach())
         ctx.optimize(loss, "d")
 
         with frozen(self.discriminator), ctx.autocast():
@@ -357,8 +365,12 @@ class StyleGAN(GenerativeModel):
 
         self.g_ema.decay = ema_decay(b, (ctx.step + 1) * b, cfg.ema_half_life)
         self.g_ema.update(self.generator)
-        losses.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), spread=spread_ratio(fake, real))
-        return losses
+        return {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "r1": self.last_r1.clone(),
+            "spread": spread_ratio(fake, real),
+        }
 
     @torch.no_grad()
     def sample(
@@ -369,6 +381,5 @@ class StyleGAN(GenerativeModel):
         device = net.synthesis.const.device
         z = gaussian((n, self.config.z_dim), generator, device)
         noise = net.synthesis.make_noise(n, generator, device)
-        x = net(z, noise, truncation=self.config.truncation)  # (n, C, H, W), unbounded
-        # StyleGAN's output layer is linear; its images are clipped to [-1, 1] when saved, as here.
+        x = net(z, noise, truncation=self.config.truncation)  # (n, C, H, W) in [-1, 1]
         return to_unit(x)  # (n, C, H, W) float32 in [0, 1]
