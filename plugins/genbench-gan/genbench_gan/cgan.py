@@ -45,8 +45,8 @@ class CGANConfig:
 
 
 class ConditionalBatchNorm2d(nn.Module):
-    """Batch norm whose gain and bias are looked up per class (de Vries et al. 2017;
-    Miyato & Koyama 2018, sec. 5)."""
+    """Batch norm whose gain and bias are looked up per class (de Vries et al. 2017), as in
+    Miyato & Koyama's generator."""
 
     def __init__(self, channels: int, num_classes: int) -> None:
         super().__init__()

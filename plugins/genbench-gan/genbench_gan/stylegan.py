@@ -97,7 +97,7 @@ class MappingNetwork(nn.Module):
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor, *, track_mean: bool = False) -> torch.Tensor:
-        z = z * torch.rsqrt(z.pow(2).mean(1, keepdim=True) + 1e-8)  # normalise z onto the sphere (StyleGAN App. C)
+        z = z * torch.rsqrt(z.pow(2).mean(1, keepdim=True) + 1e-8)  # normalise z onto the sphere (StyleGAN's implementation)
         w = self.net(z)
         if track_mean:
             self.w_avg.lerp_(w.detach().mean(0).to(self.w_avg.dtype), 1.0 - 0.995)  # StyleGAN's w_avg_beta
@@ -146,7 +146,7 @@ class StyleLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        x = self.conv(x, w) + self.noise_strength * noise  # noise: (B, 1, H, W), StyleGAN sec. 2
+        x = self.conv(x, w) + self.noise_strength * noise  # noise: (B, 1, H, W), StyleGAN sec. 3.2
         return F.leaky_relu(x + self.bias[None, :, None, None], 0.2) * SQRT2
 
 
@@ -233,7 +233,7 @@ class StyleGenerator(nn.Module):
             # Style mixing: layers from ``cutoff`` on take the styles of a second latent (StyleGAN sec. 3.1).
             ws[:, cutoff:] = self.mapping(mix_z)[:, None]
         if truncation != 1.0:
-            ws = self.mapping.w_avg.lerp(ws, truncation)  # truncation trick (StyleGAN sec. 3.1)
+            ws = self.mapping.w_avg.lerp(ws, truncation)  # truncation trick in W (StyleGAN, appendix B)
         # StyleGAN's output layer is linear. On MNIST's saturated pixels that let D win on the
         # exact background value and G collapsed to one image in our runs; a tanh bounds the
         # output to [-1, 1] like the data, as in DCGAN.
@@ -303,7 +303,7 @@ class StyleGAN(GenerativeModel):
         super().__init__(config, info)
         self.generator = StyleGenerator(config, info.shape)
         self.discriminator = StyleDiscriminator(info.shape, config.width, config.min_width, config.mbstd_group)
-        self.g_ema = EMA(self.generator)  # StyleGAN samples the EMA generator (Karras et al. 2019, sec. 2)
+        self.g_ema = EMA(self.generator)  # samples come from an EMA generator (Karras et al. 2018, 2019)
         # R1 is measured only on regularisation steps; every step reports the latest value, so
         # the engine's per-interval means stay true. A buffer, so a resumed run reports it too.
         self.register_buffer("last_r1", torch.zeros(()))
@@ -320,7 +320,7 @@ class StyleGAN(GenerativeModel):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         cfg = self.config
-        # Lazy R1 adds an every-k-steps update to D; StyleGAN2 (App. B) compensates by
+        # Lazy R1 adds an every-k-steps update to D; StyleGAN2's implementation compensates by
         # rescaling D's Adam hyper-parameters with the ratio k / (k + 1).
         ratio = cfg.r1_every / (cfg.r1_every + 1) if cfg.r1_gamma > 0 and cfg.r1_every > 1 else 1.0
         return {
