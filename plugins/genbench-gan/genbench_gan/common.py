@@ -64,7 +64,8 @@ def ema_decay(batch_size: int, images_seen: int, half_life: int, rampup: float =
 
 
 def dcgan_init(module: nn.Module) -> None:
-    """Weights from N(0, 0.02), batch-norm gains from N(1, 0.02) (Radford et al. 2015, sec. 4)."""
+    """Weights from N(0, 0.02) (Radford et al. 2015, sec. 4); batch-norm gains from N(1, 0.02),
+    as in the PyTorch DCGAN example."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
