@@ -159,3 +159,21 @@ def test_ctrl_c_leaves_an_interrupted_run_with_a_checkpoint(toy_plugins, results
     _, full = run_toy(results, runner=runner)
     resumed = runner.resume(part.run.id, device_name="cpu")
     assert [s.value for s in resumed.scores] == [s.value for s in full.scores]
+
+
+def test_ema_update_is_the_exponential_average_and_copies_buffers():
+    from genbench.engine.ema import EMA
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ema = EMA(net, decay=0.9)
+    start = [p.detach().clone() for p in ema.module.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+        net[1].running_mean.fill_(2.5)
+    ema.update(net)
+    for e, s, p in zip(ema.module.parameters(), start, net.parameters()):
+        torch.testing.assert_close(e, 0.9 * s + 0.1 * p)
+        assert not e.requires_grad
+    assert torch.equal(ema.module[1].running_mean, torch.full((4,), 2.5))

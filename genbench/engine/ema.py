@@ -22,8 +22,9 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
-        for ema_p, p in zip(self.module.parameters(), module.parameters()):
-            ema_p.lerp_(p.detach(), 1.0 - self.decay)
+        # One fused kernel per dtype/device group instead of one launch per tensor: on a GPU the
+        # per-tensor loop costs as much as a small network's forward pass.
+        torch._foreach_lerp_(list(self.module.parameters()), [p.detach() for p in module.parameters()], 1.0 - self.decay)
         for ema_b, b in zip(self.module.buffers(), module.buffers()):
             ema_b.copy_(b)
 
