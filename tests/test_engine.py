@@ -68,6 +68,21 @@ def test_divergence_stops_the_run(toy_plugins, results):
     assert out.scores == []
 
 
+def test_training_warning_is_stored_on_a_finished_run(toy_plugins, results):
+    runner, quiet = run_toy(results)
+    assert quiet.run.status == "finished" and quiet.run.message is None
+    # Interrupted and resumed: the model sees the whole run's history, not one session's.
+    _, part = run_toy(results, "warn_above=-1e9", runner=runner, stop=5)
+    assert part.run.message.startswith("stopped at step")
+    out = runner.resume(part.run.id, device_name="cpu")
+    assert out.run.status == "finished"
+    points = [p for p in losses(runner, out.run.id) if p[1] == "loss"]
+    assert points[0][0] < 5 < points[-1][0] == out.run.steps
+    assert out.run.message.startswith("warning: loss ")
+    assert out.run.message.endswith(f"at step {out.run.steps} is above -1000000000.0 ({len(points)} points)")
+    assert [s.name for s in out.scores] == [s.name for s in quiet.scores]  # still scored
+
+
 def test_corrupt_checkpoint_on_resume_is_a_clear_error(toy_plugins, results):
     runner, part = run_toy(results, stop=5)
     ckpt = Path(part.run.run_dir) / "checkpoint.pt"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -133,6 +133,15 @@ class GenerativeModel(nn.Module):
         Returns detached scalar losses by name, for logging and divergence checks.
         """
         raise NotImplementedError
+
+    def training_warning(self, history: Mapping[str, Sequence[tuple[int, float]]]) -> str | None:
+        """After training: a one-line warning about how it went, or None when nothing is wrong.
+
+        ``history`` maps each logged loss to its ``(step, interval mean)`` points, the whole run
+        including sessions before a resume. A warning (e.g. a GAN's mode collapse) leaves the
+        run ``finished`` and becomes its message, shown by ``genbench run``, ``runs`` and ``show``.
+        """
+        return None
 
     # -- capabilities ----------------------------------------------------------------
 

@@ -313,9 +313,14 @@ class Runner:
             self._finish(run.id, status, message, pending, None, time.perf_counter() - started)
             raise
         self._finish(run.id, status, message, pending, result, time.perf_counter() - started)
-        self._save_loss_curve(run)
+        history = self._loss_history(run.id)
+        self._save_loss_curve(run, history)
         scores: list[Score] = []
         if status == "finished":
+            warning = model.training_warning({k: [(step, v) for step, _, v in pts] for k, pts in history.items()})
+            if warning:
+                with store.session() as s:
+                    s.get(Run, run.id).message = f"warning: {warning}"
             scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
             grid = save_sample_grid(model, run_dir / "samples.png", device=device, seed=eval_cfg.seed) \
                 if "sample" in model.capabilities else None  # fmt: skip
@@ -343,12 +348,17 @@ class Runner:
                 row.train_seconds = (row.train_seconds or 0.0) + result.step_seconds
         pending.clear()
 
-    def _save_loss_curve(self, run: Run) -> None:
+    def _loss_history(self, run_id: str) -> dict[str, list[tuple[int, int, float]]]:
+        """Every logged loss of a run: name -> [(step, images seen, interval mean)] in step order."""
         with self.store.session() as s:
-            points = s.scalars(select(LossPoint).where(LossPoint.run_id == run.id).order_by(LossPoint.step)).all()
-            series: dict[str, list[tuple[int, float]]] = {}
+            points = s.scalars(select(LossPoint).where(LossPoint.run_id == run_id).order_by(LossPoint.step)).all()
+            history: dict[str, list[tuple[int, int, float]]] = {}
             for p in points:
-                series.setdefault(p.name, []).append((p.images_seen, p.value))
+                history.setdefault(p.name, []).append((p.step, p.images_seen, p.value))
+        return history
+
+    def _save_loss_curve(self, run: Run, history: dict[str, list[tuple[int, int, float]]]) -> None:
+        series = {name: [(images, v) for _, images, v in pts] for name, pts in history.items()}
         if not series:
             return
         path = save_loss_curve(series, Path(run.run_dir) / "losses.png", f"{run.model} on {run.dataset} ({run.id})")

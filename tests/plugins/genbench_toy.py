@@ -27,6 +27,7 @@ class ToyConfig:
     lr: float = 0.05
     noise: float = 0.01  # input jitter, so each step draws from the global RNG
     poison_step: int = -1  # >=0: the loss turns NaN from this step on (exercises divergence handling)
+    warn_above: float = float("inf")  # a final logged loss above this gives a training warning
     temperature: float = eval_setting(1.0, "scale multiplier when sampling")
 
 
@@ -65,6 +66,11 @@ class ToyPixel(GenerativeModel):
         nll2 = -_log_prob(x, self.loc, self.log_scale).mean()
         ctx.optimize(nll2, "scale")
         return {"loss": nll.detach(), "loss_scale": nll2.detach()}
+
+    def training_warning(self, history):  # type: ignore[no-untyped-def]
+        step, last = history["loss"][-1]
+        n = len(history["loss"])
+        return f"loss {last:.3f} at step {step} is above {self.config.warn_above} ({n} points)" if last > self.config.warn_above else None
 
     def sample(self, n, *, labels=None, generator=None):  # type: ignore[no-untyped-def]
         u = torch.rand((n, *self.info.shape), generator=generator, device=self.loc.device).clamp(1e-6, 1 - 1e-6)

@@ -20,6 +20,7 @@ from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.engine.ema import EMA
 from genbench_gan.common import (
+    WarnsOnCollapse,
     dcgan_init,
     ema_decay,
     frozen,
@@ -106,7 +107,7 @@ class ProjectionDiscriminator(nn.Module):
         return self.psi(phi).squeeze(1) + (self.embed(y) * phi).sum(1)  # (B,)
 
 
-class CGAN(GenerativeModel):
+class CGAN(WarnsOnCollapse, GenerativeModel):
     """Class-conditional GAN with a projection discriminator and the hinge loss."""
 
     Config = CGANConfig

@@ -18,6 +18,7 @@ from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.engine.ema import EMA
 from genbench_gan.common import (
+    WarnsOnCollapse,
     dcgan_init,
     ema_decay,
     frozen,
@@ -101,7 +102,7 @@ class DCGANDiscriminator(nn.Module):
         return self.head(self.features(x)).squeeze(1)  # (B,)
 
 
-class DCGAN(GenerativeModel):
+class DCGAN(WarnsOnCollapse, GenerativeModel):
     """Unconditional DCGAN with the non-saturating GAN loss."""
 
     Config = DCGANConfig

@@ -17,6 +17,7 @@ from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.engine.ema import EMA
 from genbench_gan.common import (
+    WarnsOnCollapse,
     dcgan_init,
     ema_decay,
     frozen,
@@ -62,7 +63,7 @@ def gradient_penalty(
     return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
 
 
-class WGANGP(GenerativeModel):
+class WGANGP(WarnsOnCollapse, GenerativeModel):
     """Unconditional WGAN-GP. One batch per step: the critic steps every time, the generator
     when ``ctx.step % n_critic == 0``."""
 
@@ -92,6 +93,9 @@ class WGANGP(GenerativeModel):
             "d": torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr, betas=betas),
             "g": torch.optim.Adam(self.generator.parameters(), lr=self.config.lr, betas=betas),
         }
+
+    def generator_updates(self, step: int) -> int:
+        return -(-step // self.config.n_critic)  # steps 0, n_critic, 2 n_critic, ... update G
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         cfg = self.config

@@ -18,7 +18,7 @@ from genbench.data import load_dataset
 from genbench.engine.build import build_model, resolve_config
 from genbench.plugins import get_plugins
 from genbench.testing import ModelContract, tiny_overrides
-from genbench_gan.common import plan_resolution
+from genbench_gan.common import plan_resolution, spread_ratio
 from genbench_gan.stylegan import ModulatedConv2d, minibatch_stddev
 from genbench_gan.wgan_gp import gradient_penalty
 
@@ -350,3 +350,22 @@ def test_stylegan_first_losses_golden(digits: ImageData) -> None:
         got = {k: float(losses[k]) for k in expected}
         for key, value in expected.items():
             assert math.isclose(got[key], value, rel_tol=1e-4), f"step {step} {key}: {got[key]:.6f} != {value}"
+
+
+def test_spread_is_zero_for_one_repeated_image_and_one_for_the_data(digits: ImageData) -> None:
+    real = ImageData.to_float(digits.train_x[:64])
+    assert spread_ratio(real, real).item() == pytest.approx(1.0)
+    assert spread_ratio(real[:1].expand(64, -1, -1, -1), real).item() == 0.0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_mode_collapse_is_reported_after_the_warm_up(name: str, digits: ImageData) -> None:
+    model = build(name, digits.info)
+    every = model.config.n_critic if name == "wgan-gp" else 1  # training steps per generator update
+    early = [(s, 0.2) for s in range(10, 100 * every, 10)]  # every generator starts out uniform
+    healthy = early + [(s, 0.8) for s in range(100 * every, 400 * every, 10)]
+    assert model.training_warning({"d_loss": [(10, 1.0)], "spread": healthy}) is None
+    collapsed = healthy + [(400 * every, 0.25), (410 * every, 0.3)]
+    warning = model.training_warning({"spread": collapsed})
+    assert warning is not None and "mode collapse" in warning
+    assert f"fell to 0.25 at step {400 * every}" in warning and "in 2 of " in warning
