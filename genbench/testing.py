@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import pickle
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -35,6 +37,29 @@ def batch_at(data: ImageData, step: int, batch_size: int) -> Batch:
     """The training batch of ``step``: consecutive images, wrapping around the train split."""
     idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
     return Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+
+
+def fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch, *, per_batch: int = 8, seed: int = 0) -> torch.Tensor:
+    """Write a tiny CIFAR-10 in torchvision's layout under ``root`` and let torchvision read it.
+
+    Five train batches and a test batch of ``per_batch`` random images each, with labels
+    ``i % 10``. The real files are a 163 MB download that offline machines cannot make, and
+    torchvision checks their md5, so ``monkeypatch`` turns that check off for the test.
+    Returns the (6 * per_batch, 3, 32, 32) uint8 images written, train batches first.
+    """
+    import torchvision.datasets.cifar as tv_cifar
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    images = torch.randint(0, 256, (6 * per_batch, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for b, name in enumerate(names):
+        rows = images[b * per_batch : (b + 1) * per_batch]
+        entry = {"data": rows.reshape(per_batch, -1).numpy(), "labels": [i % 10 for i in range(per_batch)]}
+        (folder / name).write_bytes(pickle.dumps(entry))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{i}" for i in range(10)]}))
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *args, **kwargs: True)
+    return images
 
 
 def train_steps(

@@ -68,3 +68,14 @@ def test_corrupt_archive_fails_its_md5(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
     with pytest.raises(GenbenchError, match="md5"):
         load_dataset("mnist", tmp_path / "data")
+
+
+def test_cifar10_from_torchvisions_layout_keeps_channels_first(tmp_path, monkeypatch):
+    from genbench.testing import fake_cifar10
+
+    written = fake_cifar10(tmp_path, monkeypatch, per_batch=4)
+    d = load_dataset("cifar10", tmp_path)
+    assert d.train_x.shape == (20, 3, 32, 32) and d.test_x.shape == (4, 3, 32, 32)
+    assert d.train_x.dtype == torch.uint8 and d.num_classes == 10
+    assert torch.equal(d.train_x, written[:20]) and torch.equal(d.test_x, written[20:])
+    assert d.train_y.tolist() == [0, 1, 2, 3] * 5
