@@ -196,5 +196,5 @@ def test_genbench_run_diffusion_on_cifar10(tmp_path, monkeypatch) -> None:  # ty
     assert out.run.status == "finished" and out.run.model == "ddpm", out.run.message
     assert out.run.config["model"]["preset"] == "paper" and out.run.config["model"]["attn_levels"] is None
     assert [s.name for s in out.scores] == ["nll"] and 0 < out.scores[0].value < 16
-    grid = torch.from_numpy(np.asarray(Image.open(Path(out.run.run_dir) / "samples.png").convert("RGB")))
+    grid = torch.from_numpy(np.array(Image.open(Path(out.run.run_dir) / "samples.png").convert("RGB")))
     assert not torch.equal(grid[..., 0], grid[..., 1])  # colour samples (a grey grid repeats one channel)
