@@ -51,7 +51,8 @@ def fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch, *, per_batch: int 
 
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    images = torch.randint(0, 256, (6 * per_batch, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (6 * per_batch, 3, 32, 32), dtype=torch.uint8, generator=gen)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for b, name in enumerate(names):
         rows = images[b * per_batch : (b + 1) * per_batch]

@@ -24,7 +24,8 @@ class EMA(nn.Module):
     def update(self, module: nn.Module) -> None:
         # One fused kernel per dtype/device group instead of one launch per tensor: on a GPU the
         # per-tensor loop costs as much as a small network's forward pass.
-        torch._foreach_lerp_(list(self.module.parameters()), [p.detach() for p in module.parameters()], 1.0 - self.decay)
+        averaged = list(self.module.parameters())
+        torch._foreach_lerp_(averaged, [p.detach() for p in module.parameters()], 1.0 - self.decay)
         for ema_b, b in zip(self.module.buffers(), module.buffers()):
             ema_b.copy_(b)
 

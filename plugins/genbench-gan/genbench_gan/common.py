@@ -92,7 +92,7 @@ def spread_ratio(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Per-pixel standard deviation across the fake batch over that of the real batch.
 
     Near 1 when the generator is as varied as the data; falling towards 0 is mode collapse,
-    which the run view shows beside the losses.
+    which the run view plots beside the losses and ``WarnsOnCollapse`` reports.
     """
     return fake.float().std(0).mean() / real.float().std(0).mean().clamp_min(1e-8)
 
@@ -113,7 +113,8 @@ class WarnsOnCollapse:
         return step
 
     def training_warning(self, history: Mapping[str, Sequence[tuple[int, float]]]) -> str | None:
-        judged = [(s, v) for s, v in history.get("spread", []) if self.generator_updates(s) >= COLLAPSE_AFTER_UPDATES]
+        spread = history.get("spread", [])
+        judged = [(s, v) for s, v in spread if self.generator_updates(s) >= COLLAPSE_AFTER_UPDATES]
         low = [(s, v) for s, v in judged if v < COLLAPSE_SPREAD]
         if not low:
             return None

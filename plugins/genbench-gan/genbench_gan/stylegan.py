@@ -23,7 +23,17 @@ from torch import nn
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
 from genbench.engine.ema import EMA
-from genbench_gan.common import WarnsOnCollapse, ema_decay, frozen, gaussian, plan_resolution, refuse_labels, spread_ratio, to_signed, to_unit
+from genbench_gan.common import (
+    WarnsOnCollapse,
+    ema_decay,
+    frozen,
+    gaussian,
+    plan_resolution,
+    refuse_labels,
+    spread_ratio,
+    to_signed,
+    to_unit,
+)
 
 SQRT2 = math.sqrt(2.0)
 
