@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+import pluggy
+
 try:
     __version__ = version("genbench")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+hookimpl = pluggy.HookimplMarker("genbench")
+"""The marker plugins put on their hook implementations: ``@genbench.hookimpl``."""
+
+__all__ = ["__version__", "hookimpl"]

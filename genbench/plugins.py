@@ -21,7 +21,7 @@ from genbench.errors import GenbenchError, did_you_mean
 from genbench.registry import Registry
 from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
 
-hookimpl = pluggy.HookimplMarker("genbench")
+from genbench import hookimpl  # noqa: F401  (the marker lives in genbench; kept here for old imports)
 
 # Core features are plugins too (datasette's DEFAULT_PLUGINS): registered before entry points.
 DEFAULT_PLUGINS = ("genbench.data.builtin", "genbench.metrics.builtin", "genbench.benchmarks.builtin")

@@ -126,6 +126,7 @@ class ModelContract:
             ("reconstruct", "reconstruct"),
             ("encode", "encode"),
             ("classify", "classify"),
+            ("translate", "translate"),
         ):
             if cap in cls.capabilities:
                 assert getattr(cls, method) is not getattr(GenerativeModel, method), f"{cap} declared, not implemented"

@@ -177,7 +177,7 @@ def test_ctrl_c_leaves_an_interrupted_run_with_a_checkpoint(toy_plugins, results
 
 
 def test_ema_update_is_the_exponential_average_and_copies_buffers():
-    from genbench.engine.ema import EMA
+    from genbench.api import EMA
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))

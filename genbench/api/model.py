@@ -170,3 +170,11 @@ class GenerativeModel(nn.Module):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """``classify``: (B, num_classes) logits."""
         raise NotImplementedError
+
+    def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        """``translate``: images of one domain mapped to the other, (B, C, H, W) float in [0, 1].
+
+        ``direction`` is ``"a2b"`` (domain A to domain B) or ``"b2a"``; the two domains are the
+        halves of a two-domain dataset (:class:`genbench.api.dataset.ImageData` with domains).
+        """
+        raise NotImplementedError

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pluggy
-
-hookimpl = pluggy.HookimplMarker("genbench")
+from genbench import hookimpl
 
 
 @hookimpl

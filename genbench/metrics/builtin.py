@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pluggy
-
+from genbench import hookimpl
 from genbench.specs import MetricSpec
-
-hookimpl = pluggy.HookimplMarker("genbench")
 
 _EXTRACTOR = ("extractor", "weights_sha256", "resize")
 _REFERENCE = ("reference", "reference_count", "reference_sha256")

@@ -1,10 +1,7 @@
 """A fixture plugin that registers a model name another plugin already uses."""
 
-import pluggy
-
+from genbench import hookimpl
 from genbench.specs import ModelSpec
-
-hookimpl = pluggy.HookimplMarker("genbench")
 
 
 @hookimpl

@@ -10,16 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pluggy
 import torch
 from torch import nn
 
+from genbench import hookimpl
 from genbench.api.dataset import ImageData
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
 from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
-
-hookimpl = pluggy.HookimplMarker("genbench")
 
 
 @dataclass

@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from genbench.api import randint_tensor, randn_tensor
 from genbench_diffusion.samplers import EpsFn, Variance
 from genbench_diffusion.schedule import NoiseSchedule
 
@@ -67,7 +68,7 @@ def vlb_term(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """L_t for each image at its own timestep t (B,): the KL for t ≥ 1, the decoder NLL for t = 0. Nats, (B,)."""
-    noise = torch.randn(x0.shape, generator=generator, device=generator.device if generator else x0.device)
+    noise = randn_tensor(tuple(x0.shape), generator=generator, device=x0.device)
     x_t = schedule.q_sample(x0, t, noise.to(x0.device))
     x0_hat = schedule.predict_x0(x_t, t, eps_fn(x_t, t)).double()
     if clip_x0:
@@ -129,6 +130,6 @@ def negative_vlb(
 
     total = prior_kl(schedule, x0) + term(torch.zeros(b, dtype=torch.long, device=x0.device))
     for lo, hi in strata(num_timesteps, evaluations):
-        t = torch.randint(lo, hi, (b,), generator=generator, device=generator.device if generator else x0.device)
+        t = randint_tensor(hi, (b,), low=lo, generator=generator, device=x0.device)
         total = total + (hi - lo) * term(t.to(x0.device))
     return total

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pluggy
-
+from genbench import hookimpl
 from genbench.specs import ModelSpec
-
-hookimpl = pluggy.HookimplMarker("genbench")
 
 
 @hookimpl

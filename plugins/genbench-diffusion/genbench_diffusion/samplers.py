@@ -16,6 +16,7 @@ from typing import Literal
 
 import torch
 
+from genbench.api import randn_tensor
 from genbench_diffusion.schedule import NoiseSchedule
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t (B,C,H,W), t (B,) int64) -> ε̂ (B,C,H,W)
@@ -28,12 +29,6 @@ def timestep_subsequence(num_timesteps: int, steps: int) -> list[int]:
         raise ValueError(f"steps must lie in 1..{num_timesteps} (the schedule's T), got {steps}")
     stride = num_timesteps // steps
     return [i * stride for i in range(steps)]
-
-
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    # Draw on the generator's device so that a CPU generator gives the same noise for a GPU model.
-    gen_device = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=gen_device).to(device)
 
 
 class DDPMSampler:
@@ -64,7 +59,7 @@ class DDPMSampler:
     ) -> torch.Tensor:
         device = torch.device(device)
         ts, abar = self.timesteps, self.schedule.alphas_cumprod
-        x = _randn(shape, generator, device)  # x_T ~ N(0, I)
+        x = randn_tensor(shape, generator=generator, device=device)  # x_T ~ N(0, I)
         for i in reversed(range(len(ts))):
             a_t = float(abar[ts[i]])
             a_prev = float(abar[ts[i - 1]]) if i > 0 else 1.0
@@ -79,7 +74,7 @@ class DDPMSampler:
                 x = mean  # the last step adds no noise (Algorithm 2: z = 0 for t = 1)
                 break
             var = beta if self.variance == "large" else beta * (1 - a_prev) / (1 - a_t)
-            x = mean + math.sqrt(var) * _randn(shape, generator, device)
+            x = mean + math.sqrt(var) * randn_tensor(shape, generator=generator, device=device)
         return x
 
 
@@ -107,7 +102,7 @@ class DDIMSampler:
     ) -> torch.Tensor:
         device = torch.device(device)
         ts, abar = self.timesteps, self.schedule.alphas_cumprod
-        x = _randn(shape, generator, device)  # x_T ~ N(0, I)
+        x = randn_tensor(shape, generator=generator, device=device)  # x_T ~ N(0, I)
         for i in reversed(range(len(ts))):
             a_t = float(abar[ts[i]])
             a_prev = float(abar[ts[i - 1]]) if i > 0 else 1.0
@@ -122,7 +117,7 @@ class DDIMSampler:
             # x_{t-1} = √ᾱ_{t-1} x̂_0 + √(1 − ᾱ_{t-1} − σ²) ε̂ + σ z, Song et al. eq. 12.
             x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
             if i > 0 and self.eta > 0:
-                x = x + sigma * _randn(shape, generator, device)
+                x = x + sigma * randn_tensor(shape, generator=generator, device=device)
         return x
 
 

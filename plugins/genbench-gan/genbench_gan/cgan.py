@@ -18,7 +18,7 @@ from torch import nn
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
-from genbench.engine.ema import EMA
+from genbench.api import EMA
 from genbench_gan.common import (
     WarnsOnCollapse,
     dcgan_init,

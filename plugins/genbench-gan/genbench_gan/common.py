@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from genbench.api import randint_tensor, randn_tensor
+
 
 def plan_resolution(height: int, width: int) -> tuple[int, int, int]:
     """The base grid a generator starts from and how many 2x upsamplings reach the image.
@@ -35,14 +37,12 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 def gaussian(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """Standard normal noise drawn from ``generator`` (on its own device), placed on ``device``."""
-    draw_on = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=draw_on).to(device)
+    return randn_tensor(shape, generator=generator, device=device)
 
 
 def uniform_labels(n: int, num_classes: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """(n,) int64 labels drawn uniformly from ``generator``."""
-    draw_on = generator.device if generator is not None else device
-    return torch.randint(num_classes, (n,), generator=generator, device=draw_on).to(device)
+    return randint_tensor(num_classes, (n,), generator=generator, device=device)
 
 
 def refuse_labels(labels: torch.Tensor | None, model: str) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from genbench.api import randint_tensor
 from genbench.api.dataset import DataInfo
 from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
 from genbench_vae.vae import VAE, VAEConfig
@@ -49,7 +50,7 @@ class CVAE(VAE):
         self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, device: torch.device
     ) -> torch.Tensor:
         if labels is None:
-            labels = torch.randint(0, self.info.num_classes, (n,), generator=generator, device=device)
+            labels = randint_tensor(self.info.num_classes, (n,), generator=generator, device=device)
         if labels.shape != (n,) or labels.dtype.is_floating_point:
             raise ValueError(f"labels must be {n} integers, got {labels.dtype} of shape {tuple(labels.shape)}")
         if n and (int(labels.min()) < 0 or int(labels.max()) >= self.info.num_classes):

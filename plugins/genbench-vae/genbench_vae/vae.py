@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genbench.api import randn_tensor
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
 from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
@@ -154,7 +155,7 @@ class VAE(GenerativeModel):
         """E[x|z] for z ~ N(0, I) drawn from ``generator``: (n, C, H, W) in [0, 1]."""
         device = self._device()
         cond = self._sample_condition(n, labels, generator, device)
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        z = randn_tensor((n, self.config.latent_dim), generator=generator, device=device)
         loc, log_scale = self._decode(z, cond)
         return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)
 
