@@ -16,9 +16,9 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
-from genbench.api import EMA
 from genbench.errors import GenbenchError
 from genbench_diffusion.likelihood import negative_vlb
 from genbench_diffusion.samplers import make_sampler

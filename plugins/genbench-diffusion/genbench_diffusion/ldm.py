@@ -17,9 +17,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
-from genbench.api import EMA
 from genbench.errors import GenbenchError
 from genbench_diffusion.autoencoder import KLAutoencoder
 from genbench_diffusion.samplers import make_sampler

@@ -74,11 +74,10 @@ def vlb_term(
     if clip_x0:
         x0_hat = x0_hat.clamp(-1, 1)
     x0, x_t = x0.double(), x_t.double()
-    at = NoiseSchedule.at
-    mean = at(schedule.posterior_coef_x0, t).double() * x0_hat + at(schedule.posterior_coef_xt, t).double() * x_t
-    logvar = at(model_log_variance(schedule, variance), t).double()
-    true_mean = at(schedule.posterior_coef_x0, t).double() * x0 + at(schedule.posterior_coef_xt, t).double() * x_t
-    true_logvar = at(schedule.posterior_log_variance_clipped, t).double()
+    mean, _ = schedule.q_posterior(x0_hat, x_t, t, torch.float64)  # p_θ's mean: the posterior at x̂_0
+    true_mean, _ = schedule.q_posterior(x0, x_t, t, torch.float64)
+    logvar = NoiseSchedule.at(model_log_variance(schedule, variance), t, torch.float64)
+    true_logvar = NoiseSchedule.at(schedule.posterior_log_variance_clipped, t, torch.float64)
     kl = normal_kl(true_mean, true_logvar, mean, logvar).flatten(1).sum(1)
     decoder_nll = -discretized_gaussian_log_likelihood(x0, mean, 0.5 * logvar).flatten(1).sum(1)
     return torch.where(t == 0, decoder_nll, kl)

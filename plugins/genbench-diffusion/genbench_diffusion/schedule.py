@@ -65,9 +65,9 @@ class NoiseSchedule:
         raise ValueError(f"unknown schedule {name!r}: use 'linear' or 'cosine'")
 
     @staticmethod
-    def at(values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """values[t] as float32 on t's device, shaped (B, 1, 1, 1) to broadcast over images."""
-        return values[t.cpu()].to(device=t.device, dtype=torch.float32).view(-1, 1, 1, 1)
+    def at(values: torch.Tensor, t: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """values[t] as ``dtype`` on t's device, shaped (B, 1, 1, 1) to broadcast over images."""
+        return values[t.cpu()].to(device=t.device, dtype=dtype).view(-1, 1, 1, 1)
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (Ho et al. eq. 4)."""
@@ -76,10 +76,30 @@ class NoiseSchedule:
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """x̂_0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t, eq. 4 solved for x_0."""
-        abar = self.at(self.alphas_cumprod, t)
-        return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()
+        return x0_from_eps(x_t, eps, self.at(self.alphas_cumprod, t))
 
-    def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and variance of q(x_{t-1} | x_t, x_0)."""
-        mean = self.at(self.posterior_coef_x0, t) * x0 + self.at(self.posterior_coef_xt, t) * x_t
-        return mean, self.at(self.posterior_variance, t)
+    def q_posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, dtype: torch.dtype = torch.float32
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of q(x_{t-1} | x_t, x_0), coefficients gathered as ``dtype``."""
+        mean = self.at(self.posterior_coef_x0, t, dtype) * x0 + self.at(self.posterior_coef_xt, t, dtype) * x_t
+        return mean, self.at(self.posterior_variance, t, dtype)
+
+
+def x0_from_eps(x_t: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor | float) -> torch.Tensor:
+    """x̂_0 = (x_t − √(1 − ᾱ) ε̂) / √ᾱ for a noise level ᾱ (a float, or a tensor that broadcasts)."""
+    return (x_t - (1 - abar) ** 0.5 * eps) / abar**0.5
+
+
+def posterior_between(
+    x0: torch.Tensor, x_t: torch.Tensor, abar_t: float, abar_prev: float
+) -> tuple[torch.Tensor, float]:
+    """Mean and variance of q(x_s | x_t, x_0) between two noise levels ᾱ_t < ᾱ_s of a (respaced) chain.
+
+    With β = 1 − ᾱ_t / ᾱ_s this is Ho et al.'s eq. 7 for one step of the chain whose betas are
+    the respaced ones (Nichol & Dhariwal 2021, Sec. 4); for consecutive timesteps it is q_posterior.
+    """
+    beta = 1.0 - abar_t / abar_prev
+    coef_x0 = math.sqrt(abar_prev) * beta / (1 - abar_t)
+    coef_xt = math.sqrt(1 - beta) * (1 - abar_prev) / (1 - abar_t)
+    return coef_x0 * x0 + coef_xt * x_t, beta * (1 - abar_prev) / (1 - abar_t)
