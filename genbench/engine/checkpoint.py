@@ -12,10 +12,17 @@ from genbench.errors import GenbenchError
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write to a temporary file then rename: a kill mid-write never leaves a broken checkpoint."""
+    """Write to a temporary file then rename: a kill mid-write never leaves a broken checkpoint.
+
+    A failed write (a full disk) removes the temporary file and keeps the last good checkpoint.
+    """
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
