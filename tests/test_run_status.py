@@ -174,8 +174,8 @@ def test_full_disk_fails_the_run_in_one_line_and_keeps_the_last_checkpoint(toy_p
     def save_until_full(obj, f):  # type: ignore[no-untyped-def]
         calls.append(f)
         if len(calls) >= 2:
-            Path(f).write_bytes(b"partial")
-            raise OSError(errno.ENOSPC, "No space left on device", str(f))
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device", f.name)
         return real_save(obj, f)
 
     monkeypatch.setattr(ckpt.torch, "save", save_until_full)
