@@ -128,10 +128,17 @@ def kill9(out: Path, when: str) -> dict[str, str]:
         time.sleep(0.02)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
+    killed_at = time.time()
     (run_id, status_db, steps), = rows(db, f"SELECT id, status, steps FROM runs WHERE id != '{ref_id}'")
-    listed = cli("runs", "--results-dir", str(results))
-    shown = next((line for line in listed.stdout.splitlines() if run_id in line), "")
-    shown_status = "dead (" + status_db + ")" if f"dead ({status_db})" in shown else status_db
+    early = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))  # before it is known dead
+    while True:  # `genbench runs` until it shows the run dead
+        listed = cli("runs", "--results-dir", str(results))
+        shown = next((line for line in listed.stdout.splitlines() if run_id in line), "")
+        if f"dead ({status_db})" in shown or time.time() - killed_at > 120:
+            break
+        time.sleep(2)
+    known = time.time() - killed_at
+    shown_status = f"dead ({status_db}) after {known:.0f} s" if f"dead ({status_db})" in shown else status_db
     resumed = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))
     (final,), = rows(db, f"SELECT status FROM runs WHERE id = '{run_id}'")
     run_dir = Path(rows(db, f"SELECT run_dir FROM runs WHERE id = '{run_id}'")[0][0])
@@ -140,6 +147,8 @@ def kill9(out: Path, when: str) -> dict[str, str]:
     return {
         "killed while": when,
         "status in db": f"{status_db} (step {steps})",
+        "resume at once": f"exit {early.returncode}: {(early.stderr.strip().splitlines() or [''])[-1]}"
+        if early.returncode else "exit 0 (resumed a run not yet known dead)",
         "`genbench runs` shows": shown_status,
         "resume": f"exit {resumed.returncode}, {final}",
         "equals uninterrupted run": "yes (metrics and weights)" if equal else "NO",

@@ -29,6 +29,9 @@ from genbench.store.schema import LIVE_STATUSES, Run, utcnow
 # A live run rewrites its heartbeat every HEARTBEAT_SECONDS; one silent for STALE_AFTER is dead.
 HEARTBEAT_SECONDS = 10.0
 STALE_AFTER = timedelta(seconds=60)
+# A run owned by a process of this host that no longer exists is dead once it has missed a beat
+# (not at once: another machine may carry the same host name, and its run beats on time).
+LOCAL_GRACE = timedelta(seconds=HEARTBEAT_SECONDS * 1.5)
 BUSY_TIMEOUT_MS = 60_000  # SQLite: how long a writer waits for another one before giving up
 GENBENCH_TABLES = {"meta", "runs", "metrics", "losses", "artifacts", "alembic_version"}
 _PG_LOCK_KEY = 0x67656E62  # "genb": the advisory lock that serialises schema creation on PostgreSQL
@@ -77,7 +80,8 @@ def is_dead(run: Run, now: datetime | None = None) -> bool:
     """A run that says it is running or evaluating, but whose process has stopped."""
     if run.status not in LIVE_STATUSES:
         return False
-    return (now or utcnow()) - run.heartbeat > STALE_AFTER or owner_gone(run.owner)
+    silent = (now or utcnow()) - run.heartbeat
+    return silent > STALE_AFTER or (silent > LOCAL_GRACE and owner_gone(run.owner))
 
 
 def shown_status(run: Run) -> str:
