@@ -16,7 +16,11 @@ from genbench.store import Store
 from genbench.store.db import mask_url
 from genbench.store.schema import Run
 
-LEGACY_DB = Path(__file__).parent / "data" / "genbench-0.1.0.db"  # written by genbench 0.1.0; never edited
+DATA = Path(__file__).parent / "data"
+LEGACY_DB = DATA / "genbench-0.1.0.db"  # written by genbench 0.1.0; never edited
+# One database per schema revision, each written by the genbench that introduced it (never edited):
+# every later genbench must open them all. A new revision commits its own file here.
+COMMITTED_DBS = sorted(DATA.glob("genbench-*.db"))
 
 
 def a_run(run_id: str, status: str = "finished") -> Run:
@@ -101,6 +105,26 @@ def test_database_of_genbench_0_1_0_opens_upgraded(tmp_path):
     con = sqlite3.connect(db)
     assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrate.head(),)]
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("2",)]
+
+
+@pytest.mark.parametrize("committed", COMMITTED_DBS, ids=lambda p: p.name)
+def test_every_committed_database_opens_upgraded_and_ranked(tmp_path, committed):
+    from genbench.report.leaderboard import build_boards
+
+    db = tmp_path / committed.name
+    shutil.copy(committed, db)
+    store = Store(f"sqlite:///{db}")
+    assert _schema_diff(store) == []
+    assert store.get_run("a1b2c3d4").metrics[0].value == 4.5
+    assert [r.mean for r in build_boards(store)[0].ranked()] == [pytest.approx(4.4)]
+
+
+def test_the_head_revision_has_a_committed_database():
+    from genbench.store import migrate
+
+    assert DATA / f"genbench-{migrate.head()}.db" in COMMITTED_DBS, (
+        f"commit tests/data/genbench-{migrate.head()}.db, written by this schema (see tests/data/README.md)"
+    )
 
 
 def test_postgres_migrates_from_the_first_revision(pg_url):
