@@ -126,19 +126,21 @@ def kill9(out: Path, when: str) -> dict[str, str]:
         if live and live[0][1] == target and (when == "evaluating" or live[0][2] > 0):
             break
         time.sleep(0.02)
+    # Frozen first (its process exists, its heartbeat stops): a resume now must be refused.
+    os.kill(victim.pid, signal.SIGSTOP)
+    (run_id, status_db, steps), = rows(db, f"SELECT id, status, steps FROM runs WHERE id != '{ref_id}'")
+    early = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     killed_at = time.time()
-    (run_id, status_db, steps), = rows(db, f"SELECT id, status, steps FROM runs WHERE id != '{ref_id}'")
-    early = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))  # before it is known dead
     while True:  # `genbench runs` until it shows the run dead
         listed = cli("runs", "--results-dir", str(results))
         shown = next((line for line in listed.stdout.splitlines() if run_id in line), "")
         if f"dead ({status_db})" in shown or time.time() - killed_at > 120:
             break
-        time.sleep(2)
+        time.sleep(1)
     known = time.time() - killed_at
-    shown_status = f"dead ({status_db}) after {known:.0f} s" if f"dead ({status_db})" in shown else status_db
+    shown_status = f"dead ({status_db}) {known:.0f} s after the kill" if f"dead ({status_db})" in shown else shown
     resumed = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))
     (final,), = rows(db, f"SELECT status FROM runs WHERE id = '{run_id}'")
     run_dir = Path(rows(db, f"SELECT run_dir FROM runs WHERE id = '{run_id}'")[0][0])
@@ -147,8 +149,7 @@ def kill9(out: Path, when: str) -> dict[str, str]:
     return {
         "killed while": when,
         "status in db": f"{status_db} (step {steps})",
-        "resume at once": f"exit {early.returncode}: {(early.stderr.strip().splitlines() or [''])[-1]}"
-        if early.returncode else "exit 0 (resumed a run not yet known dead)",
+        "resume while frozen (alive)": f"exit {early.returncode}: {(early.stderr.strip().splitlines() or [''])[-1]}",
         "`genbench runs` shows": shown_status,
         "resume": f"exit {resumed.returncode}, {final}",
         "equals uninterrupted run": "yes (metrics and weights)" if equal else "NO",

@@ -264,3 +264,23 @@ def test_only_one_process_can_claim_a_run(tmp_path):
     assert is_dead(store.get_run("x1"))
     assert store.claim("x1", "host:2:b")
     assert not store.beat("x1", "host:1:a")  # the first owner learns it lost the run
+
+
+def test_reads_wait_for_no_writer(tmp_path):
+    import time
+
+    db = tmp_path / "g.db"
+    store = Store(f"sqlite:///{db}")
+    with store.session() as s:
+        s.add(a_run("x1"))
+    hung = sqlite3.connect(db, isolation_level=None)
+    hung.execute("BEGIN IMMEDIATE")  # a writer stuck mid-transaction (frozen, or slow)
+    try:
+        t0 = time.perf_counter()
+        assert store.get_run("x1").status == "finished"
+        with store.session(write=False) as s:
+            assert s.query(Run).count() == 1
+        assert time.perf_counter() - t0 < 5
+    finally:
+        hung.rollback()
+        hung.close()

@@ -125,9 +125,14 @@ class Store:
             raise GenbenchError(
                 f"the database driver '{exc.name}' for {self.display_url} is not installed: pip install {exc.name}"
             ) from None
+        self._read_engine = self.engine
         if self.engine.dialect.name == "sqlite":
-            self._sqlite_transactions(self.engine)
+            self._sqlite_transactions(self.engine, "BEGIN" if not self.writable else "BEGIN IMMEDIATE")
+            # Reads take no write lock: a writer that hangs mid-transaction never blocks them.
+            self._read_engine = create_engine(url, future=True)
+            self._sqlite_transactions(self._read_engine, "BEGIN")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         self._init_schema()
         if path is not None and self.writable:
             self._use_wal()
@@ -174,10 +179,9 @@ class Store:
             )
 
     @staticmethod
-    def _sqlite_transactions(engine: Engine) -> None:
+    def _sqlite_transactions(engine: Engine, begin: str) -> None:
         """Real transactions on SQLite (the sqlite3 module's own are off): BEGIN IMMEDIATE takes
         the write lock up front, so concurrent writers queue on busy_timeout instead of failing."""
-        immutable = "immutable=1" in str(engine.url)
 
         @event.listens_for(engine, "connect")
         def _connect(conn, _record):  # type: ignore[no-untyped-def]
@@ -189,7 +193,7 @@ class Store:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN" if immutable else "BEGIN IMMEDIATE")
+            conn.exec_driver_sql(begin)
 
     def _init_schema(self) -> None:
         from genbench.store import migrate
@@ -246,8 +250,9 @@ class Store:
     # -- use -----------------------------------------------------------------------------
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self._sessions() as s, s.begin():
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """A transaction. ``write=False`` for reads: on SQLite it waits for no writer."""
+        with (self._sessions if write else self._read_sessions)() as s, s.begin():
             yield s
 
     def require_writable(self) -> None:
@@ -259,7 +264,7 @@ class Store:
 
     def get_run(self, run_id: str) -> Run:
         """A run by id or unique id prefix (matched literally: no wildcards)."""
-        with self.session() as s:
+        with self.session(write=False) as s:
             run = s.get(Run, run_id)
             if run is None and run_id:
                 prefix = func.substr(Run.id, 1, len(run_id)) == run_id
