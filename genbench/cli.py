@@ -228,6 +228,7 @@ def runs(
     """List stored runs, newest first."""
     from sqlalchemy import select
 
+    from genbench.store.db import shown_status
     from genbench.store.schema import RUN_STATUSES, Run
 
     if status and status not in RUN_STATUSES:
@@ -246,7 +247,7 @@ def runs(
             table.add_column(col)
         for r in rows:
             table.add_row(
-                r.id, r.status, f"{r.family}/{r.model}", r.dataset, r.budget, str(r.seed),
+                r.id, shown_status(r), f"{r.family}/{r.model}", r.dataset, r.budget, str(r.seed),
                 f"{r.images_seen:,}", f"{r.wall_seconds:.1f}", f"{r.created_at:%Y-%m-%d %H:%M}",
             )  # fmt: skip
         console.print(table)
@@ -266,11 +267,12 @@ def show(
     from sqlalchemy import select
 
     from genbench.report.tables import fmt_value
+    from genbench.store.db import shown_status
     from genbench.store.schema import LossPoint
 
     store = _runner(results_dir, db).store
     r = store.get_run(run_id)
-    console.print(f"[bold]run {r.id}[/]  {r.family}/{r.model} on {r.dataset}  status [bold]{r.status}[/]")
+    console.print(f"[bold]run {r.id}[/]  {r.family}/{r.model} on {r.dataset}  status [bold]{shown_status(r)}[/]")
     if r.message:
         console.print(f"message: {r.message}")
     facts = Table(show_header=False, box=None)

@@ -2,7 +2,8 @@
 
 Keys without a prefix address the model's config; ``train.`` and ``eval.`` address the
 engine's :class:`TrainConfig` and :class:`EvalConfig`. Unknown keys and values that do not
-parse as the field's type are errors.
+parse as the field's type are errors. Numeric fields declare their valid range where they
+are defined (:func:`setting`); :func:`check_settings` enforces it once, before a run starts.
 """
 
 from __future__ import annotations
@@ -12,26 +13,81 @@ import hashlib
 import json
 import types
 import typing
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from genbench.errors import GenbenchError, did_you_mean
 
+MAX_SEED = 2**31 - 1  # seeds are stored in 32-bit integer columns (PostgreSQL INTEGER)
+
+
+def bounds(*, ge: float | None = None, gt: float | None = None, le: float | None = None,
+           lt: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """Field metadata declaring a numeric range (>=, >, <=, <); see :func:`setting`."""
+    limits = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    return {"range": limits}
+
+
+def setting(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+            lt: float | None = None, help: str = "") -> Any:  # fmt: skip
+    """A config field with its valid range, e.g. ``lr: float = setting(1e-3, gt=0, le=1)``.
+
+    For a tuple the range applies to each element. NaN is never valid; infinity only when no
+    bound excludes it.
+    """
+    return dataclasses.field(default=default, metadata={**bounds(ge=ge, gt=gt, le=le, lt=lt), "help": help})
+
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 64
-    log_every: int = 10  # steps between loss records (and divergence checks)
-    checkpoint_every: int = 0  # images between checkpoints; 0 = every quarter of the budget
-    amp: str = "none"  # "none" | "bf16" | "fp16"; opt-in so CPU and GPU numbers compare
-    grad_clip: float = 0.0  # 0 = no clipping
+    batch_size: int = setting(64, ge=1, le=65536)
+    log_every: int = setting(10, ge=1, le=10**9)  # steps between loss records (and divergence checks)
+    checkpoint_every: int = setting(0, ge=0, le=10**12)  # images between checkpoints; 0 = every quarter of the budget
+    amp: Literal["none", "bf16", "fp16"] = "none"  # opt-in so CPU and GPU numbers compare
+    grad_clip: float = setting(0.0, ge=0, lt=math.inf)  # 0 = no clipping
 
 
 @dataclass
 class EvalConfig:
-    num_samples: int = 0  # 0 = the benchmark's count for the budget
-    batch_size: int = 500
-    seed: int = 1234  # sampling seed, fixed so re-evaluations are comparable
+    num_samples: int = setting(0, ge=0, le=200_000)  # 0 = the benchmark's count; FID papers use 50k
+    batch_size: int = setting(500, ge=1, le=65536)
+    seed: int = setting(1234, ge=0, le=MAX_SEED)  # sampling seed, fixed so re-evaluations are comparable
+
+
+_WORDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _range_text(limits: dict[str, float]) -> str:
+    return " and ".join(f"{_WORDS[k]} {v:g}" if isinstance(v, float) else f"{_WORDS[k]} {v}" for k, v in limits.items())
+
+
+def _in_range(value: float, limits: dict[str, float]) -> bool:
+    return (
+        ("ge" not in limits or value >= limits["ge"])
+        and ("gt" not in limits or value > limits["gt"])
+        and ("le" not in limits or value <= limits["le"])
+        and ("lt" not in limits or value < limits["lt"])
+    )
+
+
+def check_settings(config: Any, *, prefix: str = "") -> None:
+    """Raise GenbenchError (one line, naming the key and its valid range) for a value out of range.
+
+    Every numeric field is checked: against its declared range, and for NaN whether declared or not.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        limits = f.metadata.get("range", {})
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue
+            ok = not (isinstance(item, float) and math.isnan(item)) and _in_range(item, limits)
+            if not ok:
+                shown = value if not isinstance(value, tuple) else ",".join(map(str, value))
+                must = _range_text(limits) if limits else "a number"
+                raise GenbenchError(f"setting {prefix}{f.name}={shown} is out of range: it must be {must}")
 
 
 def _parse(value: str, tp: Any, key: str) -> Any:

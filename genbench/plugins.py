@@ -1,7 +1,8 @@
 """The plugin manager: genbench's built-in plugins plus every ``genbench`` entry point.
 
-A plugin that fails to import, or whose registration hook raises, is recorded as broken
-with the reason and the rest keep working. Name clashes between plugins stop start-up.
+A plugin that fails to import (even through ``sys.exit``), implements a hook that does not
+exist (a misspelt name), or whose registration hook raises, is recorded as broken with the
+reason and the rest keep working. Name clashes between plugins stop start-up.
 """
 
 from __future__ import annotations
@@ -65,20 +66,26 @@ class Plugins:
                 infos[ep.name] = info
                 try:
                     pm.register(ep.load(), name=ep.name)
-                except Exception as exc:  # a broken plugin must not take the CLI down
+                except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down
                     info.error = f"import failed: {type(exc).__name__}: {exc}"
         # $GENBENCH_PLUGINS names extra plugin modules (like $PYTEST_PLUGINS): handy while
         # developing a plugin, and how the test-suite loads its fixture plugins.
-        for name in filter(None, os.environ.get("GENBENCH_PLUGINS", "").split(",")):
+        for name in filter(None, (n.strip() for n in os.environ.get("GENBENCH_PLUGINS", "").split(","))):
+            if name in infos:  # a built-in or an installed plugin: already registered, keep it
+                continue
             info = infos[name] = PluginInfo(name, "dev", builtin=False)
             try:
-                pm.register(importlib.import_module(name.strip()), name=name)
-            except Exception as exc:
+                module = importlib.import_module(name)
+                if pm.is_registered(module):
+                    del infos[name]
+                    continue
+                pm.register(module, name=name)
+            except (Exception, SystemExit) as exc:
                 info.error = f"import failed: {type(exc).__name__}: {exc}"
         for module in extra or []:
             pm.register(module, name=module.__name__)
             infos[module.__name__] = PluginInfo(module.__name__, "test", builtin=False)
-        pm.check_pending()  # a misspelt hook name is an error, not a silent no-op
+        _drop_unknown_hooks(pm, infos)
 
         models: Registry[ModelSpec] = Registry("model")
         datasets: Registry[DatasetSpec] = Registry("dataset")
@@ -96,7 +103,7 @@ class Plugins:
                     continue
                 try:
                     items = impl.function() or []
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     info.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
                     continue
                 kind = hook_name.removeprefix("genbench_register_")
@@ -162,6 +169,25 @@ class Plugins:
             if bench.dataset == dataset:
                 return bench
         raise GenbenchError(f"no benchmark is declared for dataset '{dataset}'; add one with --benchmark")
+
+
+def _drop_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+    """A hook implementation with no spec (a misspelt name) would be a silent no-op: the plugin
+    that has one is reported broken, with the closest hook name, and unregistered."""
+    specs = [name for name in dir(hookspecs) if name.startswith("genbench_")]
+    for name in dir(pm.hook):
+        caller = getattr(pm.hook, name)
+        if not isinstance(caller, pluggy.HookCaller) or caller.spec is not None:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            info = infos.get(impl.plugin_name)
+            if info is not None and info.error is None:
+                info.error = f"unknown hook '{name}'{did_you_mean(name, specs)}"
+            if pm.is_registered(impl.plugin):
+                pm.unregister(impl.plugin)
+    pm.check_pending()
 
 
 @functools.cache

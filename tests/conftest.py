@@ -37,3 +37,27 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("GENBENCH_DB", raising=False)
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
     return tmp_path / "results"
+
+
+@pytest.fixture
+def pg_url():
+    """A new, empty PostgreSQL database for one test, on the server $GENBENCH_TEST_POSTGRES_URL names.
+
+    Skipped when the variable is unset (.ci/run starts a server and sets it, so CI never skips).
+    """
+    import uuid
+
+    admin = os.environ.get("GENBENCH_TEST_POSTGRES_URL")
+    if not admin:
+        pytest.skip("GENBENCH_TEST_POSTGRES_URL is not set (no PostgreSQL server to test against)")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"genbench_test_{uuid.uuid4().hex[:10]}"
+    base = make_url(admin.replace("postgresql+psycopg://", "postgresql://"))
+    conninfo = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

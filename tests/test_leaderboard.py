@@ -29,8 +29,10 @@ def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, 
             )
 
 
-@pytest.fixture
-def store(tmp_path) -> Store:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Store:
+    if request.param == "postgresql":  # skipped unless GENBENCH_TEST_POSTGRES_URL names a server
+        return Store(request.getfixturevalue("pg_url"))
     return Store(f"sqlite:///{tmp_path / 'lb.db'}")
 
 

@@ -39,15 +39,38 @@ def test_two_plugins_with_one_name_fail_at_startup_naming_both(monkeypatch):
         Plugins.load()
 
 
-def test_misspelt_hook_is_an_error():
-    import types
+def test_misspelt_hook_marks_that_plugin_broken_and_the_rest_works(monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_typo,genbench_toy")
+    plugins = Plugins.load()
+    errors = {i.name: i.error for i in plugins.info}
+    assert errors["genbench_typo"] == "unknown hook 'genbench_register_model' (did you mean 'genbench_register_models'?)"
+    assert errors["genbench_toy"] is None and "toy-pixel" in plugins.models
 
-    import pluggy
 
-    typo = types.ModuleType("typo_plugin")
-    typo.genbench_register_model = pluggy.HookimplMarker("genbench")(lambda: [])  # missing "s"
-    with pytest.raises(pluggy.PluginValidationError):
-        Plugins.load(extra=[typo], use_entry_points=False)
+def test_plugin_calling_sys_exit_on_import_is_broken_not_fatal(monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_exits,genbench_toy")
+    plugins = Plugins.load()
+    errors = {i.name: i.error for i in plugins.info}
+    assert errors["genbench_exits"] == "import failed: SystemExit: this plugin refuses to load"
+    assert "toy-pixel" in plugins.models
+
+
+def test_genbench_plugins_naming_a_builtin_keeps_it(monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench.data.builtin, genbench_toy")
+    plugins = Plugins.load()
+    assert {"digits", "mnist"} <= set(plugins.datasets.names())
+    assert all(i.error is None for i in plugins.info)
+    assert [i.builtin for i in plugins.info if i.name == "genbench.data.builtin"] == [True]
+
+
+def test_cache_pointing_at_a_file_is_one_line(tmp_path, monkeypatch):
+    from genbench.data import cache_root
+
+    (tmp_path / "f").write_text("x")
+    for value in (tmp_path / "f", tmp_path / "f" / "sub"):
+        monkeypatch.setenv("GENBENCH_CACHE", str(value))
+        with pytest.raises(GenbenchError, match="is a file; point GENBENCH_CACHE at a folder"):
+            cache_root()
 
 
 def test_unknown_names_suggest_the_closest(toy_plugins):

@@ -20,13 +20,16 @@ from torch import nn
 from genbench.api.dataset import DataInfo
 
 
-def eval_setting(default: Any, help: str = "") -> Any:
+def eval_setting(default: Any, help: str = "", **limits: float) -> Any:
     """A config field that may change at evaluation time (a sampler, its step count...).
 
     Such fields are not part of the architecture: ``genbench eval RUN --set steps=50`` may
     change them on a stored checkpoint, and their values are recorded with every metric.
+    ``limits`` declare a numeric range as genbench.config.setting does (ge=, gt=, le=, lt=).
     """
-    return dataclasses.field(default=default, metadata={"eval": True, "help": help})
+    from genbench.config import bounds
+
+    return dataclasses.field(default=default, metadata={"eval": True, "help": help, **bounds(**limits)})
 
 
 def eval_fields(config: Any) -> dict[str, Any]:

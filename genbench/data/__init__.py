@@ -17,7 +17,11 @@ def data_root(explicit: str | Path | None = None) -> Path | None:
 
 def cache_root() -> Path:
     """Where unpacked and converted data are cached (never inside the data root)."""
-    return Path(os.environ.get("GENBENCH_CACHE", Path.home() / ".cache" / "genbench")).expanduser()
+    root = Path(os.environ.get("GENBENCH_CACHE", Path.home() / ".cache" / "genbench")).expanduser()
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise GenbenchError(f"cache folder {root} (GENBENCH_CACHE): {existing} is a file; point GENBENCH_CACHE at a folder")
+    return root
 
 
 def load_dataset(name: str, root: str | Path | None = None) -> ImageData:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,31 @@ from genbench.errors import GenbenchError
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write to a temporary file then rename: a kill mid-write never leaves a broken checkpoint."""
+    """Write to a temporary file then rename: a kill mid-write never leaves a broken checkpoint.
+
+    A failed write (a full disk) removes the temporary file and keeps the last good checkpoint.
+    """
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        # Our own file object: closed (its space freed) even when torch's writer fails midway.
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        # torch's writer reports a full disk as a RuntimeError ("unexpected pos ..."): say what it is.
+        full = not isinstance(exc, OSError) and isinstance(exc, RuntimeError) and _nearly_full(path.parent)
+        tmp.unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        raise
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -14,6 +14,7 @@ from genbench.api.metric import EvalContext, Metric, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.engine.build import build_metric
+from genbench.engine.device import rng_state, seed_everything, set_rng_state
 from genbench.errors import GenbenchError
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec
@@ -90,7 +91,15 @@ def evaluate(
     scores = []
     for metric in metrics:
         t0 = time.perf_counter()
-        value = metric.compute(ctx)
+        # Estimators that draw from the global generators (an IWAE bound's z, a dequantisation's
+        # noise) draw the same numbers at every evaluation: each metric starts from the eval seed,
+        # whatever ran before it, and the caller's generator state is given back afterwards.
+        saved = rng_state()
+        seed_everything(seed)
+        try:
+            value = metric.compute(ctx)
+        finally:
+            set_rng_state(saved)
         fp = dict(value.fingerprint)
         scores.append(
             Score(

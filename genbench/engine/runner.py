@@ -7,13 +7,13 @@ folders, database) is checked before a run row is written, so a bad command stor
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from genbench.api.dataset import DataInfo, ImageData
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
-from genbench.config import EvalConfig, TrainConfig, apply_overrides, config_hash, parse_set
+from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, check_settings, config_hash, parse_set
 from genbench.data import load_dataset
 from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.engine.checkpoint import load_checkpoint
@@ -36,10 +36,18 @@ from genbench.plugins import Plugins, get_plugins
 from genbench.report.images import save_loss_curve, save_sample_grid
 from genbench.specs import ModelSpec
 from genbench.store import Store, default_db_url
-from genbench.store.db import new_run_id
-from genbench.store.schema import Artifact, LossPoint, MetricRecord, Run, utcnow
+from genbench.store.db import STALE_AFTER, is_dead, new_run_id, process_owner
+from genbench.store.heartbeat import Heartbeat
+from genbench.store.schema import LIVE_STATUSES, Artifact, LossPoint, MetricRecord, Run, utcnow
 
-STALE_HEARTBEAT = timedelta(minutes=2)  # a "running" run silent this long is taken as dead
+STALE_HEARTBEAT = STALE_AFTER  # a "running" run silent this long is taken as dead (old name)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return True
+    return "disk is full" in str(getattr(exc, "orig", exc))  # SQLite's SQLITE_FULL
 
 
 @dataclass
@@ -130,17 +138,23 @@ class Runner:
         if bench.dataset != req.dataset:
             raise GenbenchError(f"benchmark '{bench.name}' is on dataset '{bench.dataset}', not '{req.dataset}'")
         budget_images = bench.images(req.budget)
+        if not 0 <= req.seed <= MAX_SEED:
+            raise GenbenchError(f"--seed {req.seed} is out of range: it must be between 0 and {MAX_SEED}")
         sets = parse_set(req.sets)
         train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
         eval_cfg = apply_overrides(EvalConfig(), sets["eval"], prefix="eval.")
         info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
         model_cfg = resolve_config(spec, info, sets["model"])
+        check_settings(train_cfg, prefix="train.")
+        check_settings(eval_cfg, prefix="eval.")
+        check_settings(model_cfg)
         device = resolve_device(req.device)
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
         for name, why in skipped.items():
             self.notice(f"metric {name} skipped: {why}")
         ensure_writable(self.results_dir)
         store = self.store
+        store.require_writable()
         data = load_dataset(req.dataset, req.data_dir)
 
         seed_everything(req.seed)
@@ -174,6 +188,8 @@ class Runner:
             hardware=hardware(device),
             num_params=sum(p.numel() for p in model.parameters()),
             run_dir=str(run_dir),
+            owner=process_owner(),
+            heartbeat=utcnow(),
         )
         with store.session() as s:
             s.add(run)
@@ -184,22 +200,31 @@ class Runner:
     # -- resume ------------------------------------------------------------------------
 
     def resume(self, run_id: str, reporter: Reporter | None = None, device_name: str = "auto") -> Outcome:
+        """Continue a run from its last checkpoint: one killed or interrupted while training trains
+        on, one killed while evaluating is evaluated. Never while another process holds the run."""
+        self.store.require_writable()
         run = self.store.get_run(run_id)
         if run.status == "finished":
             raise GenbenchError(f"run {run.id} has finished; `genbench eval {run.id}` re-evaluates it")
-        if run.status == "running" and utcnow() - run.heartbeat < STALE_HEARTBEAT:
-            raise GenbenchError(f"run {run.id} is still running (heartbeat {run.heartbeat:%H:%M:%S} UTC)")
+        if run.status in LIVE_STATUSES and not is_dead(run):
+            raise GenbenchError(
+                f"run {run.id} is still {run.status} (heartbeat {run.heartbeat:%H:%M:%S} UTC, process "
+                f"{run.owner or '?'}): a run silent for {int(STALE_AFTER.total_seconds())} s can be resumed"
+            )
         ckpt_path = Path(run.run_dir) / "checkpoint.pt"
         state = load_checkpoint(ckpt_path)
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
         device = resolve_device(device_name)
         metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
+        owner = process_owner()
+        if not self.store.claim(run.id, owner):
+            raise GenbenchError(f"run {run.id} was just resumed by another process; `genbench runs` shows it")
         with self.store.session() as s:
-            # Losses logged after the checkpoint are replayed by the resumed run.
+            # Losses logged after the checkpoint are replayed by the resumed run; metrics of an
+            # evaluation that was cut short are computed again.
             s.execute(delete(LossPoint).where(LossPoint.run_id == run.id, LossPoint.step > state["step"]))
-            row = s.get(Run, run.id)
-            row.status, row.message, row.heartbeat = "running", None, utcnow()
-        run.status = "running"
+            s.execute(delete(MetricRecord).where(MetricRecord.run_id == run.id))
+        run.status, run.owner = "running", owner
         return self._train_and_score(run, model, data, bench, metrics, train_cfg, eval_cfg, device, state, reporter)
 
     # -- eval --------------------------------------------------------------------------
@@ -221,6 +246,7 @@ class Runner:
                     f"'{key}' is {kind} setting of model '{run.model}'; at evaluation only "
                     f"{', '.join(sorted(allowed)) or 'eval.*'} may change"
                 )
+        self.store.require_writable()
         spec, bench, model, data, _, eval_cfg = self._rebuild(run, parsed["model"], parsed["eval"])
         model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         device = resolve_device(device_name)
@@ -251,6 +277,9 @@ class Runner:
         cfg = apply_overrides(model_class(spec).Config(**run.config["model"]), model_sets)
         train_cfg = TrainConfig(**run.config["train"])
         eval_cfg = apply_overrides(EvalConfig(**run.config["eval"]), eval_sets or {}, prefix="eval.")
+        check_settings(cfg)
+        check_settings(train_cfg, prefix="train.")
+        check_settings(eval_cfg, prefix="eval.")
         data = load_dataset(run.dataset, run.config.get("data_dir"))
         seed_everything(run.seed)
         model = build_model(spec, data.info, cfg)
@@ -272,6 +301,7 @@ class Runner:
     ) -> Outcome:
         store = self.store
         run_dir = Path(run.run_dir)
+        owner = run.owner or ""
         pending: list[LossPoint] = []
 
         def on_log(step: int, images: int, losses: dict[str, float]) -> None:
@@ -290,63 +320,93 @@ class Runner:
 
         started = time.perf_counter()
         result: TrainResult | None = None
-        try:
-            result = train(
-                model,
-                data,
-                train_cfg,
-                budget_images=run.budget_images,
-                seed=run.seed,
-                device=device,
-                checkpoint_path=run_dir / "checkpoint.pt",
-                resume=resume,
-                on_log=on_log,
-                on_checkpoint=on_checkpoint,
-                reporter=reporter,
-                stop_after_steps=stop_after_steps,
-            )
-            status, message = result.status, result.message
-        except KeyboardInterrupt:
-            status, message = "interrupted", "interrupted; resume from the last checkpoint"
-        except Exception as exc:
-            status, message = "failed", f"{type(exc).__name__}: {exc}"
-            self._finish(run.id, status, message, pending, None, time.perf_counter() - started)
-            raise
-        self._finish(run.id, status, message, pending, result, time.perf_counter() - started)
-        history = self._loss_history(run.id)
-        self._save_loss_curve(run, history)
         scores: list[Score] = []
-        if status == "finished":
-            warning = model.training_warning({k: [(step, v) for step, _, v in pts] for k, pts in history.items()})
-            if warning:
-                with store.session() as s:
-                    s.get(Run, run.id).message = f"warning: {warning}"
-            scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
-            grid = save_sample_grid(model, run_dir / "samples.png", device=device, seed=eval_cfg.seed) \
-                if "sample" in model.capabilities else None  # fmt: skip
-            if grid is not None:
-                with store.session() as s:
-                    s.add(Artifact(run_id=run.id, kind="samples", path=str(grid)))
+        with Heartbeat(store, run.id, owner) as beat:
+            stage = "training"
+            try:
+                try:
+                    result = train(
+                        model,
+                        data,
+                        train_cfg,
+                        budget_images=run.budget_images,
+                        seed=run.seed,
+                        device=device,
+                        checkpoint_path=run_dir / "checkpoint.pt",
+                        resume=resume,
+                        on_log=on_log,
+                        on_checkpoint=on_checkpoint,
+                        reporter=reporter,
+                        stop_after_steps=stop_after_steps,
+                        why_stop=beat.why_stop,
+                    )
+                    status, message = result.status, result.message
+                except KeyboardInterrupt:
+                    status, message = "interrupted", "interrupted; resume from the last checkpoint"
+                # "finished" is written only with the metrics: until then the run is evaluating.
+                stage = "evaluating"
+                live = status == "finished"
+                self._finish(run.id, owner, "evaluating" if live else status, message, pending, result,
+                             time.perf_counter() - started, release=not live)  # fmt: skip
+                started = time.perf_counter()
+                history = self._loss_history(run.id)
+                self._save_loss_curve(run, history)
+                if live:
+                    warning = model.training_warning(
+                        {k: [(step, v) for step, _, v in pts] for k, pts in history.items()}
+                    )
+                    if warning:
+                        with store.session() as s:
+                            s.get(Run, run.id).message = f"warning: {warning}"
+                    scores = self._score(run, model, data, bench, metrics, eval_cfg, device, finish=owner,
+                                         wall=lambda: time.perf_counter() - started)  # fmt: skip
+            except KeyboardInterrupt:  # a Ctrl-C while evaluating: resume evaluates again
+                msg = f"interrupted while {stage}; `genbench resume {run.id}` evaluates it"
+                self._finish(run.id, owner, "interrupted", msg, pending, None, time.perf_counter() - started)
+            except Exception as exc:
+                if beat.lost:
+                    raise  # another process owns the run now: its row is not ours to write
+                if _disk_full(exc):
+                    msg = (f"disk full while {stage} ({getattr(exc, 'filename', None) or run_dir}): free space, "
+                           f"then `genbench resume {run.id}` continues from the last checkpoint")  # fmt: skip
+                    self._finish_quietly(run.id, owner, msg, pending, time.perf_counter() - started)
+                    raise GenbenchError(msg) from None
+                message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self._finish_quietly(run.id, owner, message, pending, time.perf_counter() - started)
+                raise
         return Outcome(store.get_run(run.id), scores, result)
 
     def _finish(
         self,
         run_id: str,
+        owner: str,
         status: str,
         message: str,
         pending: list[LossPoint],
         result: TrainResult | None,
         wall: float,
+        release: bool = True,
     ) -> None:
+        """Store the session's end: status, message, pending losses, timings; ``release`` frees the run."""
         with self.store.session() as s:
             s.add_all(pending)
             row = s.get(Run, run_id)
             row.status, row.message, row.heartbeat = status, message or None, utcnow()
             row.wall_seconds = (row.wall_seconds or 0.0) + wall
+            if release:
+                row.owner = None
             if result is not None:
                 row.steps, row.images_seen = result.step, result.images_seen
                 row.train_seconds = (row.train_seconds or 0.0) + result.step_seconds
         pending.clear()
+
+    def _finish_quietly(self, run_id: str, owner: str, message: str, pending: list[LossPoint], wall: float) -> None:
+        """Mark the run failed if the database still takes writes (a full disk may refuse them too:
+        then the heartbeat stops and the run shows as dead, which resume handles the same way)."""
+        try:
+            self._finish(run_id, owner, "failed", message, pending, None, wall)
+        except Exception:
+            pending.clear()
 
     def _loss_history(self, run_id: str) -> dict[str, list[tuple[int, int, float]]]:
         """Every logged loss of a run: name -> [(step, images seen, interval mean)] in step order."""
@@ -375,7 +435,11 @@ class Runner:
         metrics: list,
         eval_cfg: EvalConfig,
         device: torch.device,
+        finish: str | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> list[Score]:
+        """Evaluate and store the metrics. ``finish`` (the owner): in the same transaction, save the
+        sample grid's artifact and mark the run finished, so a finished run always has its metrics."""
         num_samples = eval_cfg.num_samples or bench.num_samples[run.budget]
         scores = evaluate(
             model,
@@ -387,7 +451,16 @@ class Runner:
             batch_size=eval_cfg.batch_size,
             cache_dir=self.results_dir / "cache",
         )
+        grid = None
+        if finish is not None and "sample" in model.capabilities:
+            grid = save_sample_grid(model, Path(run.run_dir) / "samples.png", device=device, seed=eval_cfg.seed)
         with self.store.session() as s:
+            if finish is not None:
+                row = s.get(Run, run.id)
+                row.status, row.owner, row.heartbeat = "finished", None, utcnow()
+                row.wall_seconds = (row.wall_seconds or 0.0) + (wall() if wall else 0.0)
+                if grid is not None:
+                    s.add(Artifact(run_id=run.id, kind="samples", path=str(grid)))
             for sc in scores:
                 s.add(
                     MetricRecord(

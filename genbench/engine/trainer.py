@@ -24,6 +24,7 @@ from genbench.config import TrainConfig
 from genbench.engine.batches import Batches
 from genbench.engine.checkpoint import save_checkpoint
 from genbench.engine.device import rng_state, set_rng_state
+from genbench.errors import GenbenchError
 
 
 class Reporter(Protocol):
@@ -99,10 +100,13 @@ def train(
     reporter: Reporter | None = None,
     world_size: int = 1,
     stop_after_steps: int = 0,
+    why_stop: Callable[[], str | None] | None = None,
 ) -> TrainResult:
     """Train ``model`` until ``budget_images`` have been seen, from scratch or from ``resume``.
 
     ``stop_after_steps`` > 0 stops as a Ctrl-C would once that step is reached (tests, demos).
+    ``why_stop`` is asked before every step; a reason raises GenbenchError with it, writing no
+    checkpoint (the run's lease was lost: another process owns the run now).
     """
     reporter = reporter or SilentReporter()
     model.to(device)
@@ -168,6 +172,8 @@ def train(
     with _StopFlag() as stop:
         try:
             while step < steps:
+                if why_stop is not None and (why := why_stop()):
+                    raise GenbenchError(why)
                 batch = batches.batch(step)
                 ctx.step, ctx.images_seen = step, step * batches.batch_size
                 sync()

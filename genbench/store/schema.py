@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # also kept in meta.schema_version; Alembic revisions live in genbench/store/migrations
 
-RUN_STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
+# "evaluating": trained, metrics not stored yet. Only "finished" runs are ranked.
+RUN_STATUSES = ("running", "evaluating", "finished", "failed", "interrupted", "diverged")
+LIVE_STATUSES = ("running", "evaluating")  # a process owns the run and keeps its heartbeat fresh
 
 
 def utcnow() -> datetime:
@@ -57,6 +59,7 @@ class Run(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it failed/diverged
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)  # host:pid:token of the live process
 
     metrics: Mapped[list[MetricRecord]] = relationship(back_populates="run", cascade="all, delete-orphan")
     artifacts: Mapped[list[Artifact]] = relationship(back_populates="run", cascade="all, delete-orphan")

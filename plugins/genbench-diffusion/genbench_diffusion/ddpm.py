@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
+from genbench.config import setting
 from genbench.errors import GenbenchError
 from genbench_diffusion.likelihood import negative_vlb
 from genbench_diffusion.samplers import make_sampler
@@ -40,30 +41,36 @@ PRESETS: dict[str, dict[str, Any]] = {
 class DDPMConfig:
     # -- architecture: None takes the preset's value ----------------------------------
     preset: Literal["tiny", "small", "paper"] = "small"
-    ch: int | None = None  # channels of the first level
-    ch_mult: tuple[int, ...] | None = None  # channel multiplier per resolution level
-    num_res_blocks: int | None = None  # residual blocks per level on the down path
-    attn_levels: tuple[int, ...] | None = None  # levels with self-attention (0 = full resolution)
-    dropout: float | None = None
+    ch: int | None = setting(None, ge=1, le=4096)  # channels of the first level
+    ch_mult: tuple[int, ...] | None = setting(None, ge=1, le=64)  # channel multiplier per resolution level
+    num_res_blocks: int | None = setting(None, ge=0, le=64)  # residual blocks per level on the down path
+    attn_levels: tuple[int, ...] | None = setting(None, ge=0, le=16)  # levels with self-attention (0 = full resolution)
+    dropout: float | None = setting(None, ge=0, lt=1)
     # -- diffusion --------------------------------------------------------------------
-    timesteps: int = 1000  # T
+    timesteps: int = setting(1000, ge=2, le=100_000)  # T
     schedule: Literal["linear", "cosine"] = "linear"
-    beta_start: float = 1e-4  # linear schedule only
-    beta_end: float = 0.02
+    beta_start: float = setting(1e-4, gt=0, lt=1)  # linear schedule only
+    beta_end: float = setting(0.02, gt=0, lt=1)
     # -- training ---------------------------------------------------------------------
-    lr: float = 2e-4  # Adam, Ho et al.'s CIFAR-10 rate
-    warmup_steps: int = 5000  # linear learning-rate warm-up (Ho et al.)
-    ema_decay: float = 0.9999  # warmed up as min(decay, (1 + step) / (10 + step)) so short runs average too
-    p_uncond: float = 0.1  # label dropout for classifier-free guidance; 1.0 = Ho et al.'s unconditional model
+    lr: float = setting(2e-4, gt=0, le=1)  # Adam, Ho et al.'s CIFAR-10 rate
+    warmup_steps: int = setting(5000, ge=0, le=10**9)  # linear learning-rate warm-up (Ho et al.)
+    # warmed up as min(decay, (1 + step) / (10 + step)) so short runs average too
+    ema_decay: float = setting(0.9999, ge=0, le=1)
+    # label dropout for classifier-free guidance; 1.0 = Ho et al.'s unconditional model
+    p_uncond: float = setting(0.1, ge=0, le=1)
     # -- evaluation-time settings -----------------------------------------------------
     sampler: Literal["ddpm", "ddim"] = eval_setting("ddpm", "ancestral DDPM or DDIM")
-    steps: int = eval_setting(1000, "sampling steps, 1..timesteps; fewer than T respaces the chain")
-    eta: float = eval_setting(0.0, "DDIM η: 0 deterministic, 1 = DDPM posterior variance")
+    steps: int = eval_setting(1000, "sampling steps, 1..timesteps; fewer than T respaces the chain", ge=1, le=100_000)
+    eta: float = eval_setting(0.0, "DDIM η: 0 deterministic, 1 = DDPM posterior variance", ge=0, le=1)
     variance: Literal["large", "small"] = eval_setting("large", "DDPM σ²: β_t (large) or β̃_t (small)")
-    guidance: float = eval_setting(1.0, "CFG scale s: ε_u + s(ε_c − ε_u); 1 = conditional, 0 = unconditional")
+    guidance: float = eval_setting(
+        1.0, "CFG scale s: ε_u + s(ε_c − ε_u); 1 = conditional, 0 = unconditional", ge=0, le=100
+    )
     clip_x0: bool = eval_setting(True, "clip the predicted x_0 to [-1, 1] at each step")
     use_ema: bool = eval_setting(True, "sample and score with the EMA weights")
-    nll_timesteps: int = eval_setting(100, "network calls per image for the bound, 2..timesteps; T = full sum")
+    nll_timesteps: int = eval_setting(
+        100, "network calls per image for the bound, 2..timesteps; T = full sum", ge=2, le=100_000
+    )
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= self.timesteps:

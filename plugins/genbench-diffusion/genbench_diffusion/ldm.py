@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
+from genbench.config import setting
 from genbench.errors import GenbenchError
 from genbench_diffusion.autoencoder import KLAutoencoder
 from genbench_diffusion.samplers import make_sampler
@@ -30,30 +31,33 @@ from genbench_diffusion.unet import UNet, guided_eps
 @dataclass
 class LDMConfig:
     # -- first stage ------------------------------------------------------------------
-    ae_steps: int = 300  # training steps of the autoencoder; afterwards it is frozen
-    ae_ch: int = 32
-    ae_mult: tuple[int, ...] = (1, 2, 2)  # downsampling factor f = 2^(len - 1): 28x28 -> 7x7
-    z_channels: int = 4
-    kl_weight: float = 1e-6  # Rombach et al.'s KL weight: latents are nearly deterministic, hence latent_scale
-    ae_lr: float = 1e-3
+    ae_steps: int = setting(300, ge=0, le=10**9)  # training steps of the autoencoder; afterwards it is frozen
+    ae_ch: int = setting(32, ge=1, le=4096)
+    ae_mult: tuple[int, ...] = setting((1, 2, 2), ge=1, le=64)  # downsampling factor f = 2^(len - 1): 28x28 -> 7x7
+    z_channels: int = setting(4, ge=1, le=1024)
+    # Rombach et al.'s KL weight: latents are nearly deterministic, hence latent_scale
+    kl_weight: float = setting(1e-6, ge=0, le=1e3)
+    ae_lr: float = setting(1e-3, gt=0, le=1)
     # -- latent diffusion U-Net -------------------------------------------------------
-    ch: int = 64
-    ch_mult: tuple[int, ...] = (1, 2)
-    num_res_blocks: int = 1
-    attn_levels: tuple[int, ...] = (1,)
-    dropout: float = 0.0
-    timesteps: int = 1000
+    ch: int = setting(64, ge=1, le=4096)
+    ch_mult: tuple[int, ...] = setting((1, 2), ge=1, le=64)
+    num_res_blocks: int = setting(1, ge=0, le=64)
+    attn_levels: tuple[int, ...] = setting((1,), ge=0, le=16)
+    dropout: float = setting(0.0, ge=0, lt=1)
+    timesteps: int = setting(1000, ge=2, le=100_000)
     schedule: Literal["linear", "cosine"] = "linear"
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    ema_decay: float = 0.999
-    p_uncond: float = 0.1  # label dropout for classifier-free guidance
+    lr: float = setting(1e-3, gt=0, le=1)
+    warmup_steps: int = setting(100, ge=0, le=10**9)
+    ema_decay: float = setting(0.999, ge=0, le=1)
+    p_uncond: float = setting(0.1, ge=0, le=1)  # label dropout for classifier-free guidance
     # -- evaluation-time settings -----------------------------------------------------
     sampler: Literal["ddpm", "ddim"] = eval_setting("ddim", "ancestral DDPM or DDIM, in latent space")
-    steps: int = eval_setting(50, "sampling steps, 1..timesteps")
-    eta: float = eval_setting(0.0, "DDIM η: 0 deterministic, 1 = DDPM posterior variance")
+    steps: int = eval_setting(50, "sampling steps, 1..timesteps", ge=1, le=100_000)
+    eta: float = eval_setting(0.0, "DDIM η: 0 deterministic, 1 = DDPM posterior variance", ge=0, le=1)
     variance: Literal["large", "small"] = eval_setting("large", "DDPM σ²: β_t (large) or β̃_t (small)")
-    guidance: float = eval_setting(1.0, "CFG scale s: ε_u + s(ε_c − ε_u); 1 = conditional, 0 = unconditional")
+    guidance: float = eval_setting(
+        1.0, "CFG scale s: ε_u + s(ε_c − ε_u); 1 = conditional, 0 = unconditional", ge=0, le=100
+    )
     use_ema: bool = eval_setting(True, "sample with the EMA weights of the latent U-Net")
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.config import setting
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.api import EMA
@@ -36,13 +37,14 @@ from genbench_gan.dcgan import dcgan_features
 
 @dataclass
 class CGANConfig:
-    z_dim: int = 128  # latent size
-    width: int = 64  # channels at the finest hidden resolution; doubled at each coarser one
-    lr: float = 2e-4  # DCGAN's Adam settings, as the networks are DCGAN's
-    beta1: float = 0.5
-    beta2: float = 0.999
+    z_dim: int = setting(128, ge=1, le=4096)  # latent size
+    width: int = setting(64, ge=1, le=1024)  # channels at the finest hidden resolution; doubled at each coarser one
+    lr: float = setting(2e-4, gt=0, le=1)  # DCGAN's Adam settings, as the networks are DCGAN's
+    beta1: float = setting(0.5, ge=0, lt=1)
+    beta2: float = setting(0.999, ge=0, lt=1)
     ema: bool = False  # True samples an EMA copy of the generator
-    ema_half_life: int = 10_000  # images; half-life of the EMA weights (ramped up early in training)
+    # images; half-life of the EMA weights (ramped up early in training)
+    ema_half_life: int = setting(10_000, ge=1, le=10**9)
 
 
 class ConditionalBatchNorm2d(nn.Module):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.config import setting
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.api import EMA
@@ -33,13 +34,14 @@ from genbench_gan.common import (
 
 @dataclass
 class DCGANConfig:
-    z_dim: int = 100  # the paper's latent size
-    width: int = 64  # channels at the finest hidden resolution; doubled at each coarser one
-    lr: float = 2e-4  # Adam step size of the paper (sec. 4)
-    beta1: float = 0.5  # the paper lowered beta1 from 0.9 to 0.5 to stabilise training
-    beta2: float = 0.999
+    z_dim: int = setting(100, ge=1, le=4096)  # the paper's latent size
+    width: int = setting(64, ge=1, le=1024)  # channels at the finest hidden resolution; doubled at each coarser one
+    lr: float = setting(2e-4, gt=0, le=1)  # Adam step size of the paper (sec. 4)
+    beta1: float = setting(0.5, ge=0, lt=1)  # the paper lowered beta1 from 0.9 to 0.5 to stabilise training
+    beta2: float = setting(0.999, ge=0, lt=1)
     ema: bool = False  # the paper samples the raw generator; True samples an EMA copy instead
-    ema_half_life: int = 10_000  # images; half-life of the EMA weights (ramped up early in training)
+    # images; half-life of the EMA weights (ramped up early in training)
+    ema_half_life: int = setting(10_000, ge=1, le=10**9)
 
 
 class DCGANGenerator(nn.Module):

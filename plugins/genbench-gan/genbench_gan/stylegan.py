@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genbench.config import setting
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
 from genbench.api import EMA
@@ -40,21 +41,25 @@ SQRT2 = math.sqrt(2.0)
 
 @dataclass
 class StyleGANConfig:
-    z_dim: int = 128
-    w_dim: int = 128
-    mapping_layers: int = 4  # StyleGAN uses 8; a few suffice for 10-class small images
-    mapping_lr_mul: float = 0.01  # the mapping network learns 100x slower (StyleGAN, App. C)
-    width: int = 128  # channels at the base grid; halved at each finer resolution...
-    min_width: int = 32  # ...down to this floor
-    mbstd_group: int = 4  # samples per minibatch-stddev group in D (StyleGAN2: 4; ADA's CIFAR setup: 32)
-    mixing_prob: float = 0.9  # style mixing regularisation (StyleGAN sec. 3.1; 0.9 in StyleGAN2)
-    r1_gamma: float = 1.0  # R1 weight gamma (Mescheder et al. 2018); 0 turns R1 off
-    r1_every: int = 16  # lazy regularisation interval in steps (StyleGAN2 sec. 3.1); 1 = every step
-    lr: float = 0.002  # StyleGAN2's Adam settings
-    beta1: float = 0.0
-    beta2: float = 0.99
-    ema_half_life: int = 10_000  # images; StyleGAN2's 10 kimg, ramped up early in training
-    truncation: float = eval_setting(1.0, "truncation psi: w = w_avg + psi * (w - w_avg); 1 = no truncation")
+    z_dim: int = setting(128, ge=1, le=4096)
+    w_dim: int = setting(128, ge=1, le=4096)
+    mapping_layers: int = setting(4, ge=1, le=64)  # StyleGAN uses 8; a few suffice for 10-class small images
+    mapping_lr_mul: float = setting(0.01, gt=0, le=1)  # the mapping network learns 100x slower (StyleGAN, App. C)
+    width: int = setting(128, ge=1, le=4096)  # channels at the base grid; halved at each finer resolution...
+    min_width: int = setting(32, ge=1, le=4096)  # ...down to this floor
+    # samples per minibatch-stddev group in D (StyleGAN2: 4; ADA's CIFAR setup: 32)
+    mbstd_group: int = setting(4, ge=1, le=1024)
+    mixing_prob: float = setting(0.9, ge=0, le=1)  # style mixing regularisation (StyleGAN sec. 3.1; 0.9 in StyleGAN2)
+    r1_gamma: float = setting(1.0, ge=0, le=1e6)  # R1 weight gamma (Mescheder et al. 2018); 0 turns R1 off
+    # lazy regularisation interval in steps (StyleGAN2 sec. 3.1); 1 = every step
+    r1_every: int = setting(16, ge=1, le=10**6)
+    lr: float = setting(0.002, gt=0, le=1)  # StyleGAN2's Adam settings
+    beta1: float = setting(0.0, ge=0, lt=1)
+    beta2: float = setting(0.99, ge=0, lt=1)
+    ema_half_life: int = setting(10_000, ge=1, le=10**9)  # images; StyleGAN2's 10 kimg, ramped up early in training
+    truncation: float = eval_setting(
+        1.0, "truncation psi: w = w_avg + psi * (w - w_avg); 1 = no truncation", ge=0, le=2
+    )
 
 
 # -- equalised learning rate layers (Karras et al. 2018, sec. 4.1) -------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genbench.config import setting
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.api import EMA
@@ -32,17 +33,18 @@ from genbench_gan.dcgan import DCGANDiscriminator, DCGANGenerator
 
 @dataclass
 class WGANGPConfig:
-    z_dim: int = 128  # the paper's latent size
-    width: int = 64  # channels at the finest hidden resolution; doubled at each coarser one
+    z_dim: int = setting(128, ge=1, le=4096)  # the paper's latent size
+    width: int = setting(64, ge=1, le=1024)  # channels at the finest hidden resolution; doubled at each coarser one
     # Algorithm 1 uses alpha = 1e-4 over 200k generator steps; genbench's budgets give far fewer
     # (187 in a quick MNIST run), and 1e-4 had learnt no digits by then in our runs.
-    lr: float = 3e-4
-    beta1: float = 0.0  # Algorithm 1: beta1 = 0, beta2 = 0.9
-    beta2: float = 0.9
-    n_critic: int = 5  # critic updates per generator update
-    gp_weight: float = 10.0  # lambda of eq. 3
+    lr: float = setting(3e-4, gt=0, le=1)
+    beta1: float = setting(0.0, ge=0, lt=1)  # Algorithm 1: beta1 = 0, beta2 = 0.9
+    beta2: float = setting(0.9, ge=0, lt=1)
+    n_critic: int = setting(5, ge=1, le=100)  # critic updates per generator update
+    gp_weight: float = setting(10.0, ge=0, le=1e6)  # lambda of eq. 3
     ema: bool = False  # the paper samples the raw generator; True samples an EMA copy instead
-    ema_half_life: int = 10_000  # images; half-life of the EMA weights (ramped up early in training)
+    # images; half-life of the EMA weights (ramped up early in training)
+    ema_half_life: int = setting(10_000, ge=1, le=10**9)
 
 
 def gradient_penalty(

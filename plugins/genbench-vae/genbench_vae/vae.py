@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genbench.config import setting
 from genbench.api import randn_tensor
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
@@ -35,14 +36,16 @@ LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = 32  # size of z
-    hidden: int = 32  # channels at full resolution; doubled at each halving, capped at 4x
-    lr: float = 1e-3  # Adam learning rate
+    latent_dim: int = setting(32, ge=1, le=4096)  # size of z
+    hidden: int = setting(32, ge=1, le=1024)  # channels at full resolution; doubled at each halving, capped at 4x
+    lr: float = setting(1e-3, gt=0, le=1)  # Adam learning rate
     # >0: the KL weight ramps linearly from 0 to 1 over this many steps (Bowman et al. 2016,
     # arXiv:1511.06349); the logged `loss` is always the true -ELBO.
-    kl_warmup_steps: int = 0
-    iwae_k: int = eval_setting(64, "importance samples per image in the IWAE bound on log P(x)")
-    iwae_batch: int = eval_setting(2048, "images decoded per forward pass in the IWAE bound (memory only)")
+    kl_warmup_steps: int = setting(0, ge=0, le=10**9)
+    iwae_k: int = eval_setting(64, "importance samples per image in the IWAE bound on log P(x)", ge=1, le=100_000)
+    iwae_batch: int = eval_setting(
+        2048, "images decoded per forward pass in the IWAE bound (memory only)", ge=1, le=10**9
+    )
 
 
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
