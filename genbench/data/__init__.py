@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from genbench.api.dataset import ImageData
 from genbench.errors import GenbenchError
+
+if TYPE_CHECKING:  # importing genbench.data (the built-in datasets' plugin) must not import torch
+    from genbench.api.dataset import ImageData
 
 
 def data_root(explicit: str | Path | None = None) -> Path | None:

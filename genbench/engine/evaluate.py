@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 
 from genbench.api.dataset import ImageData
-from genbench.api.metric import EvalContext, Metric, fingerprint_hash
+from genbench.api.metric import _ACTIVE, EvalContext, Metric, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.engine.build import build_metric
@@ -65,12 +66,20 @@ def metrics_for(
             continue
         metrics.append(metric)
     if not metrics:
-        why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        why = "; ".join(grouped_reasons(skipped))
         raise GenbenchError(
             f"model '{spec.name}' ({', '.join(sorted(caps))}) can be scored on none of benchmark "
             f"'{bench.name}''s metrics here" + (f" ({why})" if why else ": pick another benchmark")
         )
     return metrics, skipped
+
+
+def grouped_reasons(skipped: dict[str, str]) -> list[str]:
+    """'fid, kid, is: why' lines: metrics skipped for one reason (a missing weights file) are said once."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped.items():
+        by_reason.setdefault(why, []).append(name)
+    return [f"{', '.join(names)}: {why}" for why, names in by_reason.items()]
 
 
 def evaluate(
@@ -83,25 +92,34 @@ def evaluate(
     seed: int,
     batch_size: int,
     cache_dir: Path,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[Score]:
+    """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is."""
     model.to(device).eval()
     ctx = EvalContext(model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir)
+    ctx.progress = progress
     settings = eval_fields(model.config)
     scores = []
-    for metric in metrics:
-        t0 = time.perf_counter()
-        value = metric.compute(ctx)
-        fp = dict(value.fingerprint)
-        scores.append(
-            Score(
-                metric.spec.name,
-                float(value.value),
-                metric.spec.direction,
-                metric.spec.unit,
-                fp,
-                fingerprint_hash(fp),
-                settings,
-                time.perf_counter() - t0,
+    token = _ACTIVE.set(ctx)  # feature extractors report through it
+    try:
+        for metric in metrics:
+            ctx.report(f"metric {metric.spec.name}", 0, 1)
+            t0 = time.perf_counter()
+            value = metric.compute(ctx)
+            fp = dict(value.fingerprint)
+            scores.append(
+                Score(
+                    metric.spec.name,
+                    float(value.value),
+                    metric.spec.direction,
+                    metric.spec.unit,
+                    fp,
+                    fingerprint_hash(fp),
+                    settings,
+                    time.perf_counter() - t0,
+                )
             )
-        )
+            ctx.report(f"metric {metric.spec.name}", 1, 1)
+    finally:
+        _ACTIVE.reset(token)
     return scores

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from genbench.api.metric import EvalContext, check_images, fingerprint_hash
+from genbench.api.metric import EvalContext, check_images, fingerprint_hash, report_progress
 from genbench.metrics.stats import gaussian_stats
 
 CACHE_VERSION = 1  # bump when the cached file's layout or the features' computation changes
@@ -56,6 +56,7 @@ class FeatureExtractor:
             out = self.extract_batch(x[i : i + self.batch_size].to(device), device)
             for key, value in out.items():
                 parts.setdefault(key, []).append(value.float().cpu())
+            report_progress(f"{self.name} features of {what}", min(i + self.batch_size, len(x)), len(x))
         return {key: torch.cat(values) for key, values in parts.items()}
 
 

@@ -82,6 +82,7 @@ class NLL(Metric):
                 log_p = model.log_likelihood(x).double().cpu()
                 self._check(log_p, len(x), type(model).__name__)
                 total += float(log_p.sum())
+                ctx.report("nll: test images", end, n)
         value = float(bits_per_dim(total / n, num_dims))
         return MetricValue(value, self.fingerprint(ctx, n))
 
