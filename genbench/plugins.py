@@ -198,6 +198,9 @@ class Plugins:
         if family not in families:
             if family in self.models or family in self.models.clashes:  # `genbench run vae`, vae a model
                 return self.models.get(family)
+            for name, specs in self.models.clashed_specs.items():
+                if any(s.family == family for s in specs):  # the family's model is claimed twice
+                    raise GenbenchError(self.models.clash_message(name))
             broken = self.broken_for(family)
             if broken is not None:
                 raise GenbenchError(f"plugin {broken.label} is broken: {broken.error}")
@@ -209,6 +212,12 @@ class Plugins:
         if model is None:
             defaults = [s for s in specs if s.default] or specs[:1]
             return defaults[0]
+        if model not in self.models and model not in self.models.clashes:
+            names = [s.name for s in specs]
+            raise GenbenchError(
+                f"unknown model '{model}' in family '{family}'{did_you_mean(model, names)}; "
+                f"`genbench models --family {family}` lists them"
+            )
         spec = self.models.get(model)
         if spec.family != family:
             raise GenbenchError(f"model '{model}' belongs to family '{spec.family}', not '{family}'")

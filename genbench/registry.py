@@ -29,13 +29,17 @@ class Registry(Generic[T]):
         self.label = label or (lambda plugin: plugin)  # plugin name -> how the user knows it
         self._entries: dict[str, Entry[T]] = {}
         self.clashes: dict[str, list[str]] = {}  # name -> the plugins that all registered it
+        self.clashed_specs: dict[str, list[T]] = {}
 
     def add(self, spec: T, plugin: str) -> None:
         name = spec.name  # type: ignore[attr-defined]
         if name in self.clashes:
             self.clashes[name].append(plugin)
+            self.clashed_specs[name].append(spec)
         elif name in self._entries:
-            self.clashes[name] = [self._entries.pop(name).plugin, plugin]
+            first = self._entries.pop(name)
+            self.clashes[name] = [first.plugin, plugin]
+            self.clashed_specs[name] = [first.spec, spec]
         else:
             self._entries[name] = Entry(spec, plugin)
 

@@ -70,7 +70,9 @@ class EvalContext:
             self.progress(task, done, total)
 
     def generator(self, offset: int = 0) -> torch.Generator:
-        return torch.Generator(self.device).manual_seed(self.seed + offset)
+        """A CPU generator: a seed gives the same samples on every device (models draw their noise
+        with ``genbench.api.randn_tensor``, which draws on the generator's device and moves it)."""
+        return torch.Generator("cpu").manual_seed(self.seed + offset)
 
     @torch.no_grad()
     def _generate(self, labels: torch.Tensor | None, offset: int) -> torch.Tensor:

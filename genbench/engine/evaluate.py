@@ -66,20 +66,25 @@ def metrics_for(
             continue
         metrics.append(metric)
     if not metrics:
-        why = "; ".join(grouped_reasons(skipped))
+        if skipped:  # say only what the user must fix: each missing thing once
+            raise GenbenchError(
+                f"no metric of benchmark '{bench.name}' can run here: " + "; ".join(grouped_reasons(skipped))
+            )
         raise GenbenchError(
             f"model '{spec.name}' ({', '.join(sorted(caps))}) can be scored on none of benchmark "
-            f"'{bench.name}''s metrics here" + (f" ({why})" if why else ": pick another benchmark")
+            f"'{bench.name}''s metrics: pick another benchmark"
         )
     return metrics, skipped
 
 
 def grouped_reasons(skipped: dict[str, str]) -> list[str]:
-    """'fid, kid, is: why' lines: metrics skipped for one reason (a missing weights file) are said once."""
+    """'metrics fid, kid, is skipped: why' lines: one reason (a missing weights file) is said once."""
     by_reason: dict[str, list[str]] = {}
     for name, why in skipped.items():
         by_reason.setdefault(why, []).append(name)
-    return [f"{', '.join(names)}: {why}" for why, names in by_reason.items()]
+    return [
+        f"metric{'s' if len(names) > 1 else ''} {', '.join(names)} skipped: {why}" for why, names in by_reason.items()
+    ]
 
 
 def evaluate(

@@ -150,7 +150,7 @@ class Runner:
         data = load_dataset(req.dataset, req.data_dir)  # missing data is said before missing metric weights
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
         for line in grouped_reasons(skipped):
-            self.notice(f"skipped {line}")
+            self.notice(line)
         store = self.store
 
         seed_everything(req.seed)
@@ -237,7 +237,7 @@ class Runner:
         device = resolve_device(device_name)
         metrics, skipped = metrics_for(self.plugins, bench, spec, data.info.shape)
         for line in grouped_reasons(skipped):
-            self.notice(f"skipped {line}")
+            self.notice(line)
         scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
         return Outcome(self.store.get_run(run.id), scores)
 
