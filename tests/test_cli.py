@@ -421,3 +421,18 @@ def test_start_up_does_not_import_torch(args):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip().splitlines()[-1] == "NO-TORCH", proc.stdout + proc.stderr
+
+
+def test_every_command_the_docs_and_messages_point_at_exists(toy_plugins):
+    """`genbench X` in README.md, CONTRIBUTING.md or any message in genbench/ names a real command."""
+    import re
+
+    import typer.main
+
+    cli._add_plugin_commands()
+    commands = set(typer.main.get_command(cli.app).commands)
+    root = Path(__file__).parents[1]
+    texts = [root / "README.md", root / "CONTRIBUTING.md", *sorted((root / "genbench").rglob("*.py"))]
+    for path in texts:
+        for name in re.findall(r"`genbench ([a-z][a-z-]*)", path.read_text()):
+            assert name in commands, f"{path.name} points at `genbench {name}`, which does not exist"
