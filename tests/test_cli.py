@@ -436,3 +436,13 @@ def test_every_command_the_docs_and_messages_point_at_exists(toy_plugins):
     for path in texts:
         for name in re.findall(r"`genbench ([a-z][a-z-]*)", path.read_text()):
             assert name in commands, f"{path.name} points at `genbench {name}`, which does not exist"
+
+
+def test_long_title_is_not_cut():
+    import torch
+
+    from genbench.report.images import _font, _text_size, grid_image
+
+    title = "vae/cvae on digits - run 47218098 - budget smoke (2,048 images) - smoke: a plumbing check"
+    img = grid_image(torch.zeros(8, 1, 8, 8), title=title)
+    assert img.width >= _text_size(_font(14), title)[0] + 6

@@ -426,8 +426,8 @@ class Runner:
 
 
 def _grid_title(run: Run) -> str:
-    title = f"{run.family}/{run.model} on {run.dataset} - run {run.id} - budget {run.budget}"
-    return title + (f" ({run.images_seen:,} images)" if run.images_seen else "")
+    title = f"{run.family}/{run.model} on {run.dataset} - run {run.id} - budget {run.budget} ({run.budget_images:,} images)"
+    return title + (" - smoke: a plumbing check" if run.budget == "smoke" else "")
 
 
 def default_results_dir() -> Path:

@@ -63,7 +63,8 @@ def grid_image(x: torch.Tensor, *, title: str = "", row_labels: list[str] | None
     title_h = (_text_size(font, title)[1] + 14) if title else 0
     grid_w = columns * cell_w + (columns + 1) * SEPARATOR_PX
     grid_h = rows * cell_h + (rows + 1) * SEPARATOR_PX
-    canvas = Image.new("RGB", (label_w + grid_w, title_h + grid_h), BACKGROUND_RGB)
+    width = max(label_w + grid_w, (_text_size(font, title)[0] + 12) if title else 0)  # the title is never cut
+    canvas = Image.new("RGB", (width, title_h + grid_h), BACKGROUND_RGB)
     draw = ImageDraw.Draw(canvas)
     draw.rectangle([label_w, title_h, label_w + grid_w - 1, title_h + grid_h - 1], fill=SEPARATOR_RGB)
     for i in range(n):
