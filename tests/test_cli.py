@@ -446,3 +446,29 @@ def test_long_title_is_not_cut():
     title = "vae/cvae on digits - run 47218098 - budget smoke (2,048 images) - smoke: a plumbing check"
     img = grid_image(torch.zeros(8, 1, 8, 8), title=title)
     assert img.width >= _text_size(_font(14), title)[0] + 6
+
+
+def test_metric_that_raises_names_its_plugin(toy_plugins, results, capsys, monkeypatch):
+    import genbench_toy
+
+    def broken(self, ctx):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(genbench_toy.MeanGap, "compute", broken)
+    code, _, err = genbench(capsys, "run", "toy", "--dataset", "toy-stripes", "--budget", "smoke", "--device", "cpu",
+                            "--results-dir", str(results))  # fmt: skip
+    assert code == 1 and "Traceback" not in err
+    assert "plugin genbench_toy dev failed while computing metric 'toy-mean-gap': ZeroDivisionError" in " ".join(err.split())
+
+
+def test_progress_bars_on_a_terminal(toy_plugins, results, capsys, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=screen, force_terminal=True, width=100, color_system=None))
+    code, _, _ = genbench(capsys, *RUN, "--results-dir", str(results))
+    assert code == 0
+    text = screen.getvalue()
+    assert "training done; evaluating" in text and "sampling" in text and "metric nll" in text and "32/32" in text

@@ -15,7 +15,7 @@ from genbench.api.metric import _ACTIVE, EvalContext, Metric, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.engine.build import build_metric
-from genbench.errors import GenbenchError
+from genbench.errors import GenbenchError, blame
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec
 
@@ -98,8 +98,13 @@ def evaluate(
     batch_size: int,
     cache_dir: Path,
     progress: Callable[[str, int, int], None] | None = None,
+    origin: Callable[[str], str] | None = None,
 ) -> list[Score]:
-    """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is."""
+    """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
+
+    A metric that raises anything but a GenbenchError becomes a PluginFault naming
+    ``origin(metric name)``: the distribution and version of the plugin that registered it.
+    """
     model.to(device).eval()
     ctx = EvalContext(model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir)
     ctx.progress = progress
@@ -110,7 +115,8 @@ def evaluate(
         for metric in metrics:
             ctx.report(f"metric {metric.spec.name}", 0, 1)
             t0 = time.perf_counter()
-            value = metric.compute(ctx)
+            with blame((origin or str)(metric.spec.name), f"computing metric '{metric.spec.name}'"):
+                value = metric.compute(ctx)
             fp = dict(value.fingerprint)
             scores.append(
                 Score(

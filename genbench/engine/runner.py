@@ -406,6 +406,7 @@ class Runner:
             batch_size=eval_cfg.batch_size,
             cache_dir=self.results_dir / "cache",
             progress=self.progress,
+            origin=lambda name: self.plugins.origin(self.plugins.metrics.plugin_of(name)),
         )
         with self.store.session() as s:
             for sc in scores:
