@@ -155,11 +155,13 @@ class EvalProgress:
             self._line(task, done, total, now, first)
             return
         if self.progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            )  # fmt: skip
 
             self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=err_console,
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TimeRemainingColumn(), console=err_console,
             )  # fmt: skip
             self.progress.start()
         if first:
@@ -237,8 +239,8 @@ def _print_outcome(runner, outcome) -> None:  # type: ignore[no-untyped-def]
     if not outcome.scores:
         return
     table = Table(header_style="bold")
-    for col in ("metric", "value", "", "rank", "settings", "fingerprint", "seconds"):
-        table.add_column(col, justify="right" if col in ("value", "rank", "seconds") else "left")
+    for col in ("metric", "value", "", "rank", "fingerprint", "seconds"):
+        table.add_column(col, justify="right" if col in ("value", "rank", "seconds") else "left", no_wrap=True)
     for sc in outcome.scores:
         rank = rank_of(runner.store, run.id, sc.name, sc.fingerprint_hash)
         table.add_row(
@@ -246,11 +248,13 @@ def _print_outcome(runner, outcome) -> None:  # type: ignore[no-untyped-def]
             fmt_value(sc.value),
             ("↓ " if sc.direction == "min" else "↑ ") + sc.unit,
             f"{rank[0]} of {rank[1]}" if rank else "-",
-            ", ".join(f"{k}={v}" for k, v in sc.settings.items()),
             sc.fingerprint_hash,
             f"{sc.seconds:.1f}",
         )
     console.print(table)
+    settings = {k: v for sc in outcome.scores for k, v in sc.settings.items()}  # the model's eval settings, shared
+    if settings:
+        console.print("eval settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), highlight=False)
     for art in run.artifacts:
         console.print(f"[dim]{art.kind}: {art.path}[/]")
     if run.budget == "smoke" and run.status == "finished":

@@ -203,13 +203,16 @@ class Plugins:
                     raise GenbenchError(self.models.clash_message(name))
             broken = self.broken_for(family)
             if broken is not None:
-                raise GenbenchError(f"plugin {broken.label} is broken: {broken.error}")
+                raise GenbenchError(f"plugin {broken.origin} is broken: {broken.error}")
             raise GenbenchError(
                 f"unknown family '{family}'{did_you_mean(family, families)}; "
                 "`genbench models` lists the installed families and their models"
             )
         specs = families[family]
         if model is None:
+            for name, claimed in self.models.clashed_specs.items():
+                if any(s.family == family and s.default for s in claimed):  # the family's default is claimed twice
+                    raise GenbenchError(self.models.clash_message(name))
             defaults = [s for s in specs if s.default] or specs[:1]
             return defaults[0]
         if model not in self.models and model not in self.models.clashes:

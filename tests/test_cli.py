@@ -332,7 +332,7 @@ def test_broken_family_says_the_plugin_is_broken(results, capsys, monkeypatch):
     monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_broken,genbench_toy")
     cli_reset()
     code, _, err = genbench(capsys, "run", "broken", "--dataset", "digits", "--results-dir", str(results))
-    assert_user_error(code, err, "plugin genbench_broken is broken", "genbench_toy_missing_dependency")
+    assert_user_error(code, err, "plugin genbench_broken dev is broken", "genbench_toy_missing_dependency")
     assert "unknown family" not in err
 
 
@@ -472,3 +472,13 @@ def test_progress_bars_on_a_terminal(toy_plugins, results, capsys, monkeypatch):
     assert code == 0
     text = screen.getvalue()
     assert "training done; evaluating" in text and "sampling" in text and "metric nll" in text and "32/32" in text
+
+
+def test_a_clash_on_a_familys_default_model_is_said_not_worked_around(results, capsys, monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy,genbench_clash")
+    cli_reset()
+    try:
+        code, _, err = genbench(capsys, "run", "clash", "--dataset", "digits", "--results-dir", str(results))
+        assert_user_error(code, err, "model 'toy-pixel' is registered by two plugins")
+    finally:
+        cli_reset()

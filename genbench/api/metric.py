@@ -78,6 +78,7 @@ class EvalContext:
     def _generate(self, labels: torch.Tensor | None, offset: int) -> torch.Tensor:
         gen = self.generator(offset)
         chunks = []
+        self.report("sampling" if labels is None else "sampling (conditional)", 0, self.num_samples)
         for i in range(0, self.num_samples, self.batch_size):
             n = min(self.batch_size, self.num_samples - i)
             lab = None if labels is None else labels[i : i + n].to(self.device)

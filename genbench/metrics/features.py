@@ -52,6 +52,7 @@ class FeatureExtractor:
         """Features of all images, computed in batches on ``device`` and returned on the CPU."""
         self.check_input(x, what)
         parts: dict[str, list[torch.Tensor]] = {}
+        report_progress(f"{self.name} features of {what}", 0, len(x))
         for i in range(0, len(x), self.batch_size):
             out = self.extract_batch(x[i : i + self.batch_size].to(device), device)
             for key, value in out.items():

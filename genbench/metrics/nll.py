@@ -74,6 +74,7 @@ class NLL(Metric):
         model = ctx.model
         model.eval()
         total = 0.0
+        ctx.report("nll: test images", 0, n)
         with torch.no_grad():
             for i in range(0, n, ctx.batch_size):
                 end = min(i + ctx.batch_size, n)
