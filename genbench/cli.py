@@ -7,8 +7,8 @@ import os
 import sys
 import time
 import traceback
-from enum import Enum
 from collections.abc import Collection
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -94,7 +94,9 @@ def _runner(results_dir: Path, db: str | None, progress: EvalProgress | None = N
 
 def _duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 class PlainReporter:
@@ -128,7 +130,8 @@ class PlainReporter:
     def stop(self) -> None:
         if self.line:
             err_console.print(self.line, highlight=False, soft_wrap=True)
-        err_console.print(f"{self.label}: training stopped after {_duration(time.monotonic() - self.t0)}", highlight=False)
+        took = _duration(time.monotonic() - self.t0)
+        err_console.print(f"{self.label}: training stopped after {took}", highlight=False)
 
 
 def _reporter(label: str):  # type: ignore[no-untyped-def]
@@ -171,7 +174,8 @@ class EvalProgress:
     def _line(self, task: str, done: int, total: int, now: float, first: bool) -> None:
         elapsed = now - self.started[task]
         if task.startswith("metric "):  # a whole metric: say when it starts and how long it took
-            err_console.print(f"{task}: " + ("started" if done < total else f"done in {elapsed:.1f} s"), highlight=False)
+            said = "started" if done < total else f"done in {elapsed:.1f} s"
+            err_console.print(f"{task}: {said}", highlight=False)
             return
         if done >= total or (not first and now - self.last_line[task] >= PLAIN_EVERY_S):
             self.last_line[task] = now
@@ -347,7 +351,9 @@ def leaderboard(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Only this dataset's boards.")] = None,
     benchmark: Annotated[Optional[str], typer.Option("--benchmark", help="Only this benchmark's boards.")] = None,
     metric: Annotated[Optional[str], typer.Option("--metric", help="Only this metric's boards.")] = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="table for people; markdown, csv or json to share.")] = Format.table,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table for people; markdown, csv or json to share.")
+    ] = Format.table,
     results_dir: ResultsOpt = Path("results"),
     db: DbOpt = None,
 ) -> None:
@@ -411,7 +417,7 @@ def runs(
 
     query = select(Run).order_by(Run.created_at.desc())
     filters = {"dataset": dataset, "model": model, "family": family, "status": status.value if status else None}
-    for col, value in ((Run.dataset, dataset), (Run.model, model), (Run.family, family), (Run.status, filters["status"])):
+    for col, value in zip((Run.dataset, Run.model, Run.family, Run.status), filters.values()):
         if value:
             query = query.where(col == value)
     with _runner(results_dir, db).store.session() as s:
@@ -448,7 +454,8 @@ def print_columns(
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
     if not console.is_terminal:
         for line in [headers, *cells]:
-            print("  ".join(v.rjust(w) if h in right else v.ljust(w) for v, w, h in zip(line, widths, headers)).rstrip())
+            padded = (v.rjust(w) if h in right else v.ljust(w) for v, w, h in zip(line, widths, headers))
+            print("  ".join(padded).rstrip())
         return
     keep: list[str] = []
     used = 1
@@ -466,7 +473,9 @@ def print_columns(
     console.print(table)
     hidden = [h for h in headers if h not in keep]
     if hidden:
-        console.print(f"[dim]{', '.join(hidden)} left out to fit {console.width} columns; --format json has them all[/]")
+        console.print(
+            f"[dim]{', '.join(hidden)} left out to fit {console.width} columns; --format json has them all[/]"
+        )
 
 
 def _run_record(r) -> dict:  # type: ignore[no-untyped-def]
@@ -535,7 +544,8 @@ def show(
     if curves:
         console.print("[bold]logged during training[/] (interval means)")
     for name, values in curves.items():
-        console.print(f"  {name}: first {values[0]:.4g}, last {values[-1]:.4g}, min {min(values):.4g} ({len(values)} points)")
+        summary = f"first {values[0]:.4g}, last {values[-1]:.4g}, min {min(values):.4g} ({len(values)} points)"
+        console.print(f"  {name}: {summary}")
     for art in r.artifacts:
         console.print(f"{art.kind}: {art.path}")
 

@@ -194,7 +194,8 @@ def test_models_and_benchmarks_commands(toy_plugins, capsys):
 
 
 def test_unknown_model_lists_the_familys_models_and_a_real_command(toy_plugins, results, capsys):
-    code, _, err = genbench(capsys, "run", "toy", "--model", "nosuch", "--dataset", "digits", "--results-dir", str(results))
+    args = ["run", "toy", "--model", "nosuch", "--dataset", "digits"]
+    code, _, err = genbench(capsys, *args, "--results-dir", str(results))
     assert_user_error(code, err, "unknown model 'nosuch' in family 'toy'", "toy-pixel", "genbench models --family toy")
     assert "vae" not in err  # not every family's models
     code, _, _ = genbench(capsys, "models", "--family", "toy")
@@ -209,7 +210,7 @@ def test_engine_setting_without_its_prefix_is_suggested(toy_plugins, results, ca
 def test_data_dir_naming_a_file_says_so(toy_plugins, results, capsys, tmp_path):
     afile = tmp_path / "train-images-idx3-ubyte.gz"
     afile.write_bytes(b"x")
-    code, _, err = genbench(capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(afile), "--results-dir", str(results))
+    code, _, err = genbench(capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(afile), "--results-dir", f"{results}")
     assert_user_error(code, err, "is a file, not a folder")
 
 
@@ -218,7 +219,8 @@ def test_partial_mnist_folder_is_not_replaced_by_a_cached_copy(toy_plugins, resu
     raw.mkdir(parents=True)
     for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (raw / name).write_bytes(b"")
-    code, _, err = genbench(capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--results-dir", str(results))
+    args = [*RUN[:2], "--dataset", "mnist", "--data-dir", str(tmp_path / "data")]
+    code, _, err = genbench(capsys, *args, "--results-dir", str(results))
     assert_user_error(code, err, "holds only part of MNIST", "train-images-idx3-ubyte.gz missing")
 
 
@@ -302,7 +304,8 @@ def test_sample_grid_is_readable():
     from genbench.report.images import MIN_CELL_PX, SEPARATOR_RGB, grid_image
 
     x = torch.full((20, 1, 8, 8), 0.5)  # grey samples: the separator must not look like them
-    img = grid_image(x, title="vae/vae on digits - run abc - budget smoke", row_labels=["class 0", "class 1", "class 2"])
+    labels = ["class 0", "class 1", "class 2"]
+    img = grid_image(x, title="vae/vae on digits - run abc - budget smoke", row_labels=labels)
     assert img.width >= 8 * MIN_CELL_PX and img.height >= 3 * MIN_CELL_PX
     px = img.load()
     columns = {px[x_, img.height - 1] for x_ in range(img.width)}

@@ -427,7 +427,8 @@ class Runner:
 
 
 def _grid_title(run: Run) -> str:
-    title = f"{run.family}/{run.model} on {run.dataset} - run {run.id} - budget {run.budget} ({run.budget_images:,} images)"
+    title = f"{run.family}/{run.model} on {run.dataset} - run {run.id}"
+    title += f" - budget {run.budget} ({run.budget_images:,} images)"
     return title + (" - smoke: a plumbing check" if run.budget == "smoke" else "")
 
 
