@@ -528,7 +528,7 @@ def show(
     if r.metrics:
         table = Table(title="metrics", title_justify="left", header_style="bold")
         for col in ("metric", "value", "settings", "fingerprint", "samples"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=col != "settings")  # settings wrap; ids and numbers are never cut
         for m in r.metrics:
             table.add_row(
                 m.name, fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
@@ -553,7 +553,7 @@ def show(
 def _samples_used(fingerprint: dict) -> str:
     """How many images the metric scored: test images for a likelihood, else generated samples."""
     if "dequantization" in fingerprint and fingerprint.get("reference_count"):
-        return f"{fingerprint['reference_count']:,} test images"
+        return f"{fingerprint['reference_count']:,} (test)"
     return f"{fingerprint['num_samples']:,}" if fingerprint.get("num_samples") else "-"
 
 
