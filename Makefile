@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export GENBENCH_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 DEMO_RESULTS := results/demo
 
-.PHONY: demo test install clean
+.PHONY: demo test test-slow install clean
 
 install: $(STAMP)
 
@@ -26,8 +26,12 @@ demo: $(STAMP)
 	$(BIN)/genbench run vae --model cvae --dataset digits --budget quick --results-dir $(DEMO_RESULTS)
 	$(BIN)/genbench leaderboard --dataset digits --results-dir $(DEMO_RESULTS)
 
+# Tests that train for a minute or more are marked `slow`: `make test` skips them, `make test-slow` runs only them.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
 
 clean:
 	rm -rf $(VENV) results/runs results/cache results/demo results/genbench.db*

@@ -132,12 +132,18 @@ def apply_overrides(config: Any, overrides: dict[str, str], *, prefix: str = "")
     changes = {}
     for key, value in overrides.items():
         if key not in names:
-            raise GenbenchError(
-                f"unknown setting '{prefix}{key}'{did_you_mean(key, names)}; "
-                "`genbench show RUN` lists a run's settings"
-            )
+            raise GenbenchError(f"unknown setting '{prefix}{key}'{_suggest(key, names, prefix)}")
         changes[key] = _parse(value, hints[key], prefix + key)
     return dataclasses.replace(config, **changes)
+
+
+def _suggest(key: str, names: list[str], prefix: str) -> str:
+    """Where an unknown key probably belongs: an engine section first (``batch_size`` ->
+    ``train.batch_size``), else the closest name here; then where the settings are listed."""
+    for section, cls in (("train.", TrainConfig), ("eval.", EvalConfig)):
+        if section != prefix and key in {f.name for f in dataclasses.fields(cls)}:
+            return f" (did you mean '{section}{key}'?)"
+    return f"{did_you_mean(key, names)}; `genbench show RUN` lists a run's settings"
 
 
 def parse_set(items: list[str] | None) -> dict[str, dict[str, str]]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 class GenbenchError(Exception):
@@ -17,3 +18,24 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if close:
         return f" (did you mean '{close[0]}'?)"
     return f" (choose from: {', '.join(choices)})" if choices else ""
+
+
+class PluginFault(Exception):
+    """Code inside a plugin raised: the CLI prints one line naming the plugin and exits 1.
+
+    The original exception is the ``__cause__``; ``genbench --debug`` (or ``GENBENCH_DEBUG=1``)
+    prints its traceback.
+    """
+
+
+@contextmanager
+def blame(origin: str, doing: str) -> Iterator[None]:
+    """Turn an unexpected exception raised while ``doing`` something into a PluginFault naming
+    ``origin`` (the plugin's distribution and version). A GenbenchError passes through unchanged:
+    the plugin is telling the user what to fix."""
+    try:
+        yield
+    except GenbenchError:
+        raise
+    except Exception as exc:
+        raise PluginFault(f"plugin {origin} failed while {doing}: {type(exc).__name__}: {exc}") from exc

@@ -26,7 +26,8 @@ def genbench_register_models() -> list[ModelSpec]:
 
     Called once at start-up. Each :class:`~genbench.specs.ModelSpec` names its class as a
     ``"module:Class"`` string, so the plugin's top-level module need not import torch.
-    Two plugins registering the same model name stop genbench with an error naming both.
+    Two plugins registering the same model name clash: that name is an error naming both, the
+    rest keep working.
     """
 
 

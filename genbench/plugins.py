@@ -2,7 +2,8 @@
 
 A plugin that fails to import (even through ``sys.exit``), implements a hook that does not
 exist (a misspelt name), or whose registration hook raises, is recorded as broken with the
-reason and the rest keep working. Name clashes between plugins stop start-up.
+reason and the rest keep working. A name two plugins register is a clash: using it is an
+error naming both distributions, every other name keeps working.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
 import pluggy
 
 from genbench import hookspecs
@@ -23,6 +26,9 @@ from genbench.registry import Registry
 from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
 
 from genbench import hookimpl  # noqa: F401  (the marker lives in genbench; kept here for old imports)
+
+if TYPE_CHECKING:
+    import typer
 
 # Core features are plugins too (datasette's DEFAULT_PLUGINS): registered before entry points.
 DEFAULT_PLUGINS = ("genbench.data.builtin", "genbench.metrics.builtin", "genbench.benchmarks.builtin")
@@ -36,6 +42,18 @@ class PluginInfo:
     builtin: bool
     registers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None  # set when the plugin is broken
+    distribution: str = ""  # the installed distribution (what `pip uninstall` takes); "" when none
+    clashes: list[str] = field(default_factory=list)  # names it registers that another plugin also does
+
+    @property
+    def label(self) -> str:
+        """How a user knows this plugin: its distribution name, else its module or entry-point name."""
+        return self.distribution or self.name
+
+    @property
+    def origin(self) -> str:
+        """Distribution and version, for messages about a fault inside the plugin."""
+        return f"{self.label} {self.version}"
 
 
 @dataclass
@@ -48,6 +66,7 @@ class Plugins:
     metrics: Registry[MetricSpec]
     benchmarks: dict[str, Benchmark]
     info: list[PluginInfo]
+    benchmark_clashes: dict[str, str] = field(default_factory=dict)  # name -> why it cannot be used
 
     @classmethod
     def load(cls, *, extra: list[ModuleType] | None = None, use_entry_points: bool = True) -> Plugins:
@@ -58,11 +77,12 @@ class Plugins:
 
         for name in DEFAULT_PLUGINS:
             pm.register(importlib.import_module(name), name=name)
-            infos[name] = PluginInfo(name, __version__, builtin=True)
+            infos[name] = PluginInfo(name, __version__, builtin=True, distribution="genbench")
         if use_entry_points:
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 dist_version = ep.dist.version if ep.dist is not None else "?"
-                info = PluginInfo(ep.name, dist_version, builtin=False)
+                dist_name = ep.dist.name if ep.dist is not None else ""
+                info = PluginInfo(ep.name, dist_version, builtin=False, distribution=dist_name)
                 infos[ep.name] = info
                 try:
                     pm.register(ep.load(), name=ep.name)
@@ -87,9 +107,12 @@ class Plugins:
             infos[module.__name__] = PluginInfo(module.__name__, "test", builtin=False)
         _drop_unknown_hooks(pm, infos)
 
-        models: Registry[ModelSpec] = Registry("model")
-        datasets: Registry[DatasetSpec] = Registry("dataset")
-        metrics: Registry[MetricSpec] = Registry("metric")
+        def label(plugin: str) -> str:
+            return infos[plugin].label if plugin in infos else plugin
+
+        models: Registry[ModelSpec] = Registry("model", label)
+        datasets: Registry[DatasetSpec] = Registry("dataset", label)
+        metrics: Registry[MetricSpec] = Registry("metric", label)
         benchmark_paths: list[tuple[Path, str]] = []
         for hook_name, sink in (
             ("genbench_register_models", models),
@@ -117,15 +140,56 @@ class Plugins:
                         info.registers[kind].append(item.name)
 
         benchmarks: dict[str, Benchmark] = {}
+        bench_clashes: dict[str, str] = {}
+        bench_plugin: dict[str, str] = {}
         for path, plugin in benchmark_paths:
             bench = load_benchmark(path)
-            if bench.name in benchmarks:
-                raise GenbenchError(
-                    f"benchmark '{bench.name}' is declared twice ({benchmarks[bench.name].path} "
-                    f"and {path}, from plugin '{plugin}'): rename one of them"
+            if bench.name in benchmarks or bench.name in bench_clashes:
+                first = benchmarks.pop(bench.name, None)
+                bench_clashes.setdefault(
+                    bench.name,
+                    f"benchmark '{bench.name}' is declared twice ({first.path if first else '?'} from "
+                    f"'{label(bench_plugin[bench.name])}' and {path} from '{label(plugin)}'): uninstall or rename one",
                 )
+                infos[plugin].clashes.append(f"benchmark {bench.name}")
+                infos[bench_plugin[bench.name]].clashes.append(f"benchmark {bench.name}")
+                continue
             benchmarks[bench.name] = bench
-        return cls(pm, models, datasets, metrics, benchmarks, list(infos.values()))
+            bench_plugin[bench.name] = plugin
+        for registry in (models, datasets, metrics):
+            for name, owners in registry.clashes.items():
+                for owner in owners:
+                    infos[owner].clashes.append(f"{registry.kind} {name}")
+        return cls(pm, models, datasets, metrics, benchmarks, list(infos.values()), bench_clashes)
+
+    def info_of(self, plugin: str) -> PluginInfo | None:
+        return next((i for i in self.info if i.name == plugin), None)
+
+    def origin(self, plugin: str) -> str:
+        """'distribution version' of a plugin, for messages about a fault inside it."""
+        info = self.info_of(plugin)
+        return info.origin if info else plugin
+
+    def register_commands(self, app: typer.Typer) -> None:
+        """Let each plugin add its sub-commands; one that fails is marked broken, the rest still add theirs."""
+        for impl in self.manager.hook.genbench_register_commands.get_hookimpls():
+            info = self.info_of(impl.plugin_name)
+            if info is not None and info.error:
+                continue
+            try:
+                impl.function(app=app)
+            except Exception as exc:
+                if info is not None:
+                    info.error = f"genbench_register_commands failed: {type(exc).__name__}: {exc}"
+
+    def broken_for(self, name: str) -> PluginInfo | None:
+        """A broken plugin that likely provides ``name`` (its entry point or distribution names it)."""
+        broken = [i for i in self.info if i.error]
+        for info in broken:
+            words = {info.name, info.label, info.label.removeprefix("genbench-"), info.name.removeprefix("genbench_")}
+            if name in words:
+                return info
+        return None
 
     # -- look-ups with helpful errors -------------------------------------------------
 
@@ -139,22 +203,39 @@ class Plugins:
         """The named model of a family, or the family's default model."""
         families = self.families()
         if family not in families:
-            if family in self.models:  # `genbench run vae` where vae is a model name
+            if family in self.models or family in self.models.clashes:  # `genbench run vae`, vae a model
                 return self.models.get(family)
+            for name, specs in self.models.clashed_specs.items():
+                if any(s.family == family for s in specs):  # the family's model is claimed twice
+                    raise GenbenchError(self.models.clash_message(name))
+            broken = self.broken_for(family)
+            if broken is not None:
+                raise GenbenchError(f"plugin {broken.origin} is broken: {broken.error}")
             raise GenbenchError(
                 f"unknown family '{family}'{did_you_mean(family, families)}; "
-                "`genbench plugins` lists the installed families"
+                "`genbench models` lists the installed families and their models"
             )
         specs = families[family]
         if model is None:
+            for name, claimed in self.models.clashed_specs.items():
+                if any(s.family == family and s.default for s in claimed):  # the family's default is claimed twice
+                    raise GenbenchError(self.models.clash_message(name))
             defaults = [s for s in specs if s.default] or specs[:1]
             return defaults[0]
+        if model not in self.models and model not in self.models.clashes:
+            names = [s.name for s in specs]
+            raise GenbenchError(
+                f"unknown model '{model}' in family '{family}'{did_you_mean(model, names)}; "
+                f"`genbench models --family {family}` lists them"
+            )
         spec = self.models.get(model)
         if spec.family != family:
             raise GenbenchError(f"model '{model}' belongs to family '{spec.family}', not '{family}'")
         return spec
 
     def benchmark(self, name: str) -> Benchmark:
+        if name in self.benchmark_clashes:
+            raise GenbenchError(self.benchmark_clashes[name])
         if name not in self.benchmarks:
             raise GenbenchError(
                 f"unknown benchmark '{name}'{did_you_mean(name, self.benchmarks)}; "

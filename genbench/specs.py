@@ -57,7 +57,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """An image dataset: ``target`` names a function ``load(root, split_seed) -> ImageData``."""
+    """An image dataset: ``target`` names a function ``load(root: Path | None) -> ImageData``."""
 
     name: str
     target: str

@@ -104,7 +104,10 @@ def test_run_show_runs_leaderboard_round_trip(toy_plugins, results, capsys):
     assert len(listed) == 1 and listed[0]["status"] == "finished"
     run_id = listed[0]["id"]
     code, out, _ = genbench(capsys, "show", run_id[:5], "--results-dir", str(results))
-    assert code == 0 and run_id in out and "samples:" in out and "loss loss:" in out
+    assert code == 0 and run_id in out and "samples:" in out and "  loss: first" in out
+    assert "loss loss:" not in out and "skipped_metrics" not in out and "num_samples=0" not in out
+    assert "num_samples=32" in out  # the count the metrics used
+    assert "git commit" in out and "unknown" not in out.split("git commit")[1].splitlines()[0]
     code, out, _ = genbench(capsys, "leaderboard", "--format", "json", "--results-dir", str(results))
     board = json.loads(out)
     assert {r["metric"] for r in board} >= {"nll"} and all(r["runs"] == [run_id] for r in board)
@@ -144,3 +147,341 @@ def test_benchmark_needing_a_missing_capability_fails_before_training(toy_plugin
 def test_plugins_can_add_commands(toy_plugins, capsys):
     code, out, _ = genbench(capsys, "toy-params")
     assert code == 0 and out.strip() == "128"
+
+
+# -- help, discoverability, listings --------------------------------------------------------
+
+
+def test_version(capsys):
+    from genbench import __version__
+
+    code, out, _ = genbench(capsys, "--version")
+    assert code == 0 and out.strip() == f"genbench {__version__}"
+
+
+def test_every_option_of_every_command_has_help(toy_plugins):
+    import typer.main
+
+    cli._add_plugin_commands()
+    group = typer.main.get_command(cli.app)
+    for name, command in group.commands.items():
+        for param in command.params:
+            if param.param_type_name == "option":
+                assert param.help, f"genbench {name} {param.opts[0]} has no help text"
+
+
+def test_status_option_lists_the_stored_statuses(capsys):
+    from genbench.store.schema import RUN_STATUSES
+
+    assert [s.value for s in cli.Status] == list(RUN_STATUSES)
+    code, out, _ = genbench(capsys, "runs", "--help")
+    assert code == 0 and all(s in out for s in RUN_STATUSES)
+
+
+@pytest.mark.parametrize("command", ["plugins", "datasets", "metrics", "models", "benchmarks"])
+def test_listings_have_json(toy_plugins, capsys, command):
+    code, out, err = genbench(capsys, command, "--format", "json")
+    assert code == 0, err
+    records = json.loads(out)
+    assert records and all(isinstance(r, dict) for r in records)
+
+
+def test_models_and_benchmarks_commands(toy_plugins, capsys):
+    code, out, _ = genbench(capsys, "models", "--family", "toy")
+    assert code == 0 and "toy-pixel (default)" in out and "sample" in out
+    code, out, _ = genbench(capsys, "benchmarks")
+    assert code == 0 and "2,048" in out and "digits v1" in out  # digits' smoke budget in images
+
+
+def test_unknown_model_lists_the_familys_models_and_a_real_command(toy_plugins, results, capsys):
+    args = ["run", "toy", "--model", "nosuch", "--dataset", "digits"]
+    code, _, err = genbench(capsys, *args, "--results-dir", str(results))
+    assert_user_error(code, err, "unknown model 'nosuch' in family 'toy'", "toy-pixel", "genbench models --family toy")
+    assert "vae" not in err  # not every family's models
+    code, _, _ = genbench(capsys, "models", "--family", "toy")
+    assert code == 0  # the command the message points at exists
+
+
+def test_engine_setting_without_its_prefix_is_suggested(toy_plugins, results, capsys):
+    code, _, err = genbench(capsys, *RUN, "--set", "batch_size=abc", "--results-dir", str(results))
+    assert_user_error(code, err, "unknown setting 'batch_size'", "did you mean 'train.batch_size'")
+
+
+def test_data_dir_naming_a_file_says_so(toy_plugins, results, capsys, tmp_path):
+    afile = tmp_path / "train-images-idx3-ubyte.gz"
+    afile.write_bytes(b"x")
+    code, _, err = genbench(capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(afile), "--results-dir", f"{results}")
+    assert_user_error(code, err, "is a file, not a folder")
+
+
+def test_partial_mnist_folder_is_not_replaced_by_a_cached_copy(toy_plugins, results, capsys, tmp_path):
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (raw / name).write_bytes(b"")
+    args = [*RUN[:2], "--dataset", "mnist", "--data-dir", str(tmp_path / "data")]
+    code, _, err = genbench(capsys, *args, "--results-dir", str(results))
+    assert_user_error(code, err, "holds only part of MNIST", "train-images-idx3-ubyte.gz missing")
+
+
+# -- runs at 80 columns and piped ---------------------------------------------------------
+
+
+@pytest.fixture
+def two_runs(toy_plugins, results, capsys):
+    for seed in ("0", "1"):
+        code, _, err = genbench(capsys, *RUN, "--seed", seed, "--results-dir", str(results))
+        assert code == 0, err
+    code, out, _ = genbench(capsys, "runs", "--format", "json", "--results-dir", str(results))
+    return [r["id"] for r in json.loads(out)]
+
+
+def test_runs_at_80_columns_never_cut_ids_or_models(two_runs, results, capsys, monkeypatch):
+    from rich.console import Console
+
+    monkeypatch.setattr(cli, "console", Console(force_terminal=True, width=80, color_system=None))
+    code, out, _ = genbench(capsys, "runs", "--results-dir", str(results))
+    assert code == 0
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    for run_id in two_runs:
+        assert run_id in out
+    assert "toy/toy-pixel" in out and "…" not in out
+    monkeypatch.setattr(cli, "console", Console(force_terminal=True, width=50, color_system=None))
+    code, out, _ = genbench(capsys, "runs", "--results-dir", str(results))
+    assert two_runs[0] in out and "toy/toy-pixel" in out and "left out to fit 50 columns" in " ".join(out.split())
+
+
+def test_runs_piped_is_plain_and_greppable(two_runs, results, capsys):
+    code, out, _ = genbench(capsys, "runs", "--results-dir", str(results))  # capsys: not a terminal
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["id", "status", "model"]
+    matches = [line for line in lines if "toy-pixel" in line]
+    assert len(matches) == 2 and all(line.split()[0] in two_runs for line in matches)
+    assert "│" not in out and "┃" not in out
+
+
+def test_runs_filters_and_empty_filter(two_runs, results, capsys):
+    code, out, _ = genbench(capsys, "runs", "--family", "toy", "--format", "json", "--results-dir", str(results))
+    assert len(json.loads(out)) == 2
+    code, out, _ = genbench(capsys, "runs", "--family", "gan", "--results-dir", str(results))
+    assert code == 0 and "no run matches --family gan" in out and "2 run(s) stored" in out
+    code, _, err = genbench(capsys, "runs", "--status", "done", "--results-dir", str(results))
+    assert code == 2 and "finished" in err  # the allowed values are listed
+
+
+def test_empty_leaderboard_message_matches_the_filter(two_runs, results, capsys):
+    code, out, _ = genbench(capsys, "leaderboard", "--dataset", "mnist", "--results-dir", str(results))
+    assert code == 0 and "no finished run matches --dataset mnist" in out and "2 finished run(s)" in out
+    assert "no finished runs yet" not in out
+
+
+# -- progress and pictures ----------------------------------------------------------------
+
+
+def test_progress_is_plain_lines_when_not_a_terminal(toy_plugins, results, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "PLAIN_EVERY_S", 0.0)
+    code, out, err = genbench(capsys, *RUN, "--results-dir", str(results))
+    assert code == 0, err
+    assert "training for 2,048 images" in err and "img/s" in err
+    assert "training done; evaluating" in err and "metric nll: started" in err
+    assert "sampling: 32 done in" in err and "nll: test images: 32 done in" in err
+    assert "metric nll: done in" in err
+    assert "plumbing check" in out  # a smoke run says what smoke is for
+
+
+def test_benchmark_default_sample_count_shown_by_show(toy_plugins, results, capsys):
+    code, _, err = genbench(capsys, "run", "toy", "--dataset", "toy-stripes", "--budget", "smoke", "--device", "cpu",
+                            "--results-dir", str(results))  # fmt: skip
+    assert code == 0, err
+    code, out, _ = genbench(capsys, "runs", "--format", "json", "--results-dir", str(results))
+    code, out, _ = genbench(capsys, "show", json.loads(out)[0]["id"], "--results-dir", str(results))
+    assert "num_samples=100 (the benchmark's)" in out and "num_samples=0" not in out
+
+
+def test_sample_grid_is_readable():
+    import torch
+
+    from genbench.report.images import MIN_CELL_PX, SEPARATOR_RGB, grid_image
+
+    x = torch.full((20, 1, 8, 8), 0.5)  # grey samples: the separator must not look like them
+    labels = ["class 0", "class 1", "class 2"]
+    img = grid_image(x, title="vae/vae on digits - run abc - budget smoke", row_labels=labels)
+    assert img.width >= 8 * MIN_CELL_PX and img.height >= 3 * MIN_CELL_PX
+    px = img.load()
+    columns = {px[x_, img.height - 1] for x_ in range(img.width)}
+    assert SEPARATOR_RGB in columns  # the bottom border
+    assert (128, 128, 128) in {px[x_, img.height - 10] for x_ in range(img.width)}  # an upscaled grey sample
+    left = {px[x_, y_] for x_ in range(40) for y_ in range(img.height)}
+    assert (0, 0, 0) in left  # row labels drawn left of the grid
+
+
+def test_loss_panels_separate_scales_and_diagnostics():
+    from genbench.report.images import loss_panels
+
+    pts = lambda v: [(i, v) for i in range(5)]  # noqa: E731
+    panels = loss_panels({"d_loss": pts(0.6), "g_loss": pts(2.0), "r1": pts(0.02), "spread": pts(0.9),
+                          "w_distance": pts(40.0), "nll": pts(300.0)})  # fmt: skip
+    kinds = {name: kind for kind, names in panels for name in names}
+    assert kinds == {"d_loss": "loss", "g_loss": "loss", "nll": "loss", "r1": "diagnostic", "spread": "diagnostic",
+                     "w_distance": "diagnostic"}  # fmt: skip
+    together = [names for _, names in panels]
+    assert ["d_loss", "g_loss"] in together and ["nll"] in together  # 0.6 and 2 share; 300 is apart
+
+
+# -- plugin faults: named, one line, never fatal to the rest -------------------------------
+
+
+def test_broken_family_says_the_plugin_is_broken(results, capsys, monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_broken,genbench_toy")
+    cli_reset()
+    code, _, err = genbench(capsys, "run", "broken", "--dataset", "digits", "--results-dir", str(results))
+    assert_user_error(code, err, "plugin genbench_broken dev is broken", "genbench_toy_missing_dependency")
+    assert "unknown family" not in err
+
+
+def cli_reset() -> None:
+    from genbench.plugins import get_plugins
+
+    get_plugins.cache_clear()
+
+
+@pytest.fixture
+def faulty(results, monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy,genbench_faulty")
+    cli_reset()
+    yield results
+    cli_reset()
+
+
+def assert_plugin_fault(code: int, err: str, *needles: str) -> None:
+    assert code == 1, err
+    assert "Traceback" not in err
+    text = " ".join(err.split())
+    assert "plugin genbench_faulty dev failed" in text, text
+    for needle in needles:
+        assert needle in text, text
+
+
+def stored_statuses(capsys, results) -> list[str]:
+    code, out, _ = genbench(capsys, "runs", "--format", "json", "--results-dir", str(results))
+    return [r["status"] for r in json.loads(out)]
+
+
+@pytest.mark.parametrize(
+    ("model", "needles"),
+    [
+        ("faulty-typo", ["loading model 'faulty-typo'", "ModuleNotFoundError", "genbench_faulty_models_typo"]),
+        ("faulty-build", ["building model 'faulty-build'", "ValueError: hidden size must be even"]),
+    ],
+)
+def test_model_that_cannot_be_loaded_or_built_is_one_line_exit_1(faulty, capsys, model, needles):
+    code, _, err = genbench(capsys, "run", "faulty", "--model", model, "--dataset", "digits", "--budget", "smoke",
+                            "--results-dir", str(faulty))  # fmt: skip
+    assert_plugin_fault(code, err, *needles, "--debug")
+    assert stored_statuses(capsys, faulty) == []
+
+
+def test_model_that_raises_in_training_is_stored_as_failed(faulty, capsys):
+    args = ["run", "faulty", "--model", "faulty-train", "--dataset", "digits", "--budget", "smoke", "--device", "cpu"]
+    code, _, err = genbench(capsys, *args, "--results-dir", str(faulty))
+    assert_plugin_fault(code, err, "training model 'faulty-train'", "IndexError: index 8 is out of bounds")
+    assert stored_statuses(capsys, faulty) == ["failed"]
+    code, _, err = genbench(capsys, "--debug", *args, "--results-dir", str(faulty))
+    assert code == 1 and "Traceback" in err and "training_step" in err
+
+
+def test_failing_command_registration_breaks_only_that_plugin(faulty, capsys):
+    code, out, _ = genbench(capsys, "toy-params")
+    assert code == 0 and out.strip() == "128"
+    code, out, _ = genbench(capsys, "plugins", "--format", "json")
+    info = {r["entry_point"]: r for r in json.loads(out)}
+    assert "genbench_register_commands failed: RuntimeError" in info["genbench_faulty"]["error"]
+
+
+def test_clash_leaves_every_other_command_working(results, capsys, monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy,genbench_clash")
+    cli_reset()
+    try:
+        for args in (["datasets"], ["metrics"], ["runs"], ["toy-params"]):
+            code, _, err = genbench(capsys, *args, "--results-dir", str(results)) if args == ["runs"] else genbench(capsys, *args)
+            assert code == 0, (args, err)
+        code, out, err = genbench(capsys, "plugins")
+        assert code == 0 and "clash" in out and "model 'toy-pixel' is registered by two plugins" in " ".join(err.split())
+        code, _, err = genbench(capsys, *RUN, "--results-dir", str(results))
+        assert_user_error(code, err, "'genbench_toy' and 'genbench_clash'", "uninstall one")
+    finally:
+        cli_reset()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["models"], ["benchmarks"], ["datasets"]])
+def test_start_up_does_not_import_torch(args):
+    code = (
+        "import sys\n"
+        "from genbench import cli\n"
+        f"sys.argv = ['genbench', *{args!r}]\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "NO-TORCH", proc.stdout + proc.stderr
+
+
+def test_every_command_the_docs_and_messages_point_at_exists(toy_plugins):
+    """`genbench X` in README.md, CONTRIBUTING.md or any message in genbench/ names a real command."""
+    import re
+
+    import typer.main
+
+    cli._add_plugin_commands()
+    commands = set(typer.main.get_command(cli.app).commands)
+    root = Path(__file__).parents[1]
+    texts = [root / "README.md", root / "CONTRIBUTING.md", *sorted((root / "genbench").rglob("*.py"))]
+    for path in texts:
+        for name in re.findall(r"`genbench ([a-z][a-z-]*)", path.read_text()):
+            assert name in commands, f"{path.name} points at `genbench {name}`, which does not exist"
+
+
+def test_long_title_is_not_cut():
+    import torch
+
+    from genbench.report.images import _font, _text_size, grid_image
+
+    title = "vae/cvae on digits - run 47218098 - budget smoke (2,048 images) - smoke: a plumbing check"
+    img = grid_image(torch.zeros(8, 1, 8, 8), title=title)
+    assert img.width >= _text_size(_font(14), title)[0] + 6
+
+
+def test_metric_that_raises_names_its_plugin(toy_plugins, results, capsys, monkeypatch):
+    import genbench_toy
+
+    def broken(self, ctx):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(genbench_toy.MeanGap, "compute", broken)
+    code, _, err = genbench(capsys, "run", "toy", "--dataset", "toy-stripes", "--budget", "smoke", "--device", "cpu",
+                            "--results-dir", str(results))  # fmt: skip
+    assert code == 1 and "Traceback" not in err
+    assert "plugin genbench_toy dev failed while computing metric 'toy-mean-gap': ZeroDivisionError" in " ".join(err.split())
+
+
+def test_progress_bars_on_a_terminal(toy_plugins, results, capsys, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=screen, force_terminal=True, width=100, color_system=None))
+    code, _, _ = genbench(capsys, *RUN, "--results-dir", str(results))
+    assert code == 0
+    text = screen.getvalue()
+    assert "training done; evaluating" in text and "sampling" in text and "metric nll" in text and "32/32" in text
+
+
+def test_a_clash_on_a_familys_default_model_is_said_not_worked_around(results, capsys, monkeypatch):
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy,genbench_clash")
+    cli_reset()
+    try:
+        code, _, err = genbench(capsys, "run", "clash", "--dataset", "digits", "--results-dir", str(results))
+        assert_user_error(code, err, "model 'toy-pixel' is registered by two plugins")
+    finally:
+        cli_reset()

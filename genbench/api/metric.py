@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,19 +60,31 @@ class EvalContext:
     cache_dir: Path = Path("results/cache")
     _samples: torch.Tensor | None = field(default=None, repr=False)
     _cond: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    # Called as progress(task, done, total) by long steps (sampling, feature extraction, NLL);
+    # the CLI shows a bar per task. None: nobody is watching.
+    progress: Callable[[str, int, int], None] | None = field(default=None, repr=False)
+
+    def report(self, task: str, done: int, total: int) -> None:
+        """Say how far a long step is: ``done`` of ``total`` images (or samples, or batches)."""
+        if self.progress is not None:
+            self.progress(task, done, total)
 
     def generator(self, offset: int = 0) -> torch.Generator:
-        return torch.Generator(self.device).manual_seed(self.seed + offset)
+        """A CPU generator: a seed gives the same samples on every device (models draw their noise
+        with ``genbench.api.randn_tensor``, which draws on the generator's device and moves it)."""
+        return torch.Generator("cpu").manual_seed(self.seed + offset)
 
     @torch.no_grad()
     def _generate(self, labels: torch.Tensor | None, offset: int) -> torch.Tensor:
         gen = self.generator(offset)
         chunks = []
+        self.report("sampling" if labels is None else "sampling (conditional)", 0, self.num_samples)
         for i in range(0, self.num_samples, self.batch_size):
             n = min(self.batch_size, self.num_samples - i)
             lab = None if labels is None else labels[i : i + n].to(self.device)
             x = self.model.sample(n, labels=lab, generator=gen).float().cpu()
             chunks.append(x)
+            self.report("sampling" if labels is None else "sampling (conditional)", i + n, self.num_samples)
         x = torch.cat(chunks)
         check_images(x, f"samples of model '{type(self.model).__name__}'", self.data.info.shape)
         # Score what a user would save: 8-bit images, like the reference set.
@@ -95,6 +109,16 @@ class EvalContext:
         """Real images of a split as float [0, 1], with their labels."""
         x, y = self.data.split(split)
         return ImageData.to_float(x), y
+
+
+_ACTIVE: ContextVar[EvalContext | None] = ContextVar("genbench_active_eval_context", default=None)
+
+
+def report_progress(task: str, done: int, total: int) -> None:
+    """Report progress to the evaluation in progress, if any (for helpers that get no context)."""
+    ctx = _ACTIVE.get()
+    if ctx is not None:
+        ctx.report(task, done, total)
 
 
 class Metric:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from genbench.api.dataset import ImageData
 from genbench.errors import GenbenchError
+
+if TYPE_CHECKING:  # importing genbench.data (the built-in datasets' plugin) must not import torch
+    from genbench.api.dataset import ImageData
 
 
 def data_root(explicit: str | Path | None = None) -> Path | None:
@@ -32,5 +35,10 @@ def load_dataset(name: str, root: str | Path | None = None) -> ImageData:
     spec = get_plugins().datasets.get(name)
     resolved = data_root(root)
     if resolved is not None and spec.needs_files and not resolved.is_dir():
+        if resolved.exists():
+            raise GenbenchError(
+                f"data folder {resolved} is a file, not a folder: pass --data-dir (or GENBENCH_DATA) the folder "
+                f"that holds {spec.layout or 'the dataset'}"
+            )
         raise GenbenchError(f"data folder {resolved} does not exist: pass --data-dir or set GENBENCH_DATA to a folder")
     return load_target(spec.target)(resolved)

@@ -62,6 +62,12 @@ def _mnist_like(cls_name: str, root: Path | None, name: str) -> ImageData:
     def have(dirpath: Path | None) -> bool:
         return dirpath is not None and all((dirpath / f.removesuffix(".gz")).exists() for f, _ in files)
 
+    if src is not None and not have(src) and not all((src / f).exists() for f, _ in files):
+        # The user named a folder: never fall back to a copy cached from somewhere else without a word.
+        present = [f for f, _ in files if (src / f).exists() or (src / f.removesuffix(".gz")).exists()]
+        if present:
+            missing = [f for f, _ in files if f not in present]
+            raise GenbenchError(f"{src} holds only part of {cls_name}: {', '.join(missing)} missing; expected {layout}")
     if have(src):
         base = root
     else:
@@ -80,8 +86,8 @@ def _mnist_like(cls_name: str, root: Path | None, name: str) -> ImageData:
                         shutil.copyfileobj(fin, fout)
                     tmp.replace(out)  # atomic: a killed unpack never leaves a half file
             base = unpacked
-        elif have(raw_dir):
-            base = unpacked
+        elif have(raw_dir) and (src is None or not src.exists()):
+            base = unpacked  # unpacked earlier from md5-checked files; the named folder has no copy
         else:
             dl = _download_root(root)
             _try_download(lambda r, d: cls(str(r), train=True, download=d), dl, layout, cls_name)

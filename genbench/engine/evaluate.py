@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,12 @@ from typing import Any
 import torch
 
 from genbench.api.dataset import ImageData
-from genbench.api.metric import EvalContext, Metric, fingerprint_hash
+from genbench.api.metric import _ACTIVE, EvalContext, Metric, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.engine.build import build_metric
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
-from genbench.errors import GenbenchError
+from genbench.errors import GenbenchError, blame
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec
 
@@ -66,12 +67,25 @@ def metrics_for(
             continue
         metrics.append(metric)
     if not metrics:
-        why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        if skipped:  # say only what the user must fix: each missing thing once
+            raise GenbenchError(
+                f"no metric of benchmark '{bench.name}' can run here: " + "; ".join(grouped_reasons(skipped))
+            )
         raise GenbenchError(
             f"model '{spec.name}' ({', '.join(sorted(caps))}) can be scored on none of benchmark "
-            f"'{bench.name}''s metrics here" + (f" ({why})" if why else ": pick another benchmark")
+            f"'{bench.name}''s metrics: pick another benchmark"
         )
     return metrics, skipped
+
+
+def grouped_reasons(skipped: dict[str, str]) -> list[str]:
+    """'metrics fid, kid, is skipped: why' lines: one reason (a missing weights file) is said once."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped.items():
+        by_reason.setdefault(why, []).append(name)
+    return [
+        f"metric{'s' if len(names) > 1 else ''} {', '.join(names)} skipped: {why}" for why, names in by_reason.items()
+    ]
 
 
 def evaluate(
@@ -84,33 +98,48 @@ def evaluate(
     seed: int,
     batch_size: int,
     cache_dir: Path,
+    progress: Callable[[str, int, int], None] | None = None,
+    origin: Callable[[str], str] | None = None,
 ) -> list[Score]:
+    """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
+
+    A metric that raises anything but a GenbenchError becomes a PluginFault naming
+    ``origin(metric name)``: the distribution and version of the plugin that registered it.
+    """
     model.to(device).eval()
     ctx = EvalContext(model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir)
+    ctx.progress = progress
     settings = eval_fields(model.config)
     scores = []
-    for metric in metrics:
-        t0 = time.perf_counter()
-        # Estimators that draw from the global generators (an IWAE bound's z, a dequantisation's
-        # noise) draw the same numbers at every evaluation: each metric starts from the eval seed,
-        # whatever ran before it, and the caller's generator state is given back afterwards.
-        saved = rng_state()
-        seed_everything(seed)
-        try:
-            value = metric.compute(ctx)
-        finally:
-            set_rng_state(saved)
-        fp = dict(value.fingerprint)
-        scores.append(
-            Score(
-                metric.spec.name,
-                float(value.value),
-                metric.spec.direction,
-                metric.spec.unit,
-                fp,
-                fingerprint_hash(fp),
-                settings,
-                time.perf_counter() - t0,
+    token = _ACTIVE.set(ctx)  # feature extractors report through it
+    try:
+        for metric in metrics:
+            ctx.report(f"metric {metric.spec.name}", 0, 1)
+            t0 = time.perf_counter()
+            # Estimators that draw from the global generators (an IWAE bound's z, a dequantisation's
+            # noise) draw the same numbers at every evaluation: each metric starts from the eval seed,
+            # whatever ran before it, and the caller's generator state is given back afterwards.
+            saved = rng_state()
+            seed_everything(seed)
+            try:
+                with blame((origin or str)(metric.spec.name), f"computing metric '{metric.spec.name}'"):
+                    value = metric.compute(ctx)
+            finally:
+                set_rng_state(saved)
+            fp = dict(value.fingerprint)
+            scores.append(
+                Score(
+                    metric.spec.name,
+                    float(value.value),
+                    metric.spec.direction,
+                    metric.spec.unit,
+                    fp,
+                    fingerprint_hash(fp),
+                    settings,
+                    time.perf_counter() - t0,
+                )
             )
-        )
+            ctx.report(f"metric {metric.spec.name}", 1, 1)
+    finally:
+        _ACTIVE.reset(token)
     return scores

@@ -29,9 +29,9 @@ from genbench.data import load_dataset
 from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything
-from genbench.engine.evaluate import Score, evaluate, metrics_for
+from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_for
 from genbench.engine.trainer import Reporter, TrainResult, train
-from genbench.errors import GenbenchError
+from genbench.errors import GenbenchError, PluginFault, blame
 from genbench.plugins import Plugins, get_plugins
 from genbench.report.images import save_loss_curve, save_sample_grid
 from genbench.specs import ModelSpec
@@ -96,11 +96,15 @@ def package_versions(plugins: Plugins, spec: ModelSpec) -> dict[str, str]:
 
 
 def git_commit() -> str | None:
+    """The commit of the genbench checkout that runs, wherever the command was started from."""
+    here = Path(__file__).resolve().parent  # a source checkout (editable install) knows its commit
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "-uno"], capture_output=True, text=True, timeout=5, cwd=here
+        )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -115,9 +119,13 @@ class Runner:
         db_url: str | None = None,
         plugins: Plugins | None = None,
         notice: Callable[[str], None] | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        phase: Callable[[str], None] | None = None,
     ):
         self.results_dir = Path(results_dir)
         self.notice = notice or (lambda message: None)  # the CLI shows these before training
+        self.progress = progress  # progress(task, done, total) from evaluation's long steps
+        self.phase = phase or (lambda message: None)  # "training done, evaluating ..." announcements
         self.plugins = plugins or get_plugins()
         self.db_url = db_url or default_db_url(self.results_dir)
         self._store: Store | None = None
@@ -144,21 +152,24 @@ class Runner:
         train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
         eval_cfg = apply_overrides(EvalConfig(), sets["eval"], prefix="eval.")
         info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
-        model_cfg = resolve_config(spec, info, sets["model"])
+        origin = plugins.origin(plugins.models.plugin_of(spec.name))
+        with blame(origin, f"loading model '{spec.name}' ({spec.target})"):
+            model_cfg = resolve_config(spec, info, sets["model"])
         check_settings(train_cfg, prefix="train.")
         check_settings(eval_cfg, prefix="eval.")
         check_settings(model_cfg)
         device = resolve_device(req.device)
-        metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
-        for name, why in skipped.items():
-            self.notice(f"metric {name} skipped: {why}")
         ensure_writable(self.results_dir)
+        data = load_dataset(req.dataset, req.data_dir)  # missing data is said before missing metric weights
+        metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
+        for line in grouped_reasons(skipped):
+            self.notice(line)
         store = self.store
         store.require_writable()
-        data = load_dataset(req.dataset, req.data_dir)
 
         seed_everything(req.seed)
-        model = build_model(spec, data.info, model_cfg)
+        with blame(origin, f"building model '{spec.name}'"):
+            model = build_model(spec, data.info, model_cfg)
         resolved = {
             "model": dataclasses.asdict(model_cfg),
             "train": dataclasses.asdict(train_cfg),
@@ -251,8 +262,8 @@ class Runner:
         model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         device = resolve_device(device_name)
         metrics, skipped = metrics_for(self.plugins, bench, spec, data.info.shape)
-        for name, why in skipped.items():
-            self.notice(f"metric {name} skipped: {why}")
+        for line in grouped_reasons(skipped):
+            self.notice(line)
         scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
         return Outcome(self.store.get_run(run.id), scores)
 
@@ -282,7 +293,8 @@ class Runner:
         check_settings(eval_cfg, prefix="eval.")
         data = load_dataset(run.dataset, run.config.get("data_dir"))
         seed_everything(run.seed)
-        model = build_model(spec, data.info, cfg)
+        with blame(self.plugins.origin(self.plugins.models.plugin_of(spec.name)), f"building model '{spec.name}'"):
+            model = build_model(spec, data.info, cfg)
         return spec, bench, model, data, train_cfg, eval_cfg
 
     def _train_and_score(
@@ -358,6 +370,7 @@ class Runner:
                     if warning:
                         with store.session() as s:
                             s.get(Run, run.id).message = f"warning: {warning}"
+                    self.phase(f"training done; evaluating {', '.join(m.spec.name for m in metrics)}")
                     scores = self._score(run, model, data, bench, metrics, eval_cfg, device, finish=owner,
                                          wall=lambda: time.perf_counter() - started)  # fmt: skip
             except KeyboardInterrupt:  # a Ctrl-C while evaluating: resume evaluates again
@@ -373,7 +386,13 @@ class Runner:
                     raise GenbenchError(msg) from None
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 self._finish_quietly(run.id, owner, message, pending, time.perf_counter() - started)
-                raise
+                if isinstance(exc, (GenbenchError, PluginFault)):
+                    raise
+                origin = self.plugins.origin(self.plugins.models.plugin_of(run.model))
+                raise PluginFault(
+                    f"plugin {origin} failed while {stage} model '{run.model}': {message} "
+                    f"(run {run.id} stored as failed)"
+                ) from exc
         return Outcome(store.get_run(run.id), scores, result)
 
     def _finish(
@@ -450,10 +469,14 @@ class Runner:
             seed=eval_cfg.seed,
             batch_size=eval_cfg.batch_size,
             cache_dir=self.results_dir / "cache",
+            progress=self.progress,
+            origin=lambda name: self.plugins.origin(self.plugins.metrics.plugin_of(name)),
         )
         grid = None
         if finish is not None and "sample" in model.capabilities:
-            grid = save_sample_grid(model, Path(run.run_dir) / "samples.png", device=device, seed=eval_cfg.seed)
+            grid = save_sample_grid(
+                model, Path(run.run_dir) / "samples.png", device=device, seed=eval_cfg.seed, title=_grid_title(run)
+            )
         with self.store.session() as s:
             if finish is not None:
                 row = s.get(Run, run.id)
@@ -476,6 +499,12 @@ class Runner:
                     )
                 )
         return scores
+
+
+def _grid_title(run: Run) -> str:
+    title = f"{run.family}/{run.model} on {run.dataset} - run {run.id}"
+    title += f" - budget {run.budget} ({run.budget_images:,} images)"
+    return title + (" - smoke: a plumbing check" if run.budget == "smoke" else "")
 
 
 def default_results_dir() -> Path:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from genbench.api.metric import EvalContext, check_images, fingerprint_hash
+from genbench.api.metric import EvalContext, check_images, fingerprint_hash, report_progress
 from genbench.metrics.stats import gaussian_stats
 
 CACHE_VERSION = 1  # bump when the cached file's layout or the features' computation changes
@@ -52,10 +52,12 @@ class FeatureExtractor:
         """Features of all images, computed in batches on ``device`` and returned on the CPU."""
         self.check_input(x, what)
         parts: dict[str, list[torch.Tensor]] = {}
+        report_progress(f"{self.name} features of {what}", 0, len(x))
         for i in range(0, len(x), self.batch_size):
             out = self.extract_batch(x[i : i + self.batch_size].to(device), device)
             for key, value in out.items():
                 parts.setdefault(key, []).append(value.float().cpu())
+            report_progress(f"{self.name} features of {what}", min(i + self.batch_size, len(x)), len(x))
         return {key: torch.cat(values) for key, values in parts.items()}
 
 

@@ -87,8 +87,7 @@ def inception_weights(path: Path | None = None, sha256: str | None = None) -> tu
     path = path or inception_weights_path()
     expected = sha256 or os.environ.get(ENV_SHA256) or INCEPTION_SHA256_PREFIX
     fix = (
-        f"download {INCEPTION_URL} and put it at {Path(torch.hub.get_dir()) / 'checkpoints' / INCEPTION_FILE} "
-        f"or set {ENV_WEIGHTS} to its path (or use the offline clf-* metrics)"
+        f"download {INCEPTION_URL} into {Path(torch.hub.get_dir()) / 'checkpoints'} or set {ENV_WEIGHTS} to its path"
     )
     return path, verify_sha256(path, expected, f"Inception weights {INCEPTION_FILE}", fix)
 

@@ -74,6 +74,7 @@ class NLL(Metric):
         model = ctx.model
         model.eval()
         total = 0.0
+        ctx.report("nll: test images", 0, n)
         with torch.no_grad():
             for i in range(0, n, ctx.batch_size):
                 end = min(i + ctx.batch_size, n)
@@ -82,6 +83,7 @@ class NLL(Metric):
                 log_p = model.log_likelihood(x).double().cpu()
                 self._check(log_p, len(x), type(model).__name__)
                 total += float(log_p.sum())
+                ctx.report("nll: test images", end, n)
         value = float(bits_per_dim(total / n, num_dims))
         return MetricValue(value, self.fingerprint(ctx, n))
 

@@ -1,49 +1,151 @@
-"""Sample grids and loss curves saved beside every run."""
+"""Sample grids and loss curves saved beside every run, sized and labelled for a person to read."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 
 from genbench.api.model import GenerativeModel
 
+GRID_COLUMNS = 8
+MIN_CELL_PX = 64  # each sample is upscaled (nearest neighbour) to at least this many pixels a side
+SEPARATOR_RGB = (214, 39, 40)  # red: never mistaken for a grey sample or a black/white background
+SEPARATOR_PX = 2
+BACKGROUND_RGB = (255, 255, 255)
+TEXT_RGB = (0, 0, 0)
+
+# Logged series that are diagnostics, not losses: plotted on their own panel.
+DIAGNOSTIC_WORDS = ("spread", "r1", "gp", "w_distance", "grad_norm", "accuracy", "acc", "ratio", "lr")
+
 
 @torch.no_grad()
-def save_sample_grid(model: GenerativeModel, path: Path, *, device: torch.device, seed: int) -> Path:
-    """8x8 grid of samples; a class-conditional model gets one row per class instead."""
-    from torchvision.utils import save_image
+def save_sample_grid(
+    model: GenerativeModel, path: Path, *, device: torch.device, seed: int, title: str = ""
+) -> Path:
+    """8 samples a row; a class-conditional model gets one labelled row per class.
 
+    The generator is a CPU one (samples from a seed are the same on every device; models draw
+    noise with ``genbench.api.randn_tensor``).
+    """
     model.to(device).eval()
-    gen = torch.Generator(device).manual_seed(seed)
+    gen = torch.Generator("cpu").manual_seed(seed)
+    row_labels: list[str] = []
     if "conditional" in model.capabilities:
         classes = min(model.info.num_classes, 10)
-        labels = torch.arange(classes, device=device).repeat_interleave(8)
-        x = model.sample(len(labels), labels=labels, generator=gen)
+        labels = torch.arange(classes).repeat_interleave(GRID_COLUMNS)
+        x = model.sample(len(labels), labels=labels.to(device), generator=gen)
+        row_labels = [f"class {k}" for k in range(classes)]
     else:
-        x = model.sample(64, generator=gen)
-    save_image(x.float().clamp(0, 1).cpu(), path, nrow=8, padding=1, pad_value=0.5)
+        x = model.sample(GRID_COLUMNS * GRID_COLUMNS, generator=gen)
+    grid_image(x.float().clamp(0, 1).cpu(), title=title, row_labels=row_labels).save(path)
     return path
 
 
+def grid_image(x: torch.Tensor, *, title: str = "", row_labels: list[str] | None = None, columns: int = GRID_COLUMNS):
+    """A PIL image of ``x`` (N, C, H, W) in [0, 1]: cells upscaled nearest-neighbour to at least
+    MIN_CELL_PX, red separators, the title above and a label left of each row."""
+    from PIL import Image, ImageDraw
+
+    n, c, h, w = x.shape
+    scale = max(1, math.ceil(MIN_CELL_PX / max(h, w)))
+    cell_h, cell_w = h * scale, w * scale
+    rows = math.ceil(n / columns)
+    # (N, C, H, W) -> (N, H*s, W*s, 3) uint8; grayscale repeated to RGB so separators can be coloured.
+    pix = torch.round(x * 255).to(torch.uint8)
+    pix = pix.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    pix = (pix if c == 3 else pix[:, :1].expand(-1, 3, -1, -1)).permute(0, 2, 3, 1).contiguous()
+
+    font = _font(14)
+    labels = row_labels or []
+    label_w = (max(_text_size(font, s)[0] for s in labels) + 12) if labels else 0
+    title_h = (_text_size(font, title)[1] + 14) if title else 0
+    grid_w = columns * cell_w + (columns + 1) * SEPARATOR_PX
+    grid_h = rows * cell_h + (rows + 1) * SEPARATOR_PX
+    width = max(label_w + grid_w, (_text_size(font, title)[0] + 12) if title else 0)  # the title is never cut
+    canvas = Image.new("RGB", (width, title_h + grid_h), BACKGROUND_RGB)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle([label_w, title_h, label_w + grid_w - 1, title_h + grid_h - 1], fill=SEPARATOR_RGB)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        left = label_w + SEPARATOR_PX + col * (cell_w + SEPARATOR_PX)
+        top = title_h + SEPARATOR_PX + r * (cell_h + SEPARATOR_PX)
+        canvas.paste(Image.fromarray(pix[i].numpy(), "RGB"), (left, top))
+    if title:
+        draw.text((6, 7), title, fill=TEXT_RGB, font=font)
+    for r, text in enumerate(labels[:rows]):
+        tw, th = _text_size(font, text)
+        top = title_h + SEPARATOR_PX + r * (cell_h + SEPARATOR_PX) + (cell_h - th) // 2
+        draw.text((label_w - tw - 6, top), text, fill=TEXT_RGB, font=font)
+    return canvas
+
+
+def _font(size: int):  # type: ignore[no-untyped-def]
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1 with FreeType: a scalable font
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def _text_size(font, text: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    left, top, right, bottom = font.getbbox(text or " ")
+    return int(right - left), int(bottom)
+
+
+def is_diagnostic(name: str) -> bool:
+    """True for logged values that are not losses (spread, r1, gp, w_distance, ...)."""
+    words = name.lower().replace("-", "_").split("_")
+    return name.lower() in DIAGNOSTIC_WORDS or any(w in DIAGNOSTIC_WORDS for w in words if w != "loss")
+
+
 def save_loss_curve(points: dict[str, list[tuple[int, float]]], path: Path, title: str) -> Path:
-    """One line per loss (both networks' for GANs) against images seen."""
+    """Losses against images seen, one panel per scale: series whose typical magnitudes differ by
+    more than 10x get panels of their own, and diagnostics that are not losses (spread, r1, gp,
+    w_distance) are drawn apart from the losses."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    for name, series in sorted(points.items()):
-        if series:
-            xs, ys = zip(*series)
+    panels = loss_panels({k: v for k, v in points.items() if v})
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels) + 0.8), dpi=110, sharex=True, squeeze=False)
+    for ax, (kind, names) in zip(axes[:, 0], panels):
+        for name in names:
+            xs, ys = zip(*points[name])
             ax.plot(xs, ys, label=name, linewidth=1.2)
-    ax.set_xlabel("images seen")
-    ax.set_ylabel("loss")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        ax.set_ylabel(kind)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    axes[-1, 0].set_xlabel("images seen")
+    axes[0, 0].set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def loss_panels(points: dict[str, list[tuple[int, float]]]) -> list[tuple[str, list[str]]]:
+    """Group series into panels: losses of one scale together, each diagnostic scale apart."""
+    out: list[tuple[str, list[str]]] = []
+    for kind, names in (
+        ("loss", sorted(n for n in points if not is_diagnostic(n))),
+        ("diagnostic", sorted(n for n in points if is_diagnostic(n))),
+    ):
+        groups: list[tuple[float, list[str]]] = []
+        for name in sorted(names, key=lambda n: _magnitude(points[n])):
+            mag = _magnitude(points[name])
+            if groups and mag - groups[-1][0] <= 1.0:  # within 10x of the group's smallest
+                groups[-1][1].append(name)
+            else:
+                groups.append((mag, [name]))
+        out.extend((kind, sorted(g)) for _, g in groups)
+    return out or [("loss", [])]
+
+
+def _magnitude(series: list[tuple[int, float]]) -> float:
+    """log10 of the median absolute value (the series' typical scale)."""
+    values = sorted(abs(v) for _, v in series)
+    return math.log10(max(values[len(values) // 2], 1e-12))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from genbench import hookimpl
+from genbench.api import rand_tensor
 from genbench.api.dataset import ImageData
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
@@ -71,7 +72,7 @@ class ToyPixel(GenerativeModel):
         return f"loss {last:.3f} at step {step} is above {self.config.warn_above} ({n} points)" if last > self.config.warn_above else None
 
     def sample(self, n, *, labels=None, generator=None):  # type: ignore[no-untyped-def]
-        u = torch.rand((n, *self.info.shape), generator=generator, device=self.loc.device).clamp(1e-6, 1 - 1e-6)
+        u = rand_tensor((n, *self.info.shape), generator=generator, device=self.loc.device).clamp(1e-6, 1 - 1e-6)
         scale = torch.exp(self.log_scale) * self.config.temperature
         return (self.loc + scale * (torch.log(u) - torch.log1p(-u))).clamp(0, 1)
 

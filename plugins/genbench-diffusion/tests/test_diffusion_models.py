@@ -172,6 +172,7 @@ def train_more(model: LDM, data: ImageData, *, start: int, steps: int) -> list[d
 
 
 
+@pytest.mark.slow  # 48 s on an idle core, 621 s under load: `make test-slow` runs it
 def test_genbench_run_diffusion_on_cifar10(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """`genbench run diffusion --dataset cifar10 --budget smoke` end to end on a tiny fake CIFAR-10
     (the real one is a download): the paper's architecture at tiny width, trained, scored by the
