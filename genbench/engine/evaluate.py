@@ -83,9 +83,15 @@ def evaluate(
     seed: int,
     batch_size: int,
     cache_dir: Path,
+    reference_split: str = "test",
+    reference_count: int = 0,
+    test_count: int = 0,
 ) -> list[Score]:
     model.to(device).eval()
-    ctx = EvalContext(model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir)
+    ctx = EvalContext(
+        model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
+        reference_split=reference_split, reference_count=reference_count, test_count=test_count,
+    )  # fmt: skip
     settings = eval_fields(model.config)
     scores = []
     for metric in metrics:
@@ -94,7 +100,7 @@ def evaluate(
         fp = dict(value.fingerprint)
         scores.append(
             Score(
-                metric.spec.name,
+                value.name or metric.spec.name,
                 float(value.value),
                 metric.spec.direction,
                 metric.spec.unit,

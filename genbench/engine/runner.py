@@ -386,6 +386,9 @@ class Runner:
             seed=eval_cfg.seed,
             batch_size=eval_cfg.batch_size,
             cache_dir=self.results_dir / "cache",
+            reference_split=bench.reference_split,
+            reference_count=bench.reference_count,
+            test_count=bench.test_images.get(run.budget, 0),
         )
         with self.store.session() as s:
             for sc in scores:
