@@ -50,7 +50,7 @@ class FeatureExtractor:
         Part of the reference cache's key, not of the fingerprint (values computed under two
         torch versions still rank together). Subclasses add the libraries they call.
         """
-        return {"torch": torch.__version__, "torchvision": torchvision.__version__, "dtype": "float32"}
+        return {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__), "dtype": "float32"}
 
     def check_input(self, x: torch.Tensor, what: str) -> None:
         """Refuse images this extractor cannot score (after :func:`check_images`)."""

@@ -32,6 +32,8 @@ runs clean-fid's protocol (its resize, normalisation, pool features, Fréchet di
 every Inception metric. The tests check the protocol against clean-fid's own code on the same
 network; the two conversions' agreement is not checked (neither file is on these machines),
 so a ``fid-clean`` value is clean-fid's FID only as far as the two conversions agree.
+"""
+
 from __future__ import annotations
 
 import os
