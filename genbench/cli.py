@@ -143,12 +143,16 @@ def run(
     results_dir: ResultsOpt = Path("results"),
     db: DbOpt = None,
     stop_after_steps: Annotated[int, typer.Option("--stop-after-steps", hidden=True)] = 0,
+    threads: Annotated[
+        int, typer.Option("--threads", help="CPU threads for torch; 0: $OMP_NUM_THREADS, else the idle CPUs (max 4).")
+    ] = 0,
 ) -> None:
     """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
     from genbench.engine.runner import RunRequest
 
     runner = _runner(results_dir, db)
     req = RunRequest(family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps)
+    req.threads = threads
     outcome = runner.run(req, RichReporter(f"{family} {model or ''} {dataset}".replace("  ", " ")))
     _print_outcome(runner, outcome)
     if outcome.run.status == "diverged":

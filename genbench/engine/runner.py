@@ -28,7 +28,7 @@ from genbench.config import EvalConfig, TrainConfig, apply_overrides, config_has
 from genbench.data import load_dataset
 from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.engine.checkpoint import load_checkpoint
-from genbench.engine.device import hardware, resolve_device, seed_everything
+from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
 from genbench.engine.evaluate import Score, evaluate, metrics_for
 from genbench.engine.trainer import Reporter, TrainResult, train
 from genbench.errors import GenbenchError
@@ -54,6 +54,7 @@ class RunRequest:
     device: str = "auto"
     data_dir: str | None = None
     stop_after_steps: int = 0  # >0: stop as a Ctrl-C would at that step (not part of the config)
+    threads: int = 0  # torch CPU threads; 0 = engine.device.default_threads() (recorded with the run)
 
 
 @dataclass
@@ -140,6 +141,7 @@ class Runner:
         for name, why in skipped.items():
             self.notice(f"metric {name} skipped: {why}")
         ensure_writable(self.results_dir)
+        threads = set_threads(req.threads)
         store = self.store
         data = load_dataset(req.dataset, req.data_dir)
 
@@ -151,6 +153,7 @@ class Runner:
             "eval": dataclasses.asdict(eval_cfg),
             "data_dir": req.data_dir,
             "skipped_metrics": skipped,
+            "threads": threads,  # not in the config hash: it changes speed, not what is trained
         }
         run_id = new_run_id()
         run_dir = self.results_dir / "runs" / run_id
@@ -191,6 +194,7 @@ class Runner:
             raise GenbenchError(f"run {run.id} is still running (heartbeat {run.heartbeat:%H:%M:%S} UTC)")
         ckpt_path = Path(run.run_dir) / "checkpoint.pt"
         state = load_checkpoint(ckpt_path)
+        set_threads(run.config.get("threads"))  # as the run was started with
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
         device = resolve_device(device_name)
         metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
