@@ -1,4 +1,4 @@
-"""The statistics behind the feature metrics: closed forms, torchmetrics, torch-fidelity and prdc on the same features."""
+"""The statistics behind the feature metrics: closed forms, torchmetrics, torch-fidelity and prdc on one input."""
 
 from __future__ import annotations
 

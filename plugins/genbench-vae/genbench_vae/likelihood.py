@@ -56,6 +56,16 @@ def discretized_logistic_mean(loc: torch.Tensor, log_scale: torch.Tensor) -> tor
     return total / (LEVELS - 1)
 
 
+def discretized_logistic_median(loc: torch.Tensor) -> torch.Tensor:
+    """The median level of the discretised logistic, as k / 255; same shape as ``loc``.
+
+    The continuous logistic's median is ``loc``, and a level's probability is the logistic's
+    mass on its bin (the edge levels own the tails), so the discretised CDF crosses 1/2 in the
+    bin that holds ``loc``: the level nearest ``loc``, clamped to 0..255. The scale plays no part.
+    """
+    return torch.round(loc * (LEVELS - 1)).clamp(0, LEVELS - 1) / (LEVELS - 1)
+
+
 def discretized_logistic_mode(loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """The most probable level of the discretised logistic, as k / 255; same shape as ``loc``.
 

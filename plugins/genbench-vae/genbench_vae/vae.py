@@ -22,6 +22,7 @@ from genbench_vae.likelihood import (
     discretized_logistic_draw,
     discretized_logistic_log_prob,
     discretized_logistic_mean,
+    discretized_logistic_median,
     discretized_logistic_mode,
 )
 from genbench_vae.nets import Decoder, Encoder
@@ -53,7 +54,7 @@ class VAEConfig:
     # "mode": the most probable 8-bit level per sub-pixel (crisp digits); "mean": E[x|z], which a
     # wide logistic pulls towards mid-grey (dim, low-contrast strokes); "draw": a sample of p(x|z),
     # i.e. the model's own distribution over images, pixel noise included.
-    sample_mode: Literal["mode", "mean", "draw"] = eval_setting("mode", "what sample() shows of p(x|z)")
+    sample_mode: Literal["mode", "median", "mean", "draw"] = eval_setting("mode", "what sample() shows of p(x|z)")
 
 
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -173,9 +174,11 @@ class VAE(GenerativeModel):
             return discretized_logistic_mode(loc, log_scale)
         if mode == "draw":
             return discretized_logistic_draw(loc, log_scale, rand_tensor(loc.shape, generator=generator, device=device))
+        if mode == "median":
+            return discretized_logistic_median(loc)
         if mode == "mean":
             return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)
-        raise ValueError(f"unknown sample_mode '{mode}': use mode, mean or draw")
+        raise ValueError(f"unknown sample_mode '{mode}': use mode, median, mean or draw")
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -19,6 +19,7 @@ from genbench_vae.likelihood import (
     discretized_logistic_draw,
     discretized_logistic_log_prob,
     discretized_logistic_mean,
+    discretized_logistic_median,
     discretized_logistic_mode,
 )
 from genbench_vae.nets import num_downsamples
@@ -132,7 +133,7 @@ def test_discretized_logistic_mean_is_the_expectation() -> None:
     torch.testing.assert_close(discretized_logistic_mean(loc, log_scale).squeeze(1), expected, atol=1e-5, rtol=0)
 
 
-LOCS = torch.tensor([[-0.2], [0.0], [0.003], [0.3], [0.77], [0.99], [1.3], [0.5]])
+LOCS = torch.tensor([[-0.2], [0.0], [0.003], [0.3], [0.77], [0.99], [1.3], [0.51]])  # no loc on a bin edge
 LOG_SCALES = torch.tensor([[-1.0], [-8.0], [-1.5], [-4.0], [-2.5], [-2.0], [-3.0], [3.0]])
 
 
@@ -142,6 +143,12 @@ def test_discretized_logistic_mode_is_the_most_probable_level() -> None:
     expected = LEVELS[probs.argmax(dim=1)]
     torch.testing.assert_close(discretized_logistic_mode(LOCS, LOG_SCALES).squeeze(1), expected)
     assert expected[2] == 0 and expected[5] == 1  # the tails win there, not the level nearest loc
+
+
+def test_discretized_logistic_median_is_where_the_cdf_crosses_one_half() -> None:
+    probs = discretized_logistic_log_prob(LEVELS, LOCS, LOG_SCALES).double().exp()  # (8, 256)
+    expected = LEVELS[(probs.cumsum(dim=1) >= 0.5).double().argmax(dim=1)]
+    torch.testing.assert_close(discretized_logistic_median(LOCS).squeeze(1), expected)
 
 
 def test_discretized_logistic_draws_follow_the_probabilities() -> None:
@@ -160,11 +167,11 @@ def test_discretized_logistic_draws_follow_the_probabilities() -> None:
 def test_sample_mode_is_an_evaluation_setting(digits: ImageData, trained_vae: VAE) -> None:
     assert eval_fields(trained_vae.config)["sample_mode"] == "mode"
     images = {}
-    for mode in ("mode", "mean", "draw"):
+    for mode in ("mode", "median", "mean", "draw"):
         with settings(trained_vae, sample_mode=mode):
             images[mode] = trained_vae.sample(64, generator=torch.Generator().manual_seed(3))
         assert images[mode].shape == (64, 1, 8, 8) and 0 <= images[mode].min() and images[mode].max() <= 1
-    for mode in ("mode", "draw"):
+    for mode in ("mode", "median", "draw"):
         assert torch.equal(images[mode], torch.round(images[mode] * 255) / 255)
     # The mode has more contrast than the mean (it is what the dim digits lacked).
     assert images["mode"].std() > images["mean"].std()
