@@ -140,7 +140,7 @@ def _kth_neighbour_distances(x: torch.Tensor, k: int, block: int) -> torch.Tenso
     return torch.cat(out)
 
 
-def prdc(real: torch.Tensor, fake: torch.Tensor, *, k: int = 5, block: int = 1024) -> dict[str, float]:
+def prdc(real: torch.Tensor, fake: torch.Tensor, *, k: int = 5, block: int = 512) -> dict[str, float]:
     """Precision, recall, density and coverage of ``fake`` against ``real`` features, (N, D) and (M, D).
 
     Each real point gets a ball reaching its k-th nearest real neighbour, each fake point one
