@@ -295,11 +295,15 @@ def run(
     stop_after_steps: Annotated[
         int, typer.Option("--stop-after-steps", hidden=True, help="Stop as a Ctrl-C would at this step (tests).")
     ] = 0,
+    threads: Annotated[
+        int, typer.Option("--threads", help="CPU threads for torch; 0: $OMP_NUM_THREADS, else the idle CPUs (max 4).")
+    ] = 0,
 ) -> None:
     """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
     from genbench.engine.runner import RunRequest
 
     req = RunRequest(family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps)
+    req.threads = threads
     label = f"{family} {model or ''} {dataset}".replace("  ", " ")
     progress = EvalProgress()
     runner = _runner(results_dir, db, progress)

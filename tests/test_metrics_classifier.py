@@ -16,6 +16,7 @@ from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
 from genbench.metrics import classifier
 from genbench.metrics.classifier import CLASSIFIER_SHA256, ClassifierExtractor, classifier_accuracy, load_classifier
+from genbench.metrics.features import SPOT_CHECK
 from genbench.metrics.files import sha256_file
 from genbench.plugins import get_plugins
 
@@ -148,7 +149,7 @@ def test_reference_statistics_are_cached_on_disk(
     original = ClassifierExtractor.extract
 
     def counting(self, x, device, what="images"):  # type: ignore[no-untyped-def]
-        calls.append(what)
+        calls.append(f"{what} x{len(x)}")
         return original(self, x, device, what)
 
     monkeypatch.setattr(ClassifierExtractor, "extract", counting)
@@ -157,7 +158,8 @@ def test_reference_statistics_are_cached_on_disk(
     assert len(list((tmp_path / "reference").glob("*.pt"))) == 1
     calls.clear()
     second = run("clf-fd", real_train(digits), digits, 200, tmp_path)  # a new evaluation, same cache folder
-    assert calls == ["samples"]  # only the new samples went through the network
+    # Only the new samples went through the network, and the few reference images that check the cache.
+    assert calls == ["samples x200", f"reference images digits/test x{SPOT_CHECK}"]
     assert second.value == pytest.approx(first.value, rel=1e-9)
     assert second.fingerprint == first.fingerprint
 
@@ -171,6 +173,20 @@ def test_every_value_carries_its_fingerprint(digits: ImageData, tmp_path: Path) 
         assert fp["num_samples"] == 100 and fp["metric"] == name
     fp = run("clf-fd", real_train(digits), digits, 100, tmp_path).fingerprint
     assert (fp["reference"], fp["reference_count"]) == ("digits/test", len(digits.test_y))
+
+
+def test_reference_split_and_count_come_from_the_context(digits: ImageData, tmp_path: Path) -> None:
+    model = Pool(digits.info, ImageData.to_float(digits.train_x[:300]))  # samples: 300 of the reference images
+    ctx = EvalContext(model, digits, 300, torch.device("cpu"), cache_dir=tmp_path, reference_split="train",
+                      reference_count=1000)  # fmt: skip
+    for name in ("clf-fd", "clf-precision", "clf-recall", "clf-density", "clf-coverage"):
+        fp = build_metric(get_plugins().metrics.get(name)).compute(ctx).fingerprint
+        assert (fp["reference"], fp["reference_count"]) == ("digits/train", 1000), name
+    # Every sample is one of the reference images, so each lies in a real ball (its own):
+    assert build_metric(get_plugins().metrics.get("clf-precision")).compute(ctx).value == 1.0
+    ctx.reference_count = 5000
+    with pytest.raises(GenbenchError, match="asks for 5000 reference images of digits/train, which has 1437"):
+        build_metric(get_plugins().metrics.get("clf-fd")).compute(ctx)
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,16 @@
-"""FID, KID, IS and fid-clean against torchmetrics and clean-fid, on random Inception weights.
+"""FID, KID, IS and fid-clean against torch-fidelity and clean-fid, on random Inception weights.
 
 The standard weights file is not on these machines, so a randomly initialised state dict of
 the same architecture is saved to disk and loaded through the path the real file takes
 (``$GENBENCH_INCEPTION_WEIGHTS``, with its hash given in ``$GENBENCH_INCEPTION_SHA256``).
 Inception on a CPU costs about a second per image, so the FID/KID/IS comparison runs the
-network at its smallest input size (75x75, patched into torchmetrics and genbench alike) and a
-separate test checks genbench's features against torchmetrics' at the real 299x299.
+network at its smallest input size (75x75, patched into torch-fidelity and genbench alike) and
+a separate test checks genbench's features against torch-fidelity's at the real 299x299.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from unittest import mock
 
@@ -69,8 +70,10 @@ def random_weights(weights: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def small_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     from torchmetrics.image.fid import NoTrainInceptionV3
 
+    monkeypatch.setattr(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75)
     monkeypatch.setattr(NoTrainInceptionV3, "INPUT_IMAGE_SIZE", 75)
     monkeypatch.setattr(inception, "INPUT_SIZE", 75)
 
@@ -137,6 +140,11 @@ def test_truncated_or_foreign_weights_are_refused_by_hash(
     monkeypatch.setenv(inception.ENV_WEIGHTS, str(weights))
     with pytest.raises(GenbenchError, match="expected 6726825d"):
         metric("fid").check("cifar10", (3, 32, 32))
+    # An override names the whole hash: a prefix (even the file's own) is refused.
+    monkeypatch.setenv(inception.ENV_SHA256, sha256_file(weights)[:8])
+    with pytest.raises(GenbenchError, match="not a full sha256"):
+        metric("fid").check("cifar10", (3, 32, 32))
+    assert len(inception.INCEPTION_SHA256) == 64
 
 
 def test_bad_images_are_refused(random_weights: Path) -> None:
@@ -160,24 +168,46 @@ def test_too_few_samples_are_refused_before_any_network_runs(random_weights: Pat
             metric(name).compute(context(real, fake[:n], tmp_path))
 
 
-def test_features_equal_torchmetrics_inception_at_299(random_weights: Path) -> None:
-    from torchmetrics.image.fid import NoTrainInceptionV3
+class Uint8Images(torch.utils.data.Dataset):
+    """What torch-fidelity takes as an input: a dataset of (3, H, W) uint8 images."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = (x * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.x[i]
+
+
+def test_features_equal_torch_fidelity_inception_at_299(random_weights: Path) -> None:
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     x, _ = image_sets(3, 0, channels=3, size=20)
     ours = inception.InceptionExtractor().extract(x, torch.device("cpu"))
-    tm = NoTrainInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"], str(random_weights))
-    pool, logits = tm._torch_fidelity_forward((x * 255).byte())
+    tf = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"], str(random_weights))
+    pool, logits = tf(Uint8Images(x).x)
     assert ours["features"].shape == (3, 2048)
     for got, want in ((ours["features"], pool), (ours["logits"], logits)):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
 
 
-def test_fid_kid_is_equal_torchmetrics_on_the_same_images_and_weights(
+def test_tf1_resize_is_not_the_antialiased_one() -> None:
+    # From 32 to 299 px the antialiased bilinear (torchmetrics' default) blurs what TF1 keeps.
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    tf1 = inception.prepare_images(x, "tf1-bilinear")
+    aa = torch.nn.functional.interpolate(
+        torch.round(x * 255), size=(299, 299), mode="bilinear", align_corners=False, antialias=True
+    )
+    assert tf1.shape == aa.shape == (2, 3, 299, 299)
+    assert float((tf1 - aa).abs().mean()) > 10  # grey levels
+
+
+def test_fid_kid_is_equal_torch_fidelity_on_the_same_images_and_weights(
     random_weights: Path, small_input: None, tmp_path: Path
 ) -> None:
-    from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
-    from torchmetrics.image.inception import InceptionScore
-    from torchmetrics.image.kid import KernelInceptionDistance
+    import torch_fidelity
 
     real, fake = image_sets(30, 40)  # grayscale: genbench replicates it to RGB
     ctx = context(real, fake, tmp_path)
@@ -186,33 +216,78 @@ def test_fid_kid_is_equal_torchmetrics_on_the_same_images_and_weights(
     for name, value in values.items():
         assert set(get_plugins().metrics.get(name).fingerprint_fields) <= set(value.fingerprint), name
         assert value.fingerprint["weights_sha256"] == sha256_file(random_weights)
-        assert value.fingerprint["resize"] == "bilinear-antialias"
+        assert value.fingerprint["resize"] == "tf1-bilinear"
+        assert value.name == f"{name}@{sha256_file(random_weights)[:8]}"  # not the standard weights: not "fid"
     assert values["kid"].fingerprint["kid_subset_size"] == 30  # n < 1000: the subset is every real image
 
-    rgb_real, rgb_fake = real.expand(-1, 3, -1, -1), fake.expand(-1, 3, -1, -1)
-    fid = FrechetInceptionDistance(feature_extractor_weights_path=str(random_weights), normalize=True)
-    fid.set_dtype(torch.float64)  # torchmetrics' own advice; the network itself still runs in float32
-    fid.update(rgb_real, real=True)
-    fid.update(rgb_fake, real=False)
-
-    def network(feature: str) -> NoTrainInceptionV3:
-        return NoTrainInceptionV3("inception-v3-compat", [feature], str(random_weights))
-
-    kid = KernelInceptionDistance(feature=network("2048"), subsets=100, subset_size=30)
-    kid.update((rgb_real * 255).byte(), real=True)  # a custom network takes the uint8 images itself
-    kid.update((rgb_fake * 255).byte(), real=False)
-    torch.manual_seed(ctx.seed)
-    kid_value = float(kid.compute()[0])
-
-    score = InceptionScore(feature=network("logits_unbiased"), splits=10, normalize=True)
-    score.update(rgb_fake)
-    torch.manual_seed(ctx.seed)
-    is_value = float(score.compute()[0])
-
-    assert ours["fid"] == pytest.approx(float(fid.compute()), rel=1e-4)
-    assert ours["kid"] == pytest.approx(kid_value, rel=1e-4)
-    assert ours["is"] == pytest.approx(is_value, rel=1e-4)
+    theirs = torch_fidelity.calculate_metrics(
+        input1=Uint8Images(fake), input2=Uint8Images(real), cuda=False, isc=True, fid=True, kid=True,
+        feature_extractor_weights_path=str(random_weights), kid_subset_size=30, rng_seed=ctx.seed,
+        cache=False, verbose=False,
+    )  # fmt: skip
+    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+    assert ours["kid"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4)
+    assert ours["is"] == pytest.approx(theirs["inception_score_mean"], rel=1e-4)
     assert ours["fid"] > 1 and ours["kid"] > 0.01 and ours["is"] > 1.001  # non-trivial values
+
+
+def test_values_with_other_weights_never_carry_the_name_fid(
+    random_weights: Path, small_input: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genbench.engine.evaluate import evaluate
+
+    real, fake = image_sets(12, 12)
+    ctx = context(real, fake, tmp_path)
+    ctx.model.config = dataclasses.make_dataclass("NoSettings", [])()  # evaluate() records eval settings
+    sha = sha256_file(random_weights)
+    scores = evaluate(ctx.model, [metric("fid")], ctx.data, num_samples=12, device=ctx.device, seed=5,
+                      batch_size=64, cache_dir=tmp_path)  # fmt: skip
+    assert [s.name for s in scores] == [f"fid@{sha[:8]}"]
+    # The same file, were it the standard one, is stored as plain "fid".
+    monkeypatch.setattr(inception, "INCEPTION_SHA256", sha)
+    scores = evaluate(ctx.model, [metric("fid")], ctx.data, num_samples=12, device=ctx.device, seed=5,
+                      batch_size=64, cache_dir=tmp_path)  # fmt: skip
+    assert [s.name for s in scores] == ["fid"]
+
+
+def test_reference_cache_is_keyed_on_code_versions_and_spot_checked(
+    random_weights: Path, small_input: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, fake = image_sets(12, 12)
+    ctx = context(real, fake, tmp_path)
+    first = metric("fid").compute(ctx).value
+    files = sorted((tmp_path / "reference").glob("*.pt"))
+    assert len(files) == 1
+    # A cache whose features no longer match a recomputation (a change the key missed) is rebuilt.
+    stored = torch.load(files[0], weights_only=True)
+    stored["tensors"]["mu"] += 1.0
+    stored["tensors"]["features"] *= 2.0
+    torch.save(stored, files[0])
+    assert metric("fid").compute(context(real, fake, tmp_path)).value == pytest.approx(first, rel=1e-6)
+    # Another torch-fidelity (the resize's code) is another cache file.
+    real_version = inception._version
+    monkeypatch.setattr(inception, "_version", lambda dist: "0.0" if dist == "torch-fidelity" else real_version(dist))
+    metric("fid").compute(context(real, fake, tmp_path))
+    assert len(list((tmp_path / "reference").glob("*.pt"))) == 2
+
+
+def test_inception_prdc_on_the_fid_features(random_weights: Path, small_input: None, tmp_path: Path) -> None:
+    from prdc import compute_prdc
+
+    from genbench.metrics.prdc import QUANTITIES
+
+    real, fake = image_sets(20, 20)
+    ctx = context(real, fake, tmp_path)
+    values = {q: metric(f"inception-{q}").compute(ctx) for q in QUANTITIES}
+    extractor = inception.InceptionExtractor()
+    expected = compute_prdc(
+        reference_features(extractor, ctx)["features"].double().numpy(),
+        sample_features(extractor, ctx.samples(), ctx.device)["features"].double().numpy(),
+        nearest_k=5,
+    )
+    for q, value in values.items():
+        assert value.value == pytest.approx(float(expected[q]), abs=1e-12), q
+        assert value.fingerprint["prdc_k"] == 5 and value.name.startswith(f"inception-{q}@")
 
 
 def test_fid_clean_follows_clean_fid_on_the_same_images(random_weights: Path, tmp_path: Path) -> None:

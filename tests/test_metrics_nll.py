@@ -63,10 +63,15 @@ class Returns(GenerativeModel):
 
 
 def evaluate(
-    name: str, model: GenerativeModel, data: ImageData, num_samples: int = 10_000, batch_size: int = 100
+    name: str,
+    model: GenerativeModel,
+    data: ImageData,
+    num_samples: int = 10_000,
+    batch_size: int = 100,
+    test_count: int = 0,
 ) -> MetricValue:
     metric = build_metric(get_plugins().metrics.get(name))
-    ctx = EvalContext(model, data, num_samples, torch.device("cpu"), batch_size=batch_size)
+    ctx = EvalContext(model, data, num_samples, torch.device("cpu"), batch_size=batch_size, test_count=test_count)
     return metric.compute(ctx)
 
 
@@ -89,14 +94,14 @@ def test_dequantised_bound_lies_below_the_exact_discrete_likelihood(digits: Imag
     k = nll.to_levels(x).double()
     exact = (torch.log(2 * k + 1) - math.log(65536)).flatten(1).sum(1)
     exact_bpd = float(nll.bits_per_dim(exact.mean(), 64))
-    got = evaluate("nll", ContinuousDensity(digits.info, lambda u: torch.log(2 * u)), digits, num_samples=200).value
+    got = evaluate("nll", ContinuousDensity(digits.info, lambda u: torch.log(2 * u)), digits, test_count=200).value
     assert got > exact_bpd + 0.1  # more bits/dim: the bound is below the true log P
 
     # p(u) = (1 + u) / 1.5 is nearly flat on each cell, so the bound is tight:
     # P(k) = (1/1.5) (1/256) (1 + (2k + 1) / 512).
     exact = (torch.log((1 + (2 * k + 1) / 512) / 1.5) - math.log(256)).flatten(1).sum(1)
     exact_bpd = float(nll.bits_per_dim(exact.mean(), 64))
-    got = evaluate("nll", ContinuousDensity(digits.info, lambda u: torch.log((1 + u) / 1.5)), digits, num_samples=200)
+    got = evaluate("nll", ContinuousDensity(digits.info, lambda u: torch.log((1 + u) / 1.5)), digits, test_count=200)
     assert got.value == pytest.approx(exact_bpd, abs=1e-3)
 
 
@@ -108,7 +113,7 @@ def test_dequantize_stays_in_the_cell_of_each_level() -> None:
     assert ((u >= k / 256) & (u < (k + 1) / 256)).all()
 
 
-def test_nll_uses_at_most_num_samples_test_images(digits: ImageData) -> None:
+def test_nll_uses_the_benchmarks_test_count_not_num_samples(digits: ImageData) -> None:
     seen: list[int] = []
 
     def fn(x: torch.Tensor) -> torch.Tensor:
@@ -116,10 +121,13 @@ def test_nll_uses_at_most_num_samples_test_images(digits: ImageData) -> None:
         return torch.full((len(x),), -64 * math.log(256))
 
     model = Returns(digits.info, fn)
-    value = evaluate("nll", model, digits, num_samples=150, batch_size=64)
+    value = evaluate("nll", model, digits, num_samples=10, batch_size=64, test_count=150)
     assert seen == [64, 64, 22]
     assert model.labels is None  # no labels: every model reports log P(x), never log P(x|y)
     assert value.fingerprint["reference_count"] == 150
+    seen.clear()  # no count (the standard budget): the whole test set, however few samples are drawn
+    assert evaluate("nll", model, digits, num_samples=10, batch_size=500).fingerprint["reference_count"] == 360
+    assert seen == [360]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The statistics behind the feature metrics: closed forms and torchmetrics on the same features."""
+"""The statistics behind the feature metrics: closed forms, torchmetrics, torch-fidelity and prdc on one input."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from genbench.metrics.stats import (
     gaussian_stats,
     kernel_distance,
     kid_subset_size,
+    prdc,
     split_score,
 )
 
@@ -112,45 +113,67 @@ def test_fid_statistics_match_torchmetrics_on_the_same_features() -> None:
     assert ours == pytest.approx(float(tm.compute()), rel=1e-4)
 
 
-def test_kid_matches_torchmetrics_for_the_same_seed() -> None:
-    from torchmetrics.image.kid import KernelInceptionDistance
+def test_kid_matches_torch_fidelity_for_the_same_seed() -> None:
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metric
 
     gen = torch.Generator().manual_seed(0)
     real = torch.randn(120, 16, generator=gen)
     fake = 1.2 * torch.randn(90, 16, generator=gen) + 0.2
-    tm = KernelInceptionDistance(feature=Features(16), subsets=20, subset_size=50)
-    tm.update(real, real=True)
-    tm.update(fake, real=False)
-    torch.manual_seed(7)
-    expected = float(tm.compute()[0])
-    ours = kernel_distance(real, fake, subsets=20, subset_size=50, generator=torch.Generator().manual_seed(7))
-    assert ours == pytest.approx(expected, rel=1e-4)
+    kwargs = {"kid_subsets": 20, "kid_subset_size": 50, "rng_seed": 7, "verbose": False}
+    expected = kid_features_to_metric(fake, real, **kwargs)[KEY_METRIC_KID_MEAN]
+    ours = kernel_distance(fake, real, subsets=20, subset_size=50, seed=7)
+    assert ours == pytest.approx(expected, rel=1e-6)
     assert ours > 0.01  # the sets differ, so a constant 0 would fail
+    assert kernel_distance(fake, real, subsets=20, subset_size=50, seed=8) != ours  # the seed draws the subsets
 
 
 def test_kid_of_identical_distributions_is_near_zero_and_small_sets_fit() -> None:
     gen = torch.Generator().manual_seed(1)
     a, b = torch.randn(400, 8, generator=gen), torch.randn(400, 8, generator=gen)
-    same = kernel_distance(a, b, generator=gen)
-    shifted = kernel_distance(a, b + 1.0, generator=gen)
+    same = kernel_distance(a, b, seed=1)
+    shifted = kernel_distance(a, b + 1.0, seed=1)
     assert abs(same) < 0.02 * shifted
     # n < 1000: the subset is the whole set, never an error
     assert kid_subset_size(5, 7) == 5
-    assert math.isfinite(kernel_distance(a[:5], b[:7], subsets=3, generator=gen))
+    assert math.isfinite(kernel_distance(a[:5], b[:7], subsets=3))
     with pytest.raises(GenbenchError, match="at least 2"):
-        kernel_distance(a[:1], b[:7], generator=gen)
+        kernel_distance(a[:1], b[:7])
 
 
-def test_inception_score_matches_torchmetrics_for_the_same_seed() -> None:
-    from torchmetrics.image.inception import InceptionScore
+def test_inception_score_matches_torch_fidelity_for_the_same_seed() -> None:
+    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, isc_features_to_metric
 
-    logits = 3 * torch.randn(64, 10, generator=torch.Generator().manual_seed(0))
-    tm = InceptionScore(feature=Features(10), splits=10)
-    tm.update(logits)
-    torch.manual_seed(3)
-    expected = float(tm.compute()[0])
-    ours = split_score(logits, splits=10, generator=torch.Generator().manual_seed(3))
-    assert ours == pytest.approx(expected, rel=1e-4)
+    for n in (64, 67):  # splits of equal and of unequal sizes
+        logits = 3 * torch.randn(n, 10, generator=torch.Generator().manual_seed(n))
+        expected = isc_features_to_metric(logits, splits=10, shuffle=True, rng_seed=3)[KEY_METRIC_ISC_MEAN]
+        assert split_score(logits, splits=10, seed=3) == pytest.approx(expected, rel=1e-9)
+
+
+def test_prdc_equals_the_prdc_package() -> None:
+    from prdc import compute_prdc
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 12, generator=gen, dtype=torch.float64)
+    for fake in (
+        1.3 * torch.randn(250, 12, generator=gen, dtype=torch.float64) + 0.3,  # wider and shifted
+        0.3 * torch.randn(250, 12, generator=gen, dtype=torch.float64),  # collapsed towards the mode
+    ):
+        expected = compute_prdc(real.numpy(), fake.numpy(), nearest_k=5)
+        ours = prdc(real, fake, k=5, block=64)  # blocks smaller than the sets: the blocking is exercised
+        for name in ("precision", "recall", "density", "coverage"):
+            assert ours[name] == pytest.approx(float(expected[name]), abs=1e-12), name
+    # The collapsed set: faithful (high precision) but not diverse (low recall).
+    assert ours["precision"] > 0.9 and ours["recall"] < 0.1
+
+
+def test_prdc_of_one_set_against_itself_is_perfect() -> None:
+    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(1))
+    values = prdc(x, x, k=5)
+    assert values["precision"] == values["recall"] == values["coverage"] == 1.0
+    # Ball i holds its centre and its k - 1 nearer neighbours (strict <): N k hits over N points, / k.
+    assert values["density"] == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(GenbenchError, match="at least 6"):
+        prdc(x[:5], x, k=5)
 
 
 def test_classifier_score_bounds() -> None:

@@ -28,6 +28,7 @@ def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
 class MetricValue:
     value: float
     fingerprint: dict[str, Any]  # what exactly was measured: extractor, weights hash, counts, resize
+    name: str | None = None  # the name to store it under when not the metric's own (e.g. "fid@1a2b3c4d")
 
 
 def check_images(x: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:
@@ -58,6 +59,9 @@ class EvalContext:
     seed: int = 0
     batch_size: int = 500
     cache_dir: Path = Path("results/cache")
+    reference_split: str = "test"  # the real images sample metrics compare with (the benchmark declares it)
+    reference_count: int = 0  # the first this many images of that split; 0 = all of it
+    test_count: int = 0  # test images a likelihood is computed on; 0 = the whole test set
     _samples: torch.Tensor | None = field(default=None, repr=False)
     _cond: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     # Called as progress(task, done, total) by long steps (sampling, feature extraction, NLL);
@@ -105,10 +109,22 @@ class EvalContext:
             self._cond = (self._generate(labels, offset=1), labels)
         return self._cond
 
-    def reference(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-        """Real images of a split as float [0, 1], with their labels."""
-        x, y = self.data.split(split)
+    def reference(self, split: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real images of a split (default: the benchmark's reference images) as float [0, 1], with labels."""
+        x, y = self.reference_uint8(split)
         return ImageData.to_float(x), y
+
+    def reference_uint8(self, split: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stored 8-bit images of a split (default: the reference split, cut to ``reference_count``)."""
+        x, y = self.data.split(split or self.reference_split)
+        if split is None and self.reference_count:
+            if self.reference_count > len(x):
+                raise GenbenchError(
+                    f"the benchmark asks for {self.reference_count} reference images of "
+                    f"{self.data.name}/{self.reference_split}, which has {len(x)}"
+                )
+            x, y = x[: self.reference_count], y[: self.reference_count]
+        return x, y
 
 
 _ACTIVE: ContextVar[EvalContext | None] = ContextVar("genbench_active_eval_context", default=None)

@@ -100,6 +100,9 @@ def evaluate(
     cache_dir: Path,
     progress: Callable[[str, int, int], None] | None = None,
     origin: Callable[[str], str] | None = None,
+    reference_split: str = "test",
+    reference_count: int = 0,
+    test_count: int = 0,
 ) -> list[Score]:
     """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
 
@@ -107,7 +110,10 @@ def evaluate(
     ``origin(metric name)``: the distribution and version of the plugin that registered it.
     """
     model.to(device).eval()
-    ctx = EvalContext(model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir)
+    ctx = EvalContext(
+        model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
+        reference_split=reference_split, reference_count=reference_count, test_count=test_count,
+    )  # fmt: skip
     ctx.progress = progress
     settings = eval_fields(model.config)
     scores = []
@@ -129,7 +135,7 @@ def evaluate(
             fp = dict(value.fingerprint)
             scores.append(
                 Score(
-                    metric.spec.name,
+                    value.name or metric.spec.name,
                     float(value.value),
                     metric.spec.direction,
                     metric.spec.unit,

@@ -28,7 +28,7 @@ from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, 
 from genbench.data import load_dataset
 from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.engine.checkpoint import load_checkpoint
-from genbench.engine.device import hardware, resolve_device, seed_everything
+from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
 from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_for
 from genbench.engine.trainer import Reporter, TrainResult, train
 from genbench.errors import GenbenchError, PluginFault, blame
@@ -62,6 +62,7 @@ class RunRequest:
     device: str = "auto"
     data_dir: str | None = None
     stop_after_steps: int = 0  # >0: stop as a Ctrl-C would at that step (not part of the config)
+    threads: int = 0  # torch CPU threads; 0 = engine.device.default_threads() (recorded with the run)
 
 
 @dataclass
@@ -160,6 +161,7 @@ class Runner:
         check_settings(model_cfg)
         device = resolve_device(req.device)
         ensure_writable(self.results_dir)
+        threads = set_threads(req.threads)
         data = load_dataset(req.dataset, req.data_dir)  # missing data is said before missing metric weights
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
         for line in grouped_reasons(skipped):
@@ -176,6 +178,7 @@ class Runner:
             "eval": dataclasses.asdict(eval_cfg),
             "data_dir": req.data_dir,
             "skipped_metrics": skipped,
+            "threads": threads,  # not in the config hash: it changes speed, not what is trained
         }
         run_id = new_run_id()
         run_dir = self.results_dir / "runs" / run_id
@@ -224,6 +227,7 @@ class Runner:
             )
         ckpt_path = Path(run.run_dir) / "checkpoint.pt"
         state = load_checkpoint(ckpt_path)
+        set_threads(run.config.get("threads"))  # as the run was started with
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
         device = resolve_device(device_name)
         metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
@@ -471,6 +475,9 @@ class Runner:
             cache_dir=self.results_dir / "cache",
             progress=self.progress,
             origin=lambda name: self.plugins.origin(self.plugins.metrics.plugin_of(name)),
+            reference_split=bench.reference_split,
+            reference_count=bench.reference_count,
+            test_count=bench.test_images.get(run.budget, 0),
         )
         grid = None
         if finish is not None and "sample" in model.capabilities:

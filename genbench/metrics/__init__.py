@@ -4,12 +4,13 @@
 | --- | --- | --- | --- |
 | ``fid``, ``fid-clean``, ``kid``, ``is`` | min, min, min, max | sample | :mod:`.inception` |
 | ``clf-fd``, ``clf-score`` | min, max | sample | :mod:`.classifier_metrics` |
+| ``{clf,inception}-{precision,recall,density,coverage}`` | max | sample | :mod:`.prdc` |
 | ``cond-acc`` | max | conditional | :mod:`.classifier_metrics` |
 | ``nll`` (bits/dim) | min | log_likelihood | :mod:`.nll` |
 | ``accuracy`` | max | classify | :mod:`.accuracy` |
 
 Supporting modules: :mod:`.nll` also holds the dequantisation convention every likelihood
-model follows; :mod:`.stats` the Fréchet distance, KID and Inception/classifier score maths;
+model follows; :mod:`.stats` the Fréchet distance, KID, Inception/classifier score and PRDC maths;
 :mod:`.features` the extractor base class and the sample/reference feature caches;
 :mod:`.classifier` genbench's offline classifier (weights in ``weights/``, hashes pinned);
 :mod:`.files` weights-file hashing.

@@ -8,6 +8,12 @@ from genbench.specs import MetricSpec
 _EXTRACTOR = ("extractor", "weights_sha256", "resize")
 _REFERENCE = ("reference", "reference_count", "reference_sha256")
 _BASE = ("metric", "version", "num_samples")
+_PRDC_WHAT = {
+    "precision": "fraction of samples inside the real data's k-NN balls (fidelity; Kynkäänniemi et al. 2019)",
+    "recall": "fraction of real images inside the samples' k-NN balls (diversity; Kynkäänniemi et al. 2019)",
+    "density": "real k-NN balls holding a sample, per sample, / k (fidelity; Naeem et al. 2020)",
+    "coverage": "fraction of real k-NN balls holding a sample (diversity; Naeem et al. 2020)",
+}
 
 
 @hookimpl
@@ -19,7 +25,7 @@ def genbench_register_metrics() -> list[MetricSpec]:
             "min",
             "sample",
             _BASE + _EXTRACTOR + _REFERENCE,
-            "Fréchet Inception Distance to the test split (torchmetrics' Inception-v3, bilinear antialiased resize)",
+            "Fréchet Inception Distance to the reference images (TF Inception-v3, TF1 bilinear resize, as papers)",
         ),
         MetricSpec(
             "fid-clean",
@@ -27,7 +33,8 @@ def genbench_register_metrics() -> list[MetricSpec]:
             "min",
             "sample",
             _BASE + _EXTRACTOR + _REFERENCE,
-            "FID under clean-fid's 'clean' protocol (PIL bicubic resize to 299)",
+            "FID under clean-fid's 'clean' protocol (PIL bicubic resize to 299) on torch-fidelity's Inception "
+            "weights, not clean-fid's own TorchScript network",
         ),
         MetricSpec(
             "kid",
@@ -35,7 +42,7 @@ def genbench_register_metrics() -> list[MetricSpec]:
             "min",
             "sample",
             _BASE + _EXTRACTOR + _REFERENCE + ("kid_subsets", "kid_subset_size"),
-            "Kernel Inception Distance to the test split (polynomial-kernel MMD², 100 subsets)",
+            "Kernel Inception Distance to the reference images (polynomial-kernel MMD², 100 subsets)",
         ),
         MetricSpec(
             "is",
@@ -51,7 +58,7 @@ def genbench_register_metrics() -> list[MetricSpec]:
             "min",
             "sample",
             _BASE + _EXTRACTOR + _REFERENCE,
-            "Fréchet distance of genbench's offline classifier features to the test split (not FID)",
+            "Fréchet distance of genbench's offline classifier features to the reference images (not FID)",
         ),
         MetricSpec(
             "clf-score",
@@ -69,13 +76,29 @@ def genbench_register_metrics() -> list[MetricSpec]:
             _BASE + _EXTRACTOR,
             "fraction of class-conditional samples the offline classifier assigns to their label",
         ),
+        *(
+            MetricSpec(
+                f"{prefix}-{quantity}",
+                f"genbench.metrics.prdc:{cls}",
+                "max",
+                "sample",
+                _BASE + _EXTRACTOR + _REFERENCE + ("prdc_k",),
+                f"{what}, on {features}",
+                options={"quantity": quantity},
+            )
+            for prefix, cls, features in (
+                ("clf", "ClassifierPRDC", "genbench's offline classifier features, k = 5"),
+                ("inception", "InceptionPRDC", "Inception pool features, k = 5"),
+            )
+            for quantity, what in _PRDC_WHAT.items()
+        ),
         MetricSpec(
             "nll",
             "genbench.metrics.nll:NLL",
             "min",
             "log_likelihood",
             _BASE + ("reference", "reference_count", "dequantization"),
-            "negative log-likelihood of test images, 8-bit with uniform dequantisation",
+            "negative log-likelihood of test images (the benchmark's count; standard: all), 8-bit",
             unit="bits/dim",
         ),
         MetricSpec(

@@ -5,10 +5,13 @@ distances, ``"logits"``: (N, K) for scores). Two caches keep evaluation cheap:
 
 - the features of one evaluation's samples are remembered while that samples tensor lives,
   so FID, KID and IS of one run push the samples through Inception once;
-- the reference split's features and their mean/covariance are stored on disk under
-  ``ctx.cache_dir/reference/`` keyed by a hash of everything that determines them (extractor,
-  weights hash, resize, dataset, split, count and the images' own hash), so a second
-  evaluation loads them instead of recomputing.
+- the reference images' features and their mean/covariance are stored on disk under
+  ``ctx.cache_dir/reference/`` keyed by a hash of everything that determines them: the
+  extractor, its weights hash and resize (:meth:`FeatureExtractor.identity`), the versions of
+  the code that computes them and the dtype (:meth:`FeatureExtractor.cache_identity`), and
+  the dataset, split, count and the images' own hash. A second evaluation loads them instead
+  of recomputing, after recomputing the first few images' features and comparing: a cache
+  that disagrees (any change the key missed) is thrown away and rebuilt.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torchvision
 
 from genbench.api.metric import EvalContext, check_images, fingerprint_hash, report_progress
 from genbench.metrics.stats import gaussian_stats
 
-CACHE_VERSION = 1  # bump when the cached file's layout or the features' computation changes
+CACHE_VERSION = 2  # bump when the cached file's layout or the features' computation changes
+SPOT_CHECK = 4  # reference images recomputed to validate a cache file
 
 
 class FeatureExtractor:
@@ -38,6 +43,14 @@ class FeatureExtractor:
     def identity(self) -> dict[str, str]:
         """The fingerprint fields that say which extractor measured a value."""
         return {"extractor": self.name, "weights_sha256": self.weights_sha256, "resize": self.resize}
+
+    def cache_identity(self) -> dict[str, str]:
+        """What else changes the features without changing what they mean: code versions and dtype.
+
+        Part of the reference cache's key, not of the fingerprint (values computed under two
+        torch versions still rank together). Subclasses add the libraries they call.
+        """
+        return {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__), "dtype": "float32"}
 
     def check_input(self, x: torch.Tensor, what: str) -> None:
         """Refuse images this extractor cannot score (after :func:`check_images`)."""
@@ -92,31 +105,49 @@ def images_sha256(x: torch.Tensor) -> str:
     return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
-def reference_identity(ctx: EvalContext, split: str = "test") -> dict[str, Any]:
+def reference_identity(ctx: EvalContext) -> dict[str, Any]:
     """The fingerprint fields naming the reference images: dataset/split, count and hash."""
-    x, _ = ctx.data.split(split)
-    return {"reference": f"{ctx.data.name}/{split}", "reference_count": len(x), "reference_sha256": images_sha256(x)}
+    x, _ = ctx.reference_uint8()
+    return {
+        "reference": f"{ctx.data.name}/{ctx.reference_split}",
+        "reference_count": len(x),
+        "reference_sha256": images_sha256(x),
+    }
 
 
-def reference_features(
-    extractor: FeatureExtractor, ctx: EvalContext, split: str = "test"
-) -> dict[str, torch.Tensor]:
-    """Features of the reference split plus ``"mu"``/``"sigma"`` of its ``"features"``.
+def _agrees(cached: torch.Tensor, fresh: torch.Tensor) -> bool:
+    """Whether recomputed features match cached ones up to float32 noise across machines/threads."""
+    scale = float(fresh.abs().max()) or 1.0
+    return cached.shape == fresh.shape and bool(((cached - fresh).abs() <= 1e-3 * scale).all())
 
-    Loaded from ``ctx.cache_dir`` when an evaluation already computed them with the same
-    extractor, weights, resize and reference images; otherwise computed and saved.
+
+def reference_features(extractor: FeatureExtractor, ctx: EvalContext) -> dict[str, torch.Tensor]:
+    """Features of the reference images plus ``"mu"``/``"sigma"`` of their ``"features"``.
+
+    Loaded from ``ctx.cache_dir`` when an evaluation already computed them under the same key
+    (module docstring) and the first :data:`SPOT_CHECK` images' features, recomputed now, agree
+    with the cached ones; otherwise computed and saved.
     """
-    key = {"cache_version": CACHE_VERSION, **extractor.identity(), **reference_identity(ctx, split)}
+    key = {
+        "cache_version": CACHE_VERSION,
+        **extractor.identity(),
+        **extractor.cache_identity(),
+        **reference_identity(ctx),
+    }
     path = Path(ctx.cache_dir) / "reference" / f"{fingerprint_hash(key)}.pt"
+    x, _ = ctx.reference()
+    what = f"reference images {ctx.data.name}/{ctx.reference_split}"
     if path.is_file():
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
             if stored.get("key") == key:
-                return stored["tensors"]
+                tensors = stored["tensors"]
+                fresh = extractor.extract(x[:SPOT_CHECK], ctx.device, what)
+                if all(_agrees(tensors[name][:SPOT_CHECK], fresh[name]) for name in fresh):
+                    return tensors
         except Exception:  # a damaged cache file is recomputed, never trusted
             pass
-    x, _ = ctx.reference(split)
-    tensors = extractor.extract(x, ctx.device, f"reference images {ctx.data.name}/{split}")
+    tensors = extractor.extract(x, ctx.device, what)
     if "features" in tensors:
         tensors["mu"], tensors["sigma"] = gaussian_stats(tensors["features"])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,44 +1,49 @@
-"""FID, KID and Inception Score on torchmetrics' Inception-v3, and clean-fid's "clean" protocol.
+"""FID, KID and Inception Score as papers report them, and clean-fid's "clean" protocol.
 
-The network is torchmetrics' ``NoTrainInceptionV3``, i.e. torch-fidelity's port of the
-TensorFlow ``inception-2015-12-05`` graph that the FID paper used, loaded from
+The network is torch-fidelity's port of the TensorFlow ``inception-2015-12-05`` graph that the
+FID paper used (loaded through torchmetrics' ``NoTrainInceptionV3``, a subclass of it) from
 torch-fidelity's weights file :data:`INCEPTION_FILE`. Nothing is downloaded: the file comes
 from ``$GENBENCH_INCEPTION_WEIGHTS`` or from the torch hub cache
-(``torch.hub.get_dir()/checkpoints/``, where torch-fidelity itself keeps it), and its sha256
-must start with the 8 hex digits in its name (``$GENBENCH_INCEPTION_SHA256`` may name another
-expected hash; the hash in use goes into every fingerprint).
+(``torch.hub.get_dir()/checkpoints/``, where torch-fidelity itself keeps it), and its full
+sha256 must be :data:`INCEPTION_SHA256` (``$GENBENCH_INCEPTION_SHA256`` may name another
+full sha256; the hash in use goes into every fingerprint). A value computed with weights
+other than the standard ones is stored as ``fid@<first 8 hex digits of their sha256>`` (and
+likewise for every Inception metric), so it never sits under the name ``fid`` in a table.
 
 How images are prepared (recorded as ``resize`` in the fingerprint):
 
-1. float [0, 1] -> 8-bit levels round(255 x) (torchmetrics truncates ``(255 x).byte()``;
-   both give k for images that hold k / 255, which is what genbench scores);
+1. float [0, 1] -> 8-bit levels round(255 x) (genbench scores images holding k / 255);
 2. one channel -> replicated to three (grayscale as RGB);
 3. resize to 299x299:
-   - ``bilinear-antialias``: ``F.interpolate(bilinear, antialias=True)``, torchmetrics'
-     default for FID/KID/IS (metrics ``fid``, ``kid``, ``is``);
+   - ``tf1-bilinear``: TensorFlow 1.x's bilinear resize (no antialiasing, half-pixel
+     offsets off), torch-fidelity's ``interpolate_bilinear_2d_like_tensorflow1x``: what the
+     TF Inception graph of the FID paper did, and what pytorch-fid and torch-fidelity
+     reproduce (metrics ``fid``, ``kid``, ``is``). torchmetrics' default antialiased resize
+     differs from it by tens of grey levels from 32 to 299 px, so it is not offered;
    - ``clean``: clean-fid's "clean" mode, PIL bicubic on float32 per channel, clipped to
      [0, 255], done by clean-fid's own resizer (metric ``fid-clean``);
 4. (x - 128) / 128, then the network: 2048-d pool features (FID, KID) and the bias-free
-   "unbiased" logits torchmetrics' Inception Score uses.
+   "unbiased" logits torch-fidelity's Inception Score uses.
 
 About ``fid-clean``: clean-fid's published statistics were computed with NVIDIA's TorchScript
-conversion (``inception-2015-12-05.pt``) of the same TensorFlow graph. genbench runs the
-clean protocol (resize, normalisation, pool features, Fréchet distance) on torch-fidelity's
-conversion, so that one verified weights file serves every Inception metric; the tests check
-the protocol against clean-fid's own code, but the two conversions' agreement is not checked
-here (neither file is on these machines). The fingerprint names the extractor, so such
-values never rank with values from another network.
+conversion (``inception-2015-12-05.pt``) of the same TensorFlow graph. genbench's ``fid-clean``
+runs clean-fid's protocol (its resize, normalisation, pool features, Fréchet distance) on
+**torch-fidelity's conversion** (this module's weights file), so that one verified file serves
+every Inception metric. The tests check the protocol against clean-fid's own code on the same
+network; the two conversions' agreement is not checked (neither file is on these machines),
+so a ``fid-clean`` value is clean-fid's FID only as far as the two conversions agree.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.errors import GenbenchError
@@ -60,11 +65,12 @@ from genbench.metrics.stats import (
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
-INCEPTION_SHA256_PREFIX = "6726825d"
+# The full sha256 of torch-fidelity's file (its name holds the first 8 hex digits, torch hub style).
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 ENV_WEIGHTS = "GENBENCH_INCEPTION_WEIGHTS"
 ENV_SHA256 = "GENBENCH_INCEPTION_SHA256"
 INPUT_SIZE = 299
-RESIZES = ("bilinear-antialias", "clean")
+RESIZES = ("tf1-bilinear", "clean")
 
 # The layers of torch-fidelity's FeatureExtractorInceptionV3 up to the 2048-d pool, in order.
 _TRUNK = (
@@ -85,7 +91,11 @@ def inception_weights_path() -> Path:
 def inception_weights(path: Path | None = None, sha256: str | None = None) -> tuple[Path, str]:
     """The verified weights file and its full sha256, or a one-line GenbenchError saying what to do."""
     path = path or inception_weights_path()
-    expected = sha256 or os.environ.get(ENV_SHA256) or INCEPTION_SHA256_PREFIX
+    expected = sha256 or os.environ.get(ENV_SHA256) or INCEPTION_SHA256
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", expected):
+        raise GenbenchError(
+            f"{ENV_SHA256}={expected!r} is not a full sha256 (64 hex digits): give the whole hash of the file"
+        )
     fix = (
         f"download {INCEPTION_URL} into {Path(torch.hub.get_dir()) / 'checkpoints'} or set {ENV_WEIGHTS} to its path"
     )
@@ -117,9 +127,10 @@ def prepare_images(x: torch.Tensor, resize: str) -> torch.Tensor:
     levels = torch.round(x.float() * 255)
     if levels.shape[1] == 1:
         levels = levels.expand(-1, 3, -1, -1)
-    if resize == "bilinear-antialias":
-        size = (INPUT_SIZE, INPUT_SIZE)
-        return F.interpolate(levels, size=size, mode="bilinear", align_corners=False, antialias=True)
+    if resize == "tf1-bilinear":
+        from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+        return interpolate_bilinear_2d_like_tensorflow1x(levels, size=(INPUT_SIZE, INPUT_SIZE), align_corners=False)
     if resize == "clean":
         from cleanfid.resize import build_resizer
 
@@ -136,11 +147,16 @@ class InceptionExtractor(FeatureExtractor):
     name = "inception-v3-tf-2015-12-05"
     batch_size = 64
 
-    def __init__(self, resize: str = "bilinear-antialias", *, path: Path | None = None, sha256: str | None = None):
+    def __init__(self, resize: str = "tf1-bilinear", *, path: Path | None = None, sha256: str | None = None):
         if resize not in RESIZES:
             raise GenbenchError(f"unknown Inception resize '{resize}' (choose from: {', '.join(RESIZES)})")
         self.resize = resize
         self.path, self.weights_sha256 = inception_weights(path, sha256)
+
+    def cache_identity(self) -> dict[str, str]:
+        """Adds the versions of the code that resizes and runs the network."""
+        libs = ("torchmetrics", "torch-fidelity") + (("clean-fid", "pillow") if self.resize == "clean" else ())
+        return {**super().cache_identity(), **{lib: _version(lib) for lib in libs}}
 
     def check_input(self, x: torch.Tensor, what: str) -> None:
         super().check_input(x, what)
@@ -158,8 +174,20 @@ class InceptionExtractor(FeatureExtractor):
         return {"features": pool, "logits": logits}
 
 
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+def stored_name(name: str, weights_sha256: str) -> str:
+    """The name a value is stored under: ``name``, or ``name@<sha8>`` when the weights are not the standard ones."""
+    return name if weights_sha256 == INCEPTION_SHA256 else f"{name}@{weights_sha256[:8]}"
+
+
 class _InceptionMetric(Metric):
-    resize = "bilinear-antialias"
+    resize = "tf1-bilinear"
 
     def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
         if shape[0] not in (1, 3):
@@ -174,11 +202,16 @@ class _InceptionMetric(Metric):
     def fingerprint(self, ctx: EvalContext, extractor: InceptionExtractor, **extra: Any) -> dict[str, Any]:
         return {**self.base_fingerprint(ctx), **extractor.identity(), **extra}
 
+    def value(self, value: float, ctx: EvalContext, extractor: InceptionExtractor, **extra: Any) -> MetricValue:
+        """The MetricValue, under a name that shows when the weights are not the standard ones."""
+        name = stored_name(self.spec.name, extractor.weights_sha256)
+        return MetricValue(value, self.fingerprint(ctx, extractor, **extra), name=name)
+
 
 class FID(_InceptionMetric):
-    """Fréchet Inception Distance between samples and the test split (lower is better)."""
+    """Fréchet Inception Distance between samples and the benchmark's reference images (lower is better)."""
 
-    version = 1
+    version = 2  # v2: TF1 bilinear resize (v1 resized with torchmetrics' antialiased bilinear)
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         require_count(ctx.num_samples, 2, self.spec.name)
@@ -187,19 +220,20 @@ class FID(_InceptionMetric):
         real = reference_features(extractor, ctx)
         mu, sigma = gaussian_stats(fake)
         value = frechet_distance(mu, sigma, real["mu"], real["sigma"])
-        return MetricValue(value, self.fingerprint(ctx, extractor, **reference_identity(ctx)))
+        return self.value(value, ctx, extractor, **reference_identity(ctx))
 
 
 class FIDClean(FID):
-    """FID under clean-fid's "clean" protocol (PIL bicubic resize), lower is better."""
+    """FID under clean-fid's "clean" protocol (PIL bicubic resize) on torch-fidelity's Inception, lower is better."""
 
+    version = 1  # the clean protocol is unchanged since v1
     resize = "clean"
 
 
 class KID(_InceptionMetric):
     """Kernel Inception Distance: polynomial-kernel MMD² over 100 subsets (lower is better)."""
 
-    version = 1
+    version = 2  # v2: TF1 bilinear resize, torch-fidelity's subset draws
     subsets = 100
 
     def compute(self, ctx: EvalContext) -> MetricValue:
@@ -208,24 +242,22 @@ class KID(_InceptionMetric):
         fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
         real = reference_features(extractor, ctx)["features"]
         size = kid_subset_size(len(real), len(fake))
-        gen = torch.Generator().manual_seed(ctx.seed)
-        value = kernel_distance(real, fake, subsets=self.subsets, subset_size=size, generator=gen)
-        fingerprint = self.fingerprint(
-            ctx, extractor, **reference_identity(ctx), kid_subsets=self.subsets, kid_subset_size=size
+        # torch-fidelity's order (its input1 = samples, input2 = reference): the same draws for the same seed.
+        value = kernel_distance(fake, real, subsets=self.subsets, subset_size=size, seed=ctx.seed)
+        return self.value(
+            value, ctx, extractor, **reference_identity(ctx), kid_subsets=self.subsets, kid_subset_size=size
         )
-        return MetricValue(value, fingerprint)
 
 
 class InceptionScore(_InceptionMetric):
     """Inception Score of the samples, mean over 10 splits (higher is better)."""
 
-    version = 1
+    version = 2  # v2: TF1 bilinear resize, torch-fidelity's splits
     splits = 10
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         require_count(ctx.num_samples, self.splits, self.spec.name)
         extractor = self.extractor()
         logits = sample_features(extractor, ctx.samples(), ctx.device)["logits"]
-        gen = torch.Generator().manual_seed(ctx.seed)
-        value = split_score(logits, splits=self.splits, generator=gen)
-        return MetricValue(value, self.fingerprint(ctx, extractor, is_splits=self.splits))
+        value = split_score(logits, splits=self.splits, seed=ctx.seed)
+        return self.value(value, ctx, extractor, is_splits=self.splits)

@@ -58,18 +58,19 @@ def bits_per_dim(log_prob_nats: torch.Tensor | float, num_dims: int) -> torch.Te
 class NLL(Metric):
     """Mean negative log-likelihood of the test images, in bits/dim (lower is better).
 
-    The first min(num_samples, test size) test images are scored without their labels, so
+    The first ``ctx.test_count`` test images (the benchmark's count for the budget; 0, the
+    default and the standard budget's, means the whole test set) are scored without their labels, so
     every model reports log P(x): a class-conditional model marginalises over its labels, and
     its log P(x | y), which is not comparable, is never ranked beside unconditional models.
     """
 
-    version = 1
+    version = 2  # v2: the test images used are the benchmark's count, no longer eval.num_samples
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         x_all, _ = ctx.data.split("test")
-        n = min(ctx.num_samples, len(x_all))
+        n = min(ctx.test_count, len(x_all)) if ctx.test_count else len(x_all)
         if n < 1:
-            raise GenbenchError("nll: needs at least 1 test image; raise eval.num_samples")
+            raise GenbenchError("nll: needs at least 1 test image; the test split is empty")
         num_dims = math.prod(x_all.shape[1:])
         model = ctx.model
         model.eval()

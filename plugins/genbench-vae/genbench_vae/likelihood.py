@@ -54,3 +54,38 @@ def discretized_logistic_mean(loc: torch.Tensor, log_scale: torch.Tensor) -> tor
         edge = (j - 0.5) / (LEVELS - 1)
         total += torch.sigmoid((loc - edge) * inv_s)
     return total / (LEVELS - 1)
+
+
+def discretized_logistic_median(loc: torch.Tensor) -> torch.Tensor:
+    """The median level of the discretised logistic, as k / 255; same shape as ``loc``.
+
+    The continuous logistic's median is ``loc``, and a level's probability is the logistic's
+    mass on its bin (the edge levels own the tails), so the discretised CDF crosses 1/2 in the
+    bin that holds ``loc``: the level nearest ``loc``, clamped to 0..255. The scale plays no part.
+    """
+    return torch.round(loc * (LEVELS - 1)).clamp(0, LEVELS - 1) / (LEVELS - 1)
+
+
+def discretized_logistic_mode(loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """The most probable level of the discretised logistic, as k / 255; same shape as ``loc``.
+
+    Interior bins all have width 1/255 and the logistic is unimodal, so the best interior level
+    is the one nearest ``loc`` (clamped to 1..254); the edge levels 0 and 255 own whole tails and
+    can beat it when the scale is wide. The mode is whichever of these three is most probable.
+    """
+    interior = torch.round(loc * (LEVELS - 1)).clamp(1, LEVELS - 2)
+    candidates = torch.stack([torch.zeros_like(loc), interior, torch.full_like(loc, LEVELS - 1)])  # (3, ...)
+    log_p = discretized_logistic_log_prob(candidates / (LEVELS - 1), loc, log_scale)  # (3, ...)
+    best = log_p.argmax(dim=0, keepdim=True)
+    return candidates.gather(0, best).squeeze(0) / (LEVELS - 1)
+
+
+def discretized_logistic_draw(loc: torch.Tensor, log_scale: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """A draw from the discretised logistic, as k / 255, given ``uniform`` noise on (0, 1) of ``loc``'s shape.
+
+    Inverse CDF of the logistic, loc + s (log u - log(1 - u)), then the level whose bin holds it
+    (values beyond the edge bins fall in the tails owned by levels 0 and 255).
+    """
+    u = uniform.clamp(1e-6, 1 - 1e-6)
+    x = loc + torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))
+    return torch.round(x * (LEVELS - 1)).clamp(0, LEVELS - 1) / (LEVELS - 1)

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-from genbench.config import setting
-from genbench.api import randn_tensor
+from genbench.api import rand_tensor, randn_tensor
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
-from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
+from genbench.config import setting
+from genbench_vae.likelihood import (
+    discretized_logistic_draw,
+    discretized_logistic_log_prob,
+    discretized_logistic_mean,
+    discretized_logistic_median,
+    discretized_logistic_mode,
+)
 from genbench_vae.nets import Decoder, Encoder
 
 # Bounds on what the networks output, so that one large Adam step cannot send a value to
@@ -46,6 +53,11 @@ class VAEConfig:
     iwae_batch: int = eval_setting(
         2048, "images decoded per forward pass in the IWAE bound (memory only)", ge=1, le=10**9
     )
+    # What sample() shows of p(x|z) for z ~ N(0, I); the likelihood is the same whichever is chosen.
+    # "mode": the most probable 8-bit level per sub-pixel (crisp digits); "mean": E[x|z], which a
+    # wide logistic pulls towards mid-grey (dim, low-contrast strokes); "draw": a sample of p(x|z),
+    # i.e. the model's own distribution over images, pixel noise included.
+    sample_mode: Literal["mode", "median", "mean", "draw"] = eval_setting("mode", "what sample() shows of p(x|z)")
 
 
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -56,9 +68,9 @@ def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor)
 class VAE(GenerativeModel):
     """Convolutional VAE with a discretised logistic decoder.
 
-    ``sample`` returns the decoder's mean E[x|z] (the mean of the discretised logistic, not a
-    noisy draw from it) for z ~ N(0, I), as most VAE papers show; ``reconstruct`` returns
-    that mean at the posterior mean of z, and ``encode`` the posterior mean itself.
+    ``sample`` decodes z ~ N(0, I) and shows p(x|z) as ``config.sample_mode`` says: its mode
+    (default), its mean or a draw from it; ``reconstruct`` returns the mean at the posterior
+    mean of z, and ``encode`` the posterior mean itself.
     """
 
     Config = VAEConfig
@@ -155,12 +167,21 @@ class VAE(GenerativeModel):
     def sample(
         self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """E[x|z] for z ~ N(0, I) drawn from ``generator``: (n, C, H, W) in [0, 1]."""
+        """p(x|z) for z ~ N(0, I) drawn from ``generator``, shown as ``sample_mode`` says: (n, C, H, W) in [0, 1]."""
         device = self._device()
         cond = self._sample_condition(n, labels, generator, device)
         z = randn_tensor((n, self.config.latent_dim), generator=generator, device=device)
         loc, log_scale = self._decode(z, cond)
-        return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)
+        mode = self.config.sample_mode
+        if mode == "mode":
+            return discretized_logistic_mode(loc, log_scale)
+        if mode == "draw":
+            return discretized_logistic_draw(loc, log_scale, rand_tensor(loc.shape, generator=generator, device=device))
+        if mode == "median":
+            return discretized_logistic_median(loc)
+        if mode == "mean":
+            return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)
+        raise ValueError(f"unknown sample_mode '{mode}': use mode, median, mean or draw")
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -15,7 +15,13 @@ from genbench.api.model import eval_fields
 from genbench.data import load_dataset
 from genbench.testing import ModelContract, tiny_overrides, train_steps
 from genbench_vae.cvae import CVAE
-from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
+from genbench_vae.likelihood import (
+    discretized_logistic_draw,
+    discretized_logistic_log_prob,
+    discretized_logistic_mean,
+    discretized_logistic_median,
+    discretized_logistic_mode,
+)
 from genbench_vae.nets import num_downsamples
 from genbench_vae.vae import VAE
 
@@ -127,6 +133,56 @@ def test_discretized_logistic_mean_is_the_expectation() -> None:
     torch.testing.assert_close(discretized_logistic_mean(loc, log_scale).squeeze(1), expected, atol=1e-5, rtol=0)
 
 
+LOCS = torch.tensor([[-0.2], [0.0], [0.003], [0.3], [0.77], [0.99], [1.3], [0.51]])  # no loc on a bin edge
+LOG_SCALES = torch.tensor([[-1.0], [-8.0], [-1.5], [-4.0], [-2.5], [-2.0], [-3.0], [3.0]])
+
+
+def test_discretized_logistic_mode_is_the_most_probable_level() -> None:
+    # Wide scales near an edge (loc 0.003 or 0.99 with a wide logistic) put the mode on the edge level.
+    probs = discretized_logistic_log_prob(LEVELS, LOCS, LOG_SCALES).exp()  # (8, 256)
+    expected = LEVELS[probs.argmax(dim=1)]
+    torch.testing.assert_close(discretized_logistic_mode(LOCS, LOG_SCALES).squeeze(1), expected)
+    assert expected[2] == 0 and expected[5] == 1  # the tails win there, not the level nearest loc
+
+
+def test_discretized_logistic_median_is_where_the_cdf_crosses_one_half() -> None:
+    probs = discretized_logistic_log_prob(LEVELS, LOCS, LOG_SCALES).double().exp()  # (8, 256)
+    expected = LEVELS[(probs.cumsum(dim=1) >= 0.5).double().argmax(dim=1)]
+    torch.testing.assert_close(discretized_logistic_median(LOCS).squeeze(1), expected)
+
+
+def test_discretized_logistic_draws_follow_the_probabilities() -> None:
+    n = 200_000
+    gen = torch.Generator().manual_seed(0)
+    loc, log_scale = LOCS[[2, 4]].expand(-1, n), LOG_SCALES[[2, 4]].expand(-1, n)
+    draws = discretized_logistic_draw(loc, log_scale, torch.rand(loc.shape, generator=gen))  # (2, n)
+    assert torch.equal(draws, torch.round(draws * 255) / 255)  # 8-bit levels
+    probs = discretized_logistic_log_prob(LEVELS, LOCS[[2, 4]], LOG_SCALES[[2, 4]]).exp()  # (2, 256)
+    for row in range(2):
+        freq = torch.bincount(torch.round(draws[row] * 255).long(), minlength=256).float() / n
+        # Frequencies within 5 binomial standard deviations of the probabilities, level by level.
+        assert ((freq - probs[row]).abs() <= 5 * (probs[row] * (1 - probs[row]) / n).sqrt() + 1e-4).all()
+
+
+def test_sample_mode_is_an_evaluation_setting(digits: ImageData, trained_vae: VAE) -> None:
+    assert eval_fields(trained_vae.config)["sample_mode"] == "mode"
+    images = {}
+    for mode in ("mode", "median", "mean", "draw"):
+        with settings(trained_vae, sample_mode=mode):
+            images[mode] = trained_vae.sample(64, generator=torch.Generator().manual_seed(3))
+        assert images[mode].shape == (64, 1, 8, 8) and 0 <= images[mode].min() and images[mode].max() <= 1
+    for mode in ("mode", "median", "draw"):
+        assert torch.equal(images[mode], torch.round(images[mode] * 255) / 255)
+    # The mode has more contrast than the mean (it is what the dim digits lacked).
+    assert images["mode"].std() > images["mean"].std()
+    x, _ = held_out(digits, 16)
+    with settings(trained_vae, sample_mode="draw"):
+        torch.manual_seed(0)
+        drawn = trained_vae.log_likelihood(x)
+    torch.manual_seed(0)
+    assert torch.equal(drawn, trained_vae.log_likelihood(x))  # the reported likelihood does not move
+
+
 # -- sizing --------------------------------------------------------------------------------
 
 
@@ -147,7 +203,7 @@ def test_default_config_scales_with_the_dataset() -> None:
     gray = VAE.default_config(DataInfo("mnist", (1, 28, 28), 10))
     assert rgb.hidden > gray.hidden and rgb.latent_dim > gray.latent_dim
     assert isinstance(CVAE.default_config(DataInfo("mnist", (1, 28, 28), 10)), CVAE.Config)
-    assert set(eval_fields(gray)) == {"iwae_k", "iwae_batch"}
+    assert set(eval_fields(gray)) == {"iwae_k", "iwae_batch", "sample_mode"}
 
 
 # -- training and the bounds -----------------------------------------------------------------
@@ -253,9 +309,11 @@ def test_cvae_labels(digits: ImageData) -> None:
     gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     # Without labels they are drawn from the generator too: still reproducible.
     torch.testing.assert_close(model.sample(5, generator=gen()), model.sample(5, generator=gen()), rtol=0, atol=0)
-    # The same z under two labels gives two different images: the label reaches the decoder.
-    zeros = model.sample(5, labels=torch.zeros(5, dtype=torch.long), generator=gen())
-    sevens = model.sample(5, labels=torch.full((5,), 7), generator=gen())
+    # The same z under two labels gives two different images: the label reaches the decoder (the
+    # mean shows it; an untrained decoder's mode can be level 0 everywhere under both labels).
+    with settings(model, sample_mode="mean"):
+        zeros = model.sample(5, labels=torch.zeros(5, dtype=torch.long), generator=gen())
+        sevens = model.sample(5, labels=torch.full((5,), 7), generator=gen())
     assert not torch.allclose(zeros, sevens)
     for bad in (torch.zeros(4, dtype=torch.long), torch.zeros(5, 1, dtype=torch.long), torch.full((5,), 10), torch.full((5,), -1), torch.zeros(5)):
         with pytest.raises(ValueError, match="labels"):
