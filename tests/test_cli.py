@@ -489,3 +489,26 @@ def test_a_clash_on_a_familys_default_model_is_said_not_worked_around(results, c
         assert_user_error(code, err, "model 'toy-pixel' is registered by two plugins")
     finally:
         cli_reset()
+
+
+def test_a_named_data_folder_is_used_not_a_copy_cached_from_elsewhere(
+    toy_plugins, results, capsys, tmp_path, monkeypatch
+):
+    import genbench.data.torchvision_sets as tvs
+    from genbench.errors import GenbenchError
+
+    cached = tmp_path / "cache" / "unpacked" / "MNIST" / "raw"  # as if unpacked by an earlier run
+    cached.mkdir(parents=True)
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            (cached / f"{split}-{kind}-ubyte").write_bytes(b"")
+
+    def offline(*args):  # type: ignore[no-untyped-def]
+        raise GenbenchError("MNIST files not found and download failed (offline)")
+
+    monkeypatch.setattr(tvs, "_try_download", offline)
+    empty = tmp_path / "my-data"
+    empty.mkdir()
+    args = [*RUN[:2], "--dataset", "mnist", "--data-dir", str(empty)]
+    code, _, err = genbench(capsys, *args, "--results-dir", str(results))
+    assert_user_error(code, err, "MNIST files not found")
