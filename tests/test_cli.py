@@ -107,7 +107,11 @@ def test_run_show_runs_leaderboard_round_trip(toy_plugins, results, capsys):
     assert code == 0 and run_id in out and "samples:" in out and "  loss: first" in out
     assert "loss loss:" not in out and "skipped_metrics" not in out and "num_samples=0" not in out
     assert "num_samples=32" in out  # the count the metrics used
-    assert "git commit" in out and "unknown" not in out.split("git commit")[1].splitlines()[0]
+    from genbench.engine.runner import git_commit
+
+    commit_line = out.split("git commit")[1].splitlines()[0]
+    # The checkout's commit wherever the command ran; a tarball (no .git) says so instead of "-".
+    assert (git_commit() or "unknown (genbench was not run from a git checkout)") in commit_line
     code, out, _ = genbench(capsys, "leaderboard", "--format", "json", "--results-dir", str(results))
     board = json.loads(out)
     assert {r["metric"] for r in board} >= {"nll"} and all(r["runs"] == [run_id] for r in board)
@@ -485,3 +489,26 @@ def test_a_clash_on_a_familys_default_model_is_said_not_worked_around(results, c
         assert_user_error(code, err, "model 'toy-pixel' is registered by two plugins")
     finally:
         cli_reset()
+
+
+def test_a_named_data_folder_is_used_not_a_copy_cached_from_elsewhere(
+    toy_plugins, results, capsys, tmp_path, monkeypatch
+):
+    import genbench.data.torchvision_sets as tvs
+    from genbench.errors import GenbenchError
+
+    cached = tmp_path / "cache" / "unpacked" / "MNIST" / "raw"  # as if unpacked by an earlier run
+    cached.mkdir(parents=True)
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            (cached / f"{split}-{kind}-ubyte").write_bytes(b"")
+
+    def offline(*args):  # type: ignore[no-untyped-def]
+        raise GenbenchError("MNIST files not found and download failed (offline)")
+
+    monkeypatch.setattr(tvs, "_try_download", offline)
+    empty = tmp_path / "my-data"
+    empty.mkdir()
+    args = [*RUN[:2], "--dataset", "mnist", "--data-dir", str(empty)]
+    code, _, err = genbench(capsys, *args, "--results-dir", str(results))
+    assert_user_error(code, err, "MNIST files not found")

@@ -86,8 +86,8 @@ def _mnist_like(cls_name: str, root: Path | None, name: str) -> ImageData:
                         shutil.copyfileobj(fin, fout)
                     tmp.replace(out)  # atomic: a killed unpack never leaves a half file
             base = unpacked
-        elif have(raw_dir) and (src is None or not src.exists()):
-            base = unpacked  # unpacked earlier from md5-checked files; the named folder has no copy
+        elif have(raw_dir) and root is None:
+            base = unpacked  # unpacked earlier from md5-checked files, and no folder was named
         else:
             dl = _download_root(root)
             _try_download(lambda r, d: cls(str(r), train=True, download=d), dl, layout, cls_name)
