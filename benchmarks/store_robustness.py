@@ -34,7 +34,8 @@ ENV.pop("GENBENCH_DB", None)
 
 
 def cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    return subprocess.run([sys.executable, "-m", "genbench", *args], env=env or ENV, capture_output=True, text=True, **kw)
+    cmd = [sys.executable, "-m", "genbench", *args]
+    return subprocess.run(cmd, env=env or ENV, capture_output=True, text=True, **kw)
 
 
 def start(*args: str) -> subprocess.Popen:
@@ -180,7 +181,8 @@ def full_disk(out: Path) -> dict[str, str]:
         run_dir = results / "runs" / run_id
         import torch
 
-        kept = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] if (run_dir / "checkpoint.pt").exists() else None
+        ckpt_file = run_dir / "checkpoint.pt"
+        kept = torch.load(ckpt_file, weights_only=True)["step"] if ckpt_file.exists() else None
         subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
         resumed = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))
         (final,), = rows(db, f"SELECT status FROM runs WHERE id = '{run_id}'")
@@ -265,8 +267,8 @@ def bad_inputs(out: Path, pg_admin: str | None) -> list[tuple[str, bool, str]]:
                   proc.stderr.strip()))  # fmt: skip
     after = rows(db, "SELECT count(*) FROM runs")[0][0]
     found.append(("no run row written by any of them", after == before, f"{before} -> {after} runs"))
-    foreign_untouched = rows(foreign, "PRAGMA journal_mode") == [("delete",)] and \
-        [r[0] for r in rows(foreign, "SELECT name FROM sqlite_master WHERE type = 'table'")] == ["contacts"]  # fmt: skip
+    tables = [r[0] for r in rows(foreign, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    foreign_untouched = rows(foreign, "PRAGMA journal_mode") == [("delete",)] and tables == ["contacts"]
     found.append(("foreign db untouched (tables, journal mode)", foreign_untouched, ""))
     return found
 
@@ -277,7 +279,8 @@ def works_cases(out: Path) -> list[tuple[str, bool, str]]:
     found = []
     env = {**ENV, "GENBENCH_PLUGINS": "genbench.data.builtin"}
     proc = cli("datasets", env=env)
-    found.append(("GENBENCH_PLUGINS names a built-in: datasets still listed", proc.returncode == 0 and "digits" in proc.stdout, ""))
+    listed = proc.returncode == 0 and "digits" in proc.stdout
+    found.append(("GENBENCH_PLUGINS names a built-in: datasets still listed", listed, ""))
     ro = out / "ro"
     ro.mkdir(exist_ok=True)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(ro)], capture_output=True).returncode == 0:

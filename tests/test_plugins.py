@@ -47,7 +47,8 @@ def test_misspelt_hook_marks_that_plugin_broken_and_the_rest_works(monkeypatch):
     monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_typo,genbench_toy")
     plugins = Plugins.load()
     errors = {i.name: i.error for i in plugins.info}
-    assert errors["genbench_typo"] == "unknown hook 'genbench_register_model' (did you mean 'genbench_register_models'?)"
+    expected = "unknown hook 'genbench_register_model' (did you mean 'genbench_register_models'?)"
+    assert errors["genbench_typo"] == expected
     assert errors["genbench_toy"] is None and "toy-pixel" in plugins.models
 
 

@@ -25,7 +25,8 @@ class Killed(BaseException):
 
 
 def run_toy(runner: Runner, *sets: str, stop: int = 0):
-    return runner.run(RunRequest("toy", "digits", budget="smoke", sets=[*SMOKE, *sets], device="cpu", stop_after_steps=stop))
+    req = RunRequest("toy", "digits", budget="smoke", sets=[*SMOKE, *sets], device="cpu", stop_after_steps=stop)
+    return runner.run(req)
 
 
 def age(runner: Runner, run_id: str) -> None:

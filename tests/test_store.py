@@ -230,7 +230,8 @@ def test_run_ids_are_matched_literally(tmp_path):
 
 
 def test_passwords_never_appear_in_messages(monkeypatch):
-    assert mask_url("cannot open postgresql://bob:s3cret@db:5432/x now") == "cannot open postgresql://bob:***@db:5432/x now"
+    masked = mask_url("cannot open postgresql://bob:s3cret@db:5432/x now")
+    assert masked == "cannot open postgresql://bob:***@db:5432/x now"
     assert mask_url("sqlite:///a/b.db") == "sqlite:///a/b.db"
     with pytest.raises(GenbenchError) as info:  # nothing listens there: a connection error
         Store("postgresql://bob:s3cret@127.0.0.1:1/x")

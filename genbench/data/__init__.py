@@ -23,7 +23,9 @@ def cache_root() -> Path:
     root = Path(os.environ.get("GENBENCH_CACHE", Path.home() / ".cache" / "genbench")).expanduser()
     existing = next((p for p in (root, *root.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise GenbenchError(f"cache folder {root} (GENBENCH_CACHE): {existing} is a file; point GENBENCH_CACHE at a folder")
+        raise GenbenchError(
+            f"cache folder {root} (GENBENCH_CACHE): {existing} is a file; point GENBENCH_CACHE at a folder"
+        )
     return root
 
 
