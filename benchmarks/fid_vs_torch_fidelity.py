@@ -45,7 +45,7 @@ def main() -> None:
     fake = torch.round(noisy.clamp(0, 1) * 255) / 255
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "random-inception.pth"
-        random_inception_weights(weights)
+        random_inception_weights(weights, args.size)  # batch norm calibrated at the size used
         os.environ[inception.ENV_WEIGHTS] = str(weights)
         os.environ[inception.ENV_SHA256] = sha256_file(weights)
         with mock.patch.object(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", args.size), \

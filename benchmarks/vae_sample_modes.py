@@ -1,4 +1,4 @@
-"""Train the VAE on MNIST once, then score its samples under each ``sample_mode`` (mean, mode, draw).
+"""Train the VAE on MNIST once, then score its samples under each ``sample_mode`` (mean, mode, median, draw).
 
     GENBENCH_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python \
         benchmarks/vae_sample_modes.py --images 20480 --num-samples 10000 --out /tmp/metrics-results/vae-modes
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20480, help="training images seen")
     parser.add_argument("--num-samples", type=int, default=10000)
-    parser.add_argument("--modes", default="mean,mode,draw")
+    parser.add_argument("--modes", default="mean,mode,median,draw")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--out", default="/tmp/metrics-results/vae-modes")
     parser.add_argument("--train-only", action="store_true")

@@ -28,11 +28,12 @@ from genbench.metrics.files import sha256_file
 from genbench.plugins import get_plugins
 
 
-def random_inception_weights(path: Path) -> None:
+def random_inception_weights(path: Path, size: int = 75) -> None:
     """Save a random-weights state dict of torch-fidelity's Inception-v3.
 
     Default init makes activations vanish through 20 layers, so batch-norm statistics are
-    calibrated on one batch of random images: features then have unit scale, like real ones.
+    calibrated on one batch of random images at input ``size``: features then have unit scale,
+    like real ones (at that input size; at another they drift by orders of magnitude).
     """
     import torch_fidelity.feature_extractor_inceptionv3 as tfi
 
@@ -47,7 +48,7 @@ def random_inception_weights(path: Path) -> None:
             m.momentum = None  # running statistics = this batch's statistics
             m.reset_running_stats()
     net.train()
-    with torch.no_grad(), mock.patch.object(tfi.FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75):
+    with torch.no_grad(), mock.patch.object(tfi.FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", size):
         net(torch.randint(0, 256, (6, 3, 24, 24), dtype=torch.uint8))
     with torch.no_grad():
         net.fc.weight.mul_(0.05)  # logits of a few units, so that softmax does not saturate
