@@ -20,11 +20,14 @@ from genbench.benchmarks import Benchmark, load_benchmark
 from genbench.errors import GenbenchError, did_you_mean
 from genbench.registry import Registry
 from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
+from genbench.suite import Suite, is_suite_file, load_suite
 
 from genbench import hookimpl  # noqa: F401  (the marker lives in genbench; kept here for old imports)
 
 # Core features are plugins too (datasette's DEFAULT_PLUGINS): registered before entry points.
-DEFAULT_PLUGINS = ("genbench.data.builtin", "genbench.metrics.builtin", "genbench.benchmarks.builtin")
+DEFAULT_PLUGINS = (
+    "genbench.data.builtin", "genbench.metrics.builtin", "genbench.benchmarks.builtin", "genbench.suite.builtin"
+)
 ENTRY_POINT_GROUP = "genbench"
 
 
@@ -47,6 +50,7 @@ class Plugins:
     metrics: Registry[MetricSpec]
     benchmarks: dict[str, Benchmark]
     info: list[PluginInfo]
+    suites: dict[str, Suite] = field(default_factory=dict)  # *.suite.yaml files from the benchmark hook
 
     @classmethod
     def load(cls, *, extra: list[ModuleType] | None = None, use_entry_points: bool = True) -> Plugins:
@@ -110,7 +114,14 @@ class Plugins:
                         info.registers[kind].append(item.name)
 
         benchmarks: dict[str, Benchmark] = {}
+        suites: dict[str, Suite] = {}
         for path, plugin in benchmark_paths:
+            if is_suite_file(path):
+                suite = load_suite(path)
+                if suite.name in suites:
+                    raise GenbenchError(f"suite '{suite.name}' is declared twice ({suites[suite.name].path} and {path})")
+                suites[suite.name] = suite
+                continue
             bench = load_benchmark(path)
             if bench.name in benchmarks:
                 raise GenbenchError(
@@ -118,7 +129,7 @@ class Plugins:
                     f"and {path}, from plugin '{plugin}'): rename one of them"
                 )
             benchmarks[bench.name] = bench
-        return cls(pm, models, datasets, metrics, benchmarks, list(infos.values()))
+        return cls(pm, models, datasets, metrics, benchmarks, list(infos.values()), suites)
 
     # -- look-ups with helpful errors -------------------------------------------------
 

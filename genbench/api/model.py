@@ -29,6 +29,12 @@ def eval_setting(default: Any, help: str = "") -> Any:
     return dataclasses.field(default=default, metadata={"eval": True, "help": help})
 
 
+def memory_setting(default: Any, help: str = "") -> Any:
+    """An evaluation-time setting that only fits the work into memory (a chunk size): it never
+    changes a measured value, so the leaderboard neither shows it nor splits rows on it."""
+    return dataclasses.field(default=default, metadata={"eval": True, "memory": True, "help": help})
+
+
 def eval_fields(config: Any) -> dict[str, Any]:
     """The evaluation-time settings of a config, by name."""
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("eval")}
@@ -141,6 +147,12 @@ class GenerativeModel(nn.Module):
         including sessions before a resume. A warning (e.g. a GAN's mode collapse) leaves the
         run ``finished`` and becomes its message, shown by ``genbench run``, ``runs`` and ``show``.
         """
+        return None
+
+    @classmethod
+    def network_evaluations(cls, config: Any) -> int | None:
+        """Network forward passes to draw one sample under ``config`` (e.g. a sampler's steps),
+        shown in the leaderboard's cost columns; None (the default) when the model cannot say."""
         return None
 
     # -- capabilities ----------------------------------------------------------------

@@ -16,7 +16,7 @@ import torch
 
 from genbench.api import randn_tensor
 from genbench.api.dataset import DataInfo
-from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
+from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting, memory_setting
 from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
 from genbench_vae.nets import Decoder, Encoder
 
@@ -42,7 +42,7 @@ class VAEConfig:
     # arXiv:1511.06349); the logged `loss` is always the true -ELBO.
     kl_warmup_steps: int = 0
     iwae_k: int = eval_setting(64, "importance samples per image in the IWAE bound on log P(x)")
-    iwae_batch: int = eval_setting(2048, "images decoded per forward pass in the IWAE bound (memory only)")
+    iwae_batch: int = memory_setting(2048, "images decoded per forward pass in the IWAE bound (memory only)")
 
 
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -60,6 +60,10 @@ class VAE(GenerativeModel):
 
     Config = VAEConfig
     capabilities = frozenset({"sample", "log_likelihood", "reconstruct", "encode"})
+
+    @classmethod
+    def network_evaluations(cls, config: VAEConfig) -> int:
+        return 1  # one decoder pass per sample
 
     def __init__(self, config: VAEConfig, info: DataInfo) -> None:
         super().__init__(config, info)
