@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -278,6 +279,7 @@ class Runner:
             for name, value in losses.items():
                 if value == value and abs(value) != float("inf"):  # NaN/inf are reported, not stored
                     pending.append(LossPoint(run_id=run.id, step=step, images_seen=images, name=name, value=value))
+            self._hook("genbench_losses_logged", run=run, step=step, images_seen=images, losses=dict(losses))
 
         def on_checkpoint(step: int, images: int) -> None:
             with store.session() as s:
@@ -288,6 +290,7 @@ class Runner:
                     s.add(Artifact(run_id=run.id, kind="checkpoint", path=str(run_dir / "checkpoint.pt")))
             pending.clear()
 
+        self._hook("genbench_run_started", run=run, resumed=resume is not None)
         started = time.perf_counter()
         result: TrainResult | None = None
         try:
@@ -311,6 +314,7 @@ class Runner:
         except Exception as exc:
             status, message = "failed", f"{type(exc).__name__}: {exc}"
             self._finish(run.id, status, message, pending, None, time.perf_counter() - started)
+            self._hook("genbench_run_finished", run=store.get_run(run.id))
             raise
         self._finish(run.id, status, message, pending, result, time.perf_counter() - started)
         history = self._loss_history(run.id)
@@ -327,7 +331,19 @@ class Runner:
             if grid is not None:
                 with store.session() as s:
                     s.add(Artifact(run_id=run.id, kind="samples", path=str(grid)))
-        return Outcome(store.get_run(run.id), scores, result)
+        final = store.get_run(run.id)
+        self._hook("genbench_run_finished", run=final)
+        return Outcome(final, scores, result)
+
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook; a tracker's failure is a note, never the end of the run."""
+        hook = getattr(self.plugins.manager.hook, name)
+        try:
+            hook(**kwargs)
+        except Exception as exc:
+            codes = {f.f_code for f, _ in traceback.walk_tb(exc.__traceback__)}
+            culprit = next((i.plugin_name for i in hook.get_hookimpls() if i.function.__code__ in codes), "a plugin")
+            self.notice(f"{name} failed in plugin '{culprit}': {type(exc).__name__}: {exc}")
 
     def _finish(
         self,
@@ -402,6 +418,7 @@ class Runner:
                         seconds=sc.seconds,
                     )
                 )
+        self._hook("genbench_evaluated", run=run, scores=scores)
         return scores
 
 
