@@ -60,6 +60,7 @@ class Column:
 @dataclass
 class Cell:
     values: list[float] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)  # the run of each value
 
     @property
     def mean(self) -> float:
@@ -270,7 +271,9 @@ def build_boards(
             row = rows[rkey] = Row(run.family, run.model, caps, visible, config, params=run.num_params)
             row.nfe = network_evaluations(run.model, {**(run.config.get("model") or {}), **(rec.settings or {})})
             board.rows.append(row)
-        row.cells.setdefault(col.key, Cell()).values.append(rec.value)
+        cell = row.cells.setdefault(col.key, Cell())
+        cell.values.append(rec.value)
+        cell.run_ids.append(run.id)
         if (rkey, run.id) not in seen_runs:
             seen_runs.add((rkey, run.id))
             row.run_ids.append(run.id)

@@ -50,9 +50,9 @@ def genbench_losses_logged(run: Any, step: int, images_seen: int, losses: dict[s
 def genbench_evaluated(run: Any, scores: list[Any]) -> None:
     w = _writer(run)
     for sc in scores:
-        settings = ",".join(f"{k}={v}" for k, v in sorted(sc.settings.items()))
-        tag = f"metric/{sc.name}" + (f"/{sc.fingerprint_hash}" if settings else "")
-        w.add_scalar(tag, sc.value, global_step=run.images_seen)
+        w.add_scalar(f"metric/{sc.name}", sc.value, global_step=run.images_seen)
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(sc.settings.items()))
+        w.add_text(f"metric/{sc.name}", f"{sc.value:.6g} {sc.unit} (fingerprint {sc.fingerprint_hash}; {settings or '-'})")
     w.flush()
 
 
