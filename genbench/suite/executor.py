@@ -109,7 +109,7 @@ def execute(
     try:
         while queue or slots:
             while queue and len(slots) < jobs:
-                slots.append(_launch(queue.pop(0), slots, store, log_dir, gpus, device, results_dir, db_url, data_dir))
+                slots.append(_launch(queue.pop(0), slots, store, log_dir, gpus, device, results_dir, db_url, data_dir, jobs))
                 on_event(f"started {slots[-1].planned.job.label} ({slots[-1].planned.action}), log {slots[-1].log}")
             progress.queued = len(queue)
             for slot in list(slots):
@@ -146,12 +146,14 @@ def execute(
 
 
 def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path, gpus: int, device: str,
-            results_dir: Path, db_url: str | None, data_dir: str | None) -> Slot:  # fmt: skip
+            results_dir: Path, db_url: str | None, data_dir: str | None, jobs: int) -> Slot:  # fmt: skip
     if planned.action == "restart" and planned.run is not None and planned.run.status == "running":
         with store.session() as s:  # a dead process left its row "running": close it, the job starts anew
             row = s.get(Run, planned.run.id)
             row.status, row.message = "failed", "process died before its first checkpoint; the suite started it again"
     env = dict(os.environ)
+    # N jobs share the CPU cores: without this each would start one thread per core.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     gpu = None
     if gpus > 1:  # one GPU per worker slot
         busy = {s.gpu for s in slots}
