@@ -119,7 +119,9 @@ class Plugins:
             if is_suite_file(path):
                 suite = load_suite(path)
                 if suite.name in suites:
-                    raise GenbenchError(f"suite '{suite.name}' is declared twice ({suites[suite.name].path} and {path})")
+                    raise GenbenchError(
+                        f"suite '{suite.name}' is declared twice ({suites[suite.name].path} and {path}): rename one"
+                    )
                 suites[suite.name] = suite
                 continue
             bench = load_benchmark(path)

@@ -81,7 +81,9 @@ def test_memory_settings_never_split_rows_and_eval_settings_do(store):
     (board,) = build_boards(store)
     rows = {r.label: r for r in board.rows}
     # What differs between a model's rows is shown beside its name: iwae_k and latent_dim, never iwae_batch.
-    assert set(rows) == {"vae (iwae_k=64, latent_dim=16)", "vae (iwae_k=512, latent_dim=16)", "vae (iwae_k=64, latent_dim=32)"}
+    assert set(rows) == {
+        "vae (iwae_k=64, latent_dim=16)", "vae (iwae_k=512, latent_dim=16)", "vae (iwae_k=64, latent_dim=32)"
+    }
     assert rows["vae (iwae_k=64, latent_dim=16)"].run_ids == ["v0", "v1"]  # log_every / batch sizes / iwae_batch
     assert all("iwae_batch" not in r.label for r in board.rows)
 

@@ -27,8 +27,9 @@ def make_store(tmp_path: Path) -> Store:
     """Five finished runs of three models in two families (one model with two seeds), one failed run."""
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
     rng = np.random.default_rng(0)
-    specs = [("r1", "vae", "vae", 0, 3.0, 40.0), ("r2", "vae", "vae", 1, 3.4, 44.0), ("r3", "dcgan", "gan", 0, None, 60.0),
-             ("r4", "cgan", "gan", 0, None, 30.0), ("r5", "toy-pixel", "toy", 0, 5.0, 90.0)]  # fmt: skip
+    specs = [("r1", "vae", "vae", 0, 3.0, 40.0), ("r2", "vae", "vae", 1, 3.4, 44.0),
+             ("r3", "dcgan", "gan", 0, None, 60.0), ("r4", "cgan", "gan", 0, None, 30.0),
+             ("r5", "toy-pixel", "toy", 0, 5.0, 90.0)]  # fmt: skip
     for rid, model, family, seed, nll, fd in specs:
         run_dir = tmp_path / "runs" / rid
         run_dir.mkdir(parents=True)
@@ -45,7 +46,8 @@ def make_store(tmp_path: Path) -> Store:
                                fingerprint_hash="F", settings={}))  # fmt: skip
             if nll is not None:
                 s.add(MetricRecord(run_id=rid, name="nll", value=nll, direction="min", unit="bits/dim",
-                                   fingerprint={"reference_count": 360}, fingerprint_hash="N", settings={}))  # fmt: skip
+                                   fingerprint={"reference_count": 360}, fingerprint_hash="N",
+                                   settings={}))  # fmt: skip
             s.add(Artifact(run_id=rid, kind="samples", path=str(run_dir / "samples.png")))
             s.add(Artifact(run_id=rid, kind="loss_curve", path=str(run_dir / "losses.png")))
     with store.session() as s:

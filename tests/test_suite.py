@@ -87,7 +87,8 @@ def test_builtin_suites_are_registered_through_the_benchmark_hook(toy_plugins):
 
 
 def test_a_listed_model_that_cannot_be_scored_is_refused(toy_plugins, tmp_path):
-    suite = load_suite(write(tmp_path, "name: x\nversion: 1\nbudget: smoke\nentries: [{benchmark: toy-conditional, models: [toy-pixel]}]"))
+    text = "name: x\nversion: 1\nbudget: smoke\nentries: [{benchmark: toy-conditional, models: [toy-pixel]}]"
+    suite = load_suite(write(tmp_path, text))
     with pytest.raises(GenbenchError, match="cannot be scored on benchmark 'toy-conditional'"):
         expand(suite, toy_plugins)
 

@@ -18,7 +18,8 @@ def report(
         Path, typer.Option("--results-dir", envvar="GENBENCH_RESULTS", help="Runs and artifacts are read from here.")
     ] = Path("results"),
     db: Annotated[
-        Optional[str], typer.Option("--db", envvar="GENBENCH_DB", help="SQLAlchemy URL; default SQLite in the results folder.")
+        Optional[str],
+        typer.Option("--db", envvar="GENBENCH_DB", help="SQLAlchemy URL; default SQLite in the results folder."),
     ] = None,
 ) -> None:
     """Write a static HTML report (leaderboards, Pareto plots, each run's samples, losses and metadata)."""

@@ -36,6 +36,8 @@ td.best { font-weight: bold; background: #eef7ee; }
 .runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1em; }
 .run { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.8em; }
 .run img { max-width: 100%; image-rendering: pixelated; display: block; margin: 0.3em 0; }
+.run img.samples { width: 288px; }
+table.meta { width: 100%; table-layout: fixed; } .meta td { overflow-wrap: anywhere; }
 .status-finished { color: #1a7f37; } .status-failed, .status-diverged { color: #b42318; }
 .status-interrupted, .status-running { color: #9a6700; }
 pre { font-size: 0.75em; background: #f7f7f7; padding: 0.5em; overflow-x: auto; }
@@ -65,13 +67,15 @@ def _board_html(board: Board, index: int, pareto: str | None) -> str:
     classes = ["", "model", "family", *("" for _ in board.columns), "", *("" for _ in COMPUTE)]
     out = [f'<h2 id="board-{index}">{_e(board.title)} <span class="muted">({_e(board.dataset)})</span></h2>']
     out.append(f'<table class="leaderboard" data-benchmark="{_e(board.benchmark)}" data-budget="{_e(board.budget)}">')
-    out.append("<thead><tr>" + "".join(f'<th class="{c}">{_e(h)}</th>' for h, c in zip(head, classes)) + "</tr></thead>")
+    ths = "".join(f'<th class="{c}">{_e(h)}</th>' for h, c in zip(head, classes))
+    out.append(f"<thead><tr>{ths}</tr></thead>")
     out.append("<tbody>")
     best = {c.key: next((r for r in board.ranked(c.key) if r.value(c) is not None), None) for c in board.columns}
     for row in ranked:
         rank = board.rank(row)
         compute = compute_texts(row)
-        cells = [f"<td>{rank or '–'}</td>", f'<td class="model">{_e(row.label)}</td>', f'<td class="family">{_e(row.family)}</td>']
+        cells = [f"<td>{rank or '–'}</td>", f'<td class="model">{_e(row.label)}</td>',
+                 f'<td class="family">{_e(row.family)}</td>']  # fmt: skip
         for col in board.columns:
             cls = ' class="best"' if best[col.key] is row else ""
             cells.append(f"<td{cls}>{_e(cell_text(row, col))}</td>")
@@ -108,16 +112,17 @@ def _run_html(run: Run, out: Path) -> str:
         + (f' <span class="muted">— {_e(run.message)}</span>' if run.message else "") + "</div>"
     )  # fmt: skip
     if samples:
-        parts.append(f'<img src="{_e(samples)}" alt="samples of run {_e(run.id)}">')
+        parts.append(f'<img class="samples" src="{_e(samples)}" alt="samples of run {_e(run.id)}">')
     if losses:
-        parts.append(f'<img src="{_e(losses)}" alt="loss curve of run {_e(run.id)}">')
+        parts.append(f'<img class="losses" src="{_e(losses)}" alt="loss curve of run {_e(run.id)}">')
     if run.metrics:
         rows = "".join(
             f"<tr><td>{_e(m.name)}</td><td>{_e(fmt_value(m.value))} {_e(m.unit)}</td>"
             f"<td>{_e(', '.join(f'{k}={v}' for k, v in m.settings.items()))}</td><td>{_e(m.fingerprint_hash)}</td></tr>"
             for m in run.metrics
         )
-        parts.append(f'<table class="meta"><tr><th>metric</th><th>value</th><th>settings</th><th>fingerprint</th></tr>{rows}</table>')
+        head = "<tr><th>metric</th><th>value</th><th>settings</th><th>fingerprint</th></tr>"
+        parts.append(f'<table class="meta">{head}{rows}</table>')
     facts = [
         ("images seen", f"{run.images_seen:,} of {run.budget_images:,} ({run.steps:,} steps)"),
         ("wall time", f"{fmt_seconds(run.wall_seconds)} (model steps {fmt_seconds(run.train_seconds)})"),
@@ -128,8 +133,10 @@ def _run_html(run: Run, out: Path) -> str:
         ("versions", ", ".join(f"{k} {v}" for k, v in run.versions.items())),
         ("created", f"{run.created_at:%Y-%m-%d %H:%M:%S} UTC"),
     ]
-    parts.append('<table class="meta">' + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in facts) + "</table>")
-    parts.append(f"<details><summary>config</summary><pre>{_e(json.dumps(run.config, indent=2, default=str))}</pre></details>")
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in facts)
+    parts.append(f'<table class="meta">{rows}</table>')
+    config = _e(json.dumps(run.config, indent=2, default=str))
+    parts.append(f"<details><summary>config</summary><pre>{config}</pre></details>")
     parts.append("</div>")
     return "\n".join(parts)
 

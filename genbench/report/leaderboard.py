@@ -225,6 +225,10 @@ def _row_identity(run: Run, settings: dict[str, Any]) -> tuple[dict[str, Any], d
     return config, visible
 
 
+def _canonical(d: dict[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, default=str)
+
+
 def _differing(dicts: list[dict[str, Any]]) -> set[str]:
     keys = set().union(*dicts) if dicts else set()
     return {k for k in keys if len({json.dumps(d.get(k), sort_keys=True, default=str) for d in dicts}) > 1}
@@ -246,7 +250,7 @@ def build_boards(
     latest: dict[tuple[str, str, str, str], tuple[MetricRecord, Run, dict[str, Any], dict[str, Any]]] = {}
     for rec, run in pairs:
         config, visible = _row_identity(run, rec.settings or {})
-        key = (run.id, rec.name, rec.fingerprint_hash, json.dumps(visible, sort_keys=True, default=str))
+        key = (run.id, rec.name, rec.fingerprint_hash, _canonical(visible))
         latest[key] = (rec, run, config, visible)
 
     boards: dict[tuple[Any, ...], Board] = {}
@@ -257,14 +261,16 @@ def build_boards(
         board = boards.get(bkey)
         if board is None:
             board = boards[bkey] = Board(run.dataset, run.benchmark, run.benchmark_version, run.budget)
-        col = next((c for c in board.columns if c.metric == rec.name and c.fingerprint_hash == rec.fingerprint_hash), None)
+        col = next(
+            (c for c in board.columns if c.metric == rec.name and c.fingerprint_hash == rec.fingerprint_hash), None
+        )
         if col is None:
             n = sum(c.metric == rec.name for c in board.columns)
             description, requires = _metric_facts(rec.name)
             col = Column(rec.name, rec.fingerprint_hash, rec.fingerprint, rec.direction, rec.unit,
                          rec.name if n == 0 else f"{rec.name}#{n + 1}", description, requires)  # fmt: skip
             board.columns.append(col)
-        rkey = (bkey, run.model, json.dumps(config, sort_keys=True, default=str), json.dumps(visible, sort_keys=True, default=str))
+        rkey = (bkey, run.model, _canonical(config), _canonical(visible))
         row = rows.get(rkey)
         if row is None:
             _, caps = _model_facts(run.model)

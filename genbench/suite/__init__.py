@@ -126,7 +126,8 @@ def load_suite(path: str | Path) -> Suite:
                 sets=tuple(str(s) for s in sets),
             )
         )
-    return Suite(name, version, tuple(entries), str(raw.get("description", "")), str(raw.get("device", "auto")), str(path))
+    description, device = str(raw.get("description", "")), str(raw.get("device", "auto"))
+    return Suite(name, version, tuple(entries), description, device, str(path))
 
 
 def get_suite(name_or_path: str, suites: dict[str, Suite]) -> Suite:

@@ -18,7 +18,8 @@ ResultsOpt = Annotated[
     Path, typer.Option("--results-dir", envvar="GENBENCH_RESULTS", help="Runs and artifacts go here.")
 ]
 DbOpt = Annotated[
-    Optional[str], typer.Option("--db", envvar="GENBENCH_DB", help="SQLAlchemy URL; default SQLite in the results folder.")
+    Optional[str],
+    typer.Option("--db", envvar="GENBENCH_DB", help="SQLAlchemy URL; default SQLite in the results folder."),
 ]
 SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Seeds for every entry, e.g. 0,1,2 or 0-2.")]
 
@@ -35,7 +36,19 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "estimating…"
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished child processes (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0.0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _head(name: str, progress, started: float) -> Text:  # type: ignore[no-untyped-def]
@@ -92,6 +105,7 @@ def suite_run(
         f"running, {todo} to run with --jobs {jobs} on {device}"
     )
     started = time.monotonic()
+    cpu_before = _children_cpu()
     live = None
     if console.is_terminal:
         from rich.live import Live
@@ -119,9 +133,10 @@ def suite_run(
         if live is not None:
             live.stop()
     wall = time.monotonic() - started
+    # CPU time of the jobs says what the suite costs on idle cores when the machine is shared.
     console.print(
         f"suite {suite.name}: {progress.done} of {progress.total} done, {progress.failed} failed, "
-        f"wall time {wall:.1f} s with --jobs {jobs}"
+        f"wall time {wall:.1f} s with --jobs {jobs}, jobs' CPU time {_children_cpu() - cpu_before:.1f} s"
     )
     if progress.failed:
         console.print("failed jobs' logs are under " + str(results_dir / "suites" / suite.name / "logs"))
@@ -150,10 +165,11 @@ def suite_status(
     for p in planned:
         j, r = p.job, p.run
         state = {"done": r.status if r else "done", "start": "to start" if not r else f"to start ({r.status} before)"}
+        text = state.get(p.action, p.action)
         table.add_row(
             j.model, j.family, j.benchmark, j.budget, str(j.seed), " ".join(j.sets) or "-",
-            f"[{style[p.action]}]{state.get(p.action, p.action)}[/]" if style[p.action] else state.get(p.action, p.action),
-            r.id if r else "-", f"{r.wall_seconds:.0f}" if r else "-",
+            f"[{style[p.action]}]{text}[/]" if style[p.action] else text, r.id if r else "-",
+            f"{r.wall_seconds:.0f}" if r else "-",
         )  # fmt: skip
     console.print(table)
     counts = {a: sum(p.action == a for p in planned) for a in ("done", "running", "resume", "restart", "start")}

@@ -109,7 +109,9 @@ def execute(
     try:
         while queue or slots:
             while queue and len(slots) < jobs:
-                slots.append(_launch(queue.pop(0), slots, store, log_dir, gpus, device, results_dir, db_url, data_dir, jobs))
+                slots.append(
+                    _launch(queue.pop(0), slots, store, log_dir, gpus, device, results_dir, db_url, data_dir, jobs)
+                )
                 on_event(f"started {slots[-1].planned.job.label} ({slots[-1].planned.action}), log {slots[-1].log}")
             progress.queued = len(queue)
             for slot in list(slots):

@@ -57,7 +57,7 @@ class PlannedJob:
         return {
             "done": f"{r.status} as run {r.id}" if r else "",
             "running": f"running as run {r.id} (heartbeat {r.heartbeat:%H:%M:%S})" if r else "",
-            "resume": f"run {r.id} is {'dead' if r and r.status == 'running' else 'interrupted'}: resume it" if r else "",
+            "resume": f"run {r.id} is {'dead' if r.status == 'running' else 'interrupted'}: resume it" if r else "",
             "restart": f"run {r.id} is {r.status} with no checkpoint: start again" if r else "",
             "start": "not run yet",
         }[self.action]
@@ -84,9 +84,8 @@ def resolved_hash(plugins: Plugins, spec: ModelSpec, dataset: str, sets: tuple[s
     train_cfg = apply_overrides(TrainConfig(), parsed["train"], prefix="train.")
     eval_cfg = apply_overrides(EvalConfig(), parsed["eval"], prefix="eval.")
     model_cfg = resolve_config(spec, DataInfo(dspec.name, dspec.shape, dspec.num_classes), parsed["model"])
-    return config_hash(
-        {"model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(train_cfg), "eval": dataclasses.asdict(eval_cfg)}
-    )
+    resolved = {"model": model_cfg, "train": train_cfg, "eval": eval_cfg}
+    return config_hash({k: dataclasses.asdict(v) for k, v in resolved.items()})
 
 
 def expand(suite: Suite, plugins: Plugins, seeds: tuple[int, ...] | None = None) -> list[Job]:

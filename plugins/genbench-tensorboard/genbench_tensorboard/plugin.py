@@ -52,7 +52,8 @@ def genbench_evaluated(run: Any, scores: list[Any]) -> None:
     for sc in scores:
         w.add_scalar(f"metric/{sc.name}", sc.value, global_step=run.images_seen)
         settings = ", ".join(f"{k}={v}" for k, v in sorted(sc.settings.items()))
-        w.add_text(f"metric/{sc.name}", f"{sc.value:.6g} {sc.unit} (fingerprint {sc.fingerprint_hash}; {settings or '-'})")
+        text = f"{sc.value:.6g} {sc.unit} (fingerprint {sc.fingerprint_hash}; {settings or '-'})"
+        w.add_text(f"metric/{sc.name}", text)
     w.flush()
 
 
