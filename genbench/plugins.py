@@ -108,7 +108,10 @@ class Plugins:
                 for item in items:
                     if sink is None:
                         benchmark_paths.append((Path(item), impl.plugin_name))
-                        info.registers[kind].append(Path(item).stem)
+                        if is_suite_file(item):
+                            info.registers.setdefault("suites", []).append(Path(item).name.split(".")[0])
+                        else:
+                            info.registers[kind].append(Path(item).stem)
                     else:
                         sink.add(item, impl.plugin_name)
                         info.registers[kind].append(item.name)

@@ -42,7 +42,7 @@ table.meta { width: 100%; table-layout: fixed; } .meta td { overflow-wrap: anywh
 .status-interrupted, .status-running { color: #9a6700; }
 pre { font-size: 0.75em; background: #f7f7f7; padding: 0.5em; overflow-x: auto; }
 .meta td { text-align: left; white-space: normal; } .muted { color: #666; font-size: 0.85em; }
-img.pareto { max-width: 100%; border: 1px solid #eee; }
+img.pareto { max-width: 100%; border: 1px solid #eee; } .scroll { overflow-x: auto; }
 """
 
 # Counts images that loaded and that did not, for a headless browser (and a reader's console).
@@ -66,6 +66,7 @@ def _board_html(board: Board, index: int, pareto: str | None) -> str:
     head = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE]
     classes = ["", "model", "family", *("" for _ in board.columns), "", *("" for _ in COMPUTE)]
     out = [f'<h2 id="board-{index}">{_e(board.title)} <span class="muted">({_e(board.dataset)})</span></h2>']
+    out.append('<div class="scroll">')
     out.append(f'<table class="leaderboard" data-benchmark="{_e(board.benchmark)}" data-budget="{_e(board.budget)}">')
     ths = "".join(f'<th class="{c}">{_e(h)}</th>' for h, c in zip(head, classes))
     out.append(f"<thead><tr>{ths}</tr></thead>")
@@ -83,7 +84,7 @@ def _board_html(board: Board, index: int, pareto: str | None) -> str:
         cells.extend(f"<td>{_e(compute[n])}</td>" for n in COMPUTE)
         runs = " ".join(row.run_ids)
         out.append(f'<tr class="row" data-model="{_e(row.model)}" data-runs="{_e(runs)}">' + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     out.append('<ul class="legend">' + "".join(f"<li>{_e(line)}</li>" for line in legend_lines(board)) + "</ul>")
     if pareto and sort is not None:
         out.append(f'<h3>{_e(sort.key)} against training time</h3><img class="pareto" src="{_e(pareto)}" '
@@ -116,12 +117,17 @@ def _run_html(run: Run, out: Path) -> str:
     if losses:
         parts.append(f'<img class="losses" src="{_e(losses)}" alt="loss curve of run {_e(run.id)}">')
     if run.metrics:
+        settings = {", ".join(f"{k}={v}" for k, v in m.settings.items()) for m in run.metrics}
+        if len(settings) == 1:  # one evaluation: its settings once, above the values
+            parts.append(f'<div class="muted">evaluation settings: {_e(settings.pop() or "none")}</div>')
         rows = "".join(
             f"<tr><td>{_e(m.name)}</td><td>{_e(fmt_value(m.value))} {_e(m.unit)}</td>"
-            f"<td>{_e(', '.join(f'{k}={v}' for k, v in m.settings.items()))}</td><td>{_e(m.fingerprint_hash)}</td></tr>"
+            + (f"<td>{_e(', '.join(f'{k}={v}' for k, v in m.settings.items()))}</td>" if settings else "")
+            + f"<td>{_e(m.fingerprint_hash)}</td></tr>"
             for m in run.metrics
         )
-        head = "<tr><th>metric</th><th>value</th><th>settings</th><th>fingerprint</th></tr>"
+        head = "<tr><th>metric</th><th>value</th>" + ("<th>settings</th>" if settings else "")
+        head += "<th>fingerprint</th></tr>"
         parts.append(f'<table class="meta">{head}{rows}</table>')
     facts = [
         ("images seen", f"{run.images_seen:,} of {run.budget_images:,} ({run.steps:,} steps)"),

@@ -71,7 +71,7 @@ def _view(name: str, progress, started: float):  # type: ignore[no-untyped-def]
     table = Table(box=None, show_header=False, padding=(0, 1))
     for label, frac, elapsed in progress.running:
         bar = "█" * int(frac * 20) + "░" * (20 - int(frac * 20))
-        table.add_row(f"  {label}", bar, f"{frac:4.0%} trained", _duration(elapsed))
+        table.add_row(f"  {label}", bar, "evaluating" if frac >= 1.0 else f"{frac:4.0%} trained", _duration(elapsed))
     return Group(head, table)
 
 

@@ -173,7 +173,11 @@ def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path,
 
 
 def _running_row(slot: Slot, store: Store) -> tuple[str, float, float]:
-    """(label, fraction of the budget trained, seconds since launch) from the run's last checkpoint."""
-    runs = [r for r in find_runs(store, slot.planned.job) if r.status == "running"]
-    frac = runs[0].images_seen / max(1, runs[0].budget_images) if runs else 0.0
-    return slot.planned.job.label, frac, time.monotonic() - slot.started
+    """(label, fraction of the budget trained, seconds since launch) from the run's last checkpoint.
+
+    A fraction of 1.0 while the process lives means training is over and the run is being scored."""
+    runs = find_runs(store, slot.planned.job)
+    if not runs:
+        return slot.planned.job.label, 0.0, time.monotonic() - slot.started
+    frac = 1.0 if runs[0].status != "running" else runs[0].images_seen / max(1, runs[0].budget_images)
+    return slot.planned.job.label, min(frac, 1.0), time.monotonic() - slot.started
