@@ -99,3 +99,23 @@ def test_report_renders_in_headless_chromium(tmp_path):
                    cwd=tmp_path)  # fmt: skip
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
     assert pixels.std() > 10 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # not a blank page
+
+
+def test_report_command_writes_the_page_and_refuses_a_bad_axis(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from genbench import cli
+
+    make_store(tmp_path)
+    monkeypatch.delenv("GENBENCH_DB", raising=False)
+    for args, want in (([], 0), (["--pareto-x", "steps"], 2)):
+        monkeypatch.setattr(sys, "argv", ["genbench", "report", "--db", f"sqlite:///{tmp_path / 'r.db'}",
+                                          "--out", str(tmp_path / "out"), "--metric", "nll", *args])  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+        assert (exc.value.code or 0) == want
+    out, err = capsys.readouterr()
+    assert "report:" in out and "index.html" in out
+    assert "--pareto-x steps: choose train_seconds or images_seen" in err
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<h3>nll against training time</h3>" in page

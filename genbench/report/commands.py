@@ -14,6 +14,12 @@ console = Console()
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html and its images.")] = Path("results/report"),
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Only this dataset's runs.")] = None,
+    metric: Annotated[
+        Optional[str], typer.Option("--metric", help="Sort tables and plot Pareto fronts by this metric.")
+    ] = None,
+    pareto_x: Annotated[
+        str, typer.Option("--pareto-x", help="Pareto plots' cost axis: train_seconds or images_seen.")
+    ] = "train_seconds",
     results_dir: Annotated[
         Path, typer.Option("--results-dir", envvar="GENBENCH_RESULTS", help="Runs and artifacts are read from here.")
     ] = Path("results"),
@@ -23,11 +29,14 @@ def report(
     ] = None,
 ) -> None:
     """Write a static HTML report (leaderboards, Pareto plots, each run's samples, losses and metadata)."""
+    from genbench.errors import GenbenchError
     from genbench.report.html import write_report
     from genbench.store import Store, default_db_url
 
+    if pareto_x not in ("train_seconds", "images_seen"):
+        raise GenbenchError(f"--pareto-x {pareto_x}: choose train_seconds or images_seen")
     store = Store(db or default_db_url(results_dir))
-    index = write_report(store, out, dataset=dataset)
+    index = write_report(store, out, dataset=dataset, metric=metric, pareto_x=pareto_x)  # type: ignore[arg-type]
     console.print(f"report: {index.resolve()}")
 
 

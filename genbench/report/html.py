@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from genbench.report.leaderboard import Board, build_boards
-from genbench.report.pareto import save_pareto
+from genbench.report.pareto import XAxis, save_pareto
 from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
 from genbench.store import Store
 from genbench.store.schema import Run
@@ -60,7 +60,7 @@ def _e(text: Any) -> str:
     return html.escape(str(text))
 
 
-def _board_html(board: Board, index: int, pareto: str | None) -> str:
+def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = "train_seconds") -> str:
     sort = board.column()
     ranked = board.ranked()
     head = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE]
@@ -87,8 +87,9 @@ def _board_html(board: Board, index: int, pareto: str | None) -> str:
     out.append("</tbody></table></div>")
     out.append('<ul class="legend">' + "".join(f"<li>{_e(line)}</li>" for line in legend_lines(board)) + "</ul>")
     if pareto and sort is not None:
-        out.append(f'<h3>{_e(sort.key)} against training time</h3><img class="pareto" src="{_e(pareto)}" '
-                   f'alt="Pareto plot of {_e(sort.key)} against training time for {_e(board.title)}">')  # fmt: skip
+        cost = "training time" if pareto_x == "train_seconds" else "images seen"
+        out.append(f'<h3>{_e(sort.key)} against {cost}</h3><img class="pareto" src="{_e(pareto)}" '
+                   f'alt="Pareto plot of {_e(sort.key)} against {cost} for {_e(board.title)}">')  # fmt: skip
     return "\n".join(out)
 
 
@@ -147,15 +148,17 @@ def _run_html(run: Run, out: Path) -> str:
     return "\n".join(parts)
 
 
-def write_report(store: Store, out: Path, *, dataset: str | None = None, metric: str | None = None) -> Path:
+def write_report(
+    store: Store, out: Path, *, dataset: str | None = None, metric: str | None = None, pareto_x: XAxis = "train_seconds"
+) -> Path:
     """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     boards = build_boards(store, dataset=dataset, metric=metric)
     sections = []
     for i, board in enumerate(boards):
-        png = save_pareto(board, out / "pareto" / f"{board.benchmark}-{board.budget}-{i}.png")
-        sections.append(_board_html(board, i, png.relative_to(out).as_posix() if png else None))
+        png = save_pareto(board, out / "pareto" / f"{board.benchmark}-{board.budget}-{i}.png", x=pareto_x)
+        sections.append(_board_html(board, i, png.relative_to(out).as_posix() if png else None, pareto_x))
     query = select(Run).order_by(Run.benchmark, Run.budget, Run.family, Run.model, Run.seed)
     if dataset:
         query = query.where(Run.dataset == dataset)
