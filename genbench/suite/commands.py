@@ -100,6 +100,13 @@ def suite_run(
     planned = plan(suite, plugins, store, parse_seeds(seeds) if seeds else None)
     device = device or suite.device
     todo = sum(p.action in ("start", "resume", "restart") for p in planned)
+    if todo:  # a missing GPU or data folder is one message now, not one failed job per model
+        from genbench.data import load_dataset
+        from genbench.engine.device import resolve_device
+
+        resolve_device(device)
+        for name in dict.fromkeys(p.job.dataset for p in planned if p.action != "done"):
+            load_dataset(name, data_dir)
     console.print(
         f"suite [bold]{suite.name}[/] v{suite.version}: {len(planned)} jobs, {len(planned) - todo} already done or "
         f"running, {todo} to run with --jobs {jobs} on {device}"
