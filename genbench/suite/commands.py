@@ -179,8 +179,10 @@ def suite_status(
             f"{r.wall_seconds:.0f}" if r else "-",
         )  # fmt: skip
     console.print(table)
-    counts = {a: sum(p.action == a for p in planned) for a in ("done", "running", "resume", "restart", "start")}
-    console.print(", ".join(f"{n} {a}" for a, n in counts.items() if n))
+    words = {"done": "done", "running": "running elsewhere", "resume": "to resume", "restart": "to restart",
+             "start": "to start"}  # fmt: skip
+    counts = {w: sum(p.action == a for p in planned) for a, w in words.items()}
+    console.print(", ".join(f"{n} {w}" for w, n in counts.items() if n))
 
 
 @suite_app.command("list")
