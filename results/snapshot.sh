@@ -21,8 +21,9 @@ rm -rf "$out" && mkdir -p "$out"
   echo "$command"
   echo '```'
   echo
-  echo "- genbench commit: $(git -C "$here" rev-parse HEAD) (runs record theirs in runs.json, \`git_commit\`)"
-  echo "- machine: $(nproc) visible CPU core(s), $(uname -sm); snapshot taken $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- genbench commit at snapshot time: $(git -C "$here" rev-parse HEAD); each run records the commit"
+  echo "  it ran from in runs.json (\`git_commit\`, \`+dirty\` when the checkout had uncommitted changes)"
+  echo "- machine: $(getconf _NPROCESSORS_ONLN) CPU cores, $(uname -sm); snapshot taken $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- files: leaderboard.md / leaderboard.json (\`genbench leaderboard --format ...\`), runs.json"
   echo "  (\`genbench runs --format json\`), report/index.html (\`genbench report\`; open it from disk)"
   [ -n "$notes" ] && { echo; echo "$notes"; }

@@ -167,7 +167,9 @@ def suite_status(
     planned = plan(suite, plugins, _store(results_dir, db), parse_seeds(seeds) if seeds else None)
     table = Table(title=f"suite {suite.name} v{suite.version}", title_justify="left", header_style="bold")
     for col in ("model", "family", "benchmark", "budget", "seed", "settings", "state", "run", "wall s"):
-        table.add_column(col, justify="right" if col in ("seed", "wall s") else "left")
+        # Names, states and run ids are never cut (a reader greps them); the rest wraps.
+        table.add_column(col, justify="right" if col in ("seed", "wall s") else "left",
+                         no_wrap=col in ("model", "state", "run"))  # fmt: skip
     style = {"done": "green", "running": "cyan", "resume": "yellow", "restart": "yellow", "start": ""}
     for p in planned:
         j, r = p.job, p.run
