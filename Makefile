@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(BIN)/pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
-# A real model end to end on offline data (scikit-learn's digits), then the leaderboard.
+# Every installed model, from every family, trained on offline data (scikit-learn's digits) by the
+# digits suite, two at a time; then one cross-family leaderboard and the HTML report's path.
+# Run it again: finished runs are kept, so it only prints the leaderboard and report.
 demo: $(STAMP)
 	$(BIN)/genbench plugins
-	$(BIN)/genbench run vae --dataset digits --budget quick --results-dir $(DEMO_RESULTS)
-	$(BIN)/genbench run vae --model cvae --dataset digits --budget quick --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench suite run digits --jobs 2 --results-dir $(DEMO_RESULTS)
 	$(BIN)/genbench leaderboard --dataset digits --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench report --dataset digits --results-dir $(DEMO_RESULTS) --out $(DEMO_RESULTS)/report
 
 # Tests that train for a minute or more are marked `slow`: `make test` skips them, `make test-slow` runs only them.
 test: $(STAMP)

@@ -15,7 +15,9 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
+    from genbench.engine.evaluate import Score
     from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
+    from genbench.store.schema import Run
 
 hookspec = pluggy.HookspecMarker("genbench")
 
@@ -65,3 +67,34 @@ def genbench_register_commands(app: typer.Typer) -> None:
     Called once when the CLI is built, with the root :class:`typer.Typer` app; the plugin
     adds commands with ``@app.command()``. Nothing is returned.
     """
+
+
+# -- lifecycle hooks: called by the runner while a run trains and is scored -----------------
+# Trackers (TensorBoard, MLflow...) implement them. They are called in the training process,
+# with keyword arguments; an exception in one is reported as a note and never stops the run.
+
+
+@hookspec
+def genbench_run_started(run: Run, resumed: bool) -> None:
+    """A run's row is stored and training is about to start (``resumed``: from a checkpoint).
+
+    ``run`` is the :class:`~genbench.store.schema.Run` row: id, family, model, dataset, budget,
+    seed, the resolved ``config`` and ``run_dir`` (a tracker may write its files there).
+    """
+
+
+@hookspec
+def genbench_losses_logged(run: Run, step: int, images_seen: int, losses: dict[str, float]) -> None:
+    """Every ``train.log_every`` steps: the interval means of the run's losses at ``step``."""
+
+
+@hookspec
+def genbench_evaluated(run: Run, scores: list[Score]) -> None:
+    """A run was scored (after training, or by ``genbench eval``): one
+    :class:`~genbench.engine.evaluate.Score` per metric, with its value, unit and fingerprint."""
+
+
+@hookspec
+def genbench_run_finished(run: Run) -> None:
+    """Training stopped and, when it finished, the run was scored. ``run.status`` says how it
+    ended: finished, interrupted, diverged or failed; ``run.message`` says why."""

@@ -24,6 +24,7 @@ from genbench.benchmarks import Benchmark, load_benchmark
 from genbench.errors import GenbenchError, did_you_mean
 from genbench.registry import Registry
 from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
+from genbench.suite import Suite, is_suite_file, load_suite
 
 from genbench import hookimpl  # noqa: F401  (the marker lives in genbench; kept here for old imports)
 
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
     import typer
 
 # Core features are plugins too (datasette's DEFAULT_PLUGINS): registered before entry points.
-DEFAULT_PLUGINS = ("genbench.data.builtin", "genbench.metrics.builtin", "genbench.benchmarks.builtin")
+DEFAULT_PLUGINS = (
+    "genbench.data.builtin", "genbench.metrics.builtin", "genbench.benchmarks.builtin", "genbench.suite.builtin"
+)
 ENTRY_POINT_GROUP = "genbench"
 
 
@@ -67,6 +70,7 @@ class Plugins:
     benchmarks: dict[str, Benchmark]
     info: list[PluginInfo]
     benchmark_clashes: dict[str, str] = field(default_factory=dict)  # name -> why it cannot be used
+    suites: dict[str, Suite] = field(default_factory=dict)  # *.suite.yaml files from the benchmark hook
 
     @classmethod
     def load(cls, *, extra: list[ModuleType] | None = None, use_entry_points: bool = True) -> Plugins:
@@ -134,7 +138,10 @@ class Plugins:
                 for item in items:
                     if sink is None:
                         benchmark_paths.append((Path(item), impl.plugin_name))
-                        info.registers[kind].append(Path(item).stem)
+                        if is_suite_file(item):
+                            info.registers.setdefault("suites", []).append(Path(item).name.split(".")[0])
+                        else:
+                            info.registers[kind].append(Path(item).stem)
                     else:
                         sink.add(item, impl.plugin_name)
                         info.registers[kind].append(item.name)
@@ -142,7 +149,16 @@ class Plugins:
         benchmarks: dict[str, Benchmark] = {}
         bench_clashes: dict[str, str] = {}
         bench_plugin: dict[str, str] = {}
+        suites: dict[str, Suite] = {}
         for path, plugin in benchmark_paths:
+            if is_suite_file(path):
+                suite = load_suite(path)
+                if suite.name in suites:
+                    raise GenbenchError(
+                        f"suite '{suite.name}' is declared twice ({suites[suite.name].path} and {path}): rename one"
+                    )
+                suites[suite.name] = suite
+                continue
             bench = load_benchmark(path)
             if bench.name in benchmarks or bench.name in bench_clashes:
                 first = benchmarks.pop(bench.name, None)
@@ -160,7 +176,7 @@ class Plugins:
             for name, owners in registry.clashes.items():
                 for owner in owners:
                     infos[owner].clashes.append(f"{registry.kind} {name}")
-        return cls(pm, models, datasets, metrics, benchmarks, list(infos.values()), bench_clashes)
+        return cls(pm, models, datasets, metrics, benchmarks, list(infos.values()), bench_clashes, suites)
 
     def info_of(self, plugin: str) -> PluginInfo | None:
         return next((i for i in self.info if i.name == plugin), None)

@@ -1,30 +1,38 @@
-"""Leaderboards rank only comparable values and aggregate seeds."""
+"""Leaderboards: one table per benchmark and budget, a row per model, a column per metric."""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
 
 import pytest
 
 from genbench.report.leaderboard import build_boards, rank_of
+from genbench.report.tables import board_markdown, board_table, boards_records, cell_text, legend_lines, records_csv
 from genbench.store import Store
 from genbench.store.schema import MetricRecord, Run
 
 
 def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, tuple[float, str]], *,
-            status: str = "finished", budget: str = "quick", settings: dict | None = None) -> None:  # fmt: skip
+            status: str = "finished", budget: str = "quick", settings: dict | None = None, family: str = "f",
+            config: dict | None = None, benchmark: str = "digits", wall: float = 10.0) -> None:  # fmt: skip
     with store.session() as s:
         s.add(
             Run(
-                id=run_id, status=status, family="f", model=model, dataset="digits", benchmark="digits",
-                benchmark_version=1, budget=budget, budget_images=100, seed=seed, config={}, config_hash=model,
-                versions={}, device="cpu", hardware="cpu", run_dir="/tmp",
+                id=run_id, status=status, family=family, model=model, dataset="digits", benchmark=benchmark,
+                benchmark_version=1, budget=budget, budget_images=100, seed=seed, config=config or {},
+                config_hash=model, versions={}, device="cpu", hardware="cpu", run_dir="/tmp", num_params=1000,
+                images_seen=100, wall_seconds=wall,
             )  # fmt: skip
         )
         for name, (value, fp) in values.items():
-            direction = "min" if name == "fd" else "max"
+            direction = "min" if name in ("fd", "nll") else "max"
             s.add(
                 MetricRecord(
-                    run_id=run_id, name=name, value=value, direction=direction, fingerprint={"fp": fp},
-                    fingerprint_hash=fp, settings=settings or {},
+                    run_id=run_id, name=name, value=value, direction=direction,
+                    fingerprint={"fp": fp, "num_samples": 500, "reference_count": 360, "reference": "digits/test"},
+                    fingerprint_hash=fp, settings=settings or {}, unit="bits/dim" if name == "nll" else "",
                 )  # fmt: skip
             )
 
@@ -36,29 +44,100 @@ def store(request, tmp_path) -> Store:
     return Store(f"sqlite:///{tmp_path / 'lb.db'}")
 
 
-def test_direction_seeds_and_comparability(store):
+def test_one_table_per_benchmark_and_budget_with_a_column_per_metric(store):
     add_run(store, "a0", "good", 0, {"fd": (1.0, "X"), "acc": (0.9, "Y")})
     add_run(store, "a1", "good", 1, {"fd": (3.0, "X"), "acc": (0.7, "Y")})
-    add_run(store, "b0", "bad", 0, {"fd": (5.0, "X"), "acc": (0.95, "Y")})
-    add_run(store, "c0", "other-protocol", 0, {"fd": (0.1, "Z")})  # different fingerprint
+    add_run(store, "b0", "bad", 0, {"fd": (5.0, "X"), "acc": (0.95, "Y")}, family="g")
+    add_run(store, "c0", "other-protocol", 0, {"fd": (0.1, "Z")})  # another fingerprint: its own column
     add_run(store, "d0", "crashed", 0, {"fd": (0.0, "X")}, status="failed")  # never ranked
-    add_run(store, "e0", "smoke", 0, {"fd": (0.0, "X")}, budget="smoke")  # other budget
+    add_run(store, "e0", "smoke", 0, {"fd": (0.0, "X")}, budget="smoke")  # another table
 
-    boards = {(b.metric, b.fingerprint_hash, b.budget): b for b in build_boards(store)}
-    assert set(boards) == {("fd", "X", "quick"), ("acc", "Y", "quick"), ("fd", "Z", "quick"), ("fd", "X", "smoke")}
-    fd = boards[("fd", "X", "quick")].ranked()
-    assert [r.model for r in fd] == ["good", "bad"]  # lower is better
-    assert fd[0].mean == pytest.approx(2.0) and fd[0].std == pytest.approx(2**0.5) and fd[0].seeds == [0, 1]
-    acc = boards[("acc", "Y", "quick")].ranked()
-    assert [r.model for r in acc] == ["bad", "good"]  # higher is better
+    boards = {(b.benchmark, b.budget): b for b in build_boards(store)}
+    assert set(boards) == {("digits", "quick"), ("digits", "smoke")}
+    quick = boards[("digits", "quick")]
+    assert [c.key for c in quick.columns] == ["acc", "fd", "fd#2"]  # unknown benchmark order: by name
+    assert {r.model for r in quick.rows} == {"good", "bad", "other-protocol"}  # one row per model, both families
+    fd = quick.column("fd")
+    ranked = [r for r in quick.ranked("fd") if r.value(fd)]
+    assert [r.model for r in ranked] == ["good", "bad"]  # lower is better
+    good = ranked[0]
+    assert good.value(fd).mean == pytest.approx(2.0) and good.value(fd).std == pytest.approx(2**0.5)
+    assert good.seeds == [0, 1] and cell_text(good, fd) == "2 ± 1.414"
+    assert [r.model for r in quick.ranked("acc")][:2] == ["bad", "good"]  # higher is better
+    assert quick.ranked("fd")[-1].model == "other-protocol"  # no value in the column: last
+    assert cell_text(quick.ranked("fd")[-1], fd) == "–"
     assert rank_of(store, "b0", "fd", "X") == (2, 2)
     assert rank_of(store, "c0", "fd", "X") is None
+    assert rank_of(store, "c0", "fd", "Z") == (1, 1)
 
 
-def test_eval_settings_make_separate_rows(store):
-    add_run(store, "s0", "ddpm", 0, {"fd": (4.0, "X")}, settings={"sampler": "ddpm"})
+def test_memory_settings_never_split_rows_and_eval_settings_do(store):
+    # vae's iwae_batch is declared with memory_setting; its iwae_k changes the bound.
+    base = {"model": {"latent_dim": 16}, "train": {"batch_size": 64, "log_every": 10}, "eval": {"batch_size": 500}}
+    add_run(store, "v0", "vae", 0, {"nll": (3.0, "N")}, settings={"iwae_k": 64, "iwae_batch": 2048}, config=base)
+    other_chunks = {**base, "train": {"batch_size": 64, "log_every": 5}, "eval": {"batch_size": 100}}
+    add_run(store, "v1", "vae", 1, {"nll": (3.2, "N")}, settings={"iwae_k": 64, "iwae_batch": 128}, config=other_chunks)
+    add_run(store, "v2", "vae", 2, {"nll": (2.9, "N")}, settings={"iwae_k": 512, "iwae_batch": 128}, config=base)
+    bigger = {**base, "model": {"latent_dim": 32}}
+    add_run(store, "v3", "vae", 3, {"nll": (2.8, "N")}, settings={"iwae_k": 64, "iwae_batch": 2048}, config=bigger)
+    (board,) = build_boards(store)
+    rows = {r.label: r for r in board.rows}
+    # What differs between a model's rows is shown beside its name: iwae_k and latent_dim, never iwae_batch.
+    assert set(rows) == {
+        "vae (iwae_k=64, latent_dim=16)", "vae (iwae_k=512, latent_dim=16)", "vae (iwae_k=64, latent_dim=32)"
+    }
+    assert rows["vae (iwae_k=64, latent_dim=16)"].run_ids == ["v0", "v1"]  # log_every / batch sizes / iwae_batch
+    assert all("iwae_batch" not in r.label for r in board.rows)
+
+
+def test_re_evaluation_with_another_sampler_is_its_own_row(store):
+    add_run(store, "s0", "ddpm", 0, {"fd": (4.0, "X")}, settings={"sampler": "ddpm", "steps": 1000})
     with store.session() as s:  # the same run re-evaluated with another sampler
         s.add(MetricRecord(run_id="s0", name="fd", value=6.0, direction="min", fingerprint={}, fingerprint_hash="X",
-                           settings={"sampler": "ddim"}))  # fmt: skip
-    rows = build_boards(store)[0].ranked()
-    assert [(r.label, r.mean) for r in rows] == [("ddpm (sampler=ddpm)", 4.0), ("ddpm (sampler=ddim)", 6.0)]
+                           settings={"sampler": "ddim", "steps": 50}))  # fmt: skip
+    (board,) = build_boards(store)
+    assert [(r.label, r.value(board.column("fd")).mean) for r in board.ranked()] == [
+        ("ddpm (sampler=ddpm, steps=1000)", 4.0),
+        ("ddpm (sampler=ddim, steps=50)", 6.0),
+    ]
+
+
+def test_na_for_a_missing_capability_and_compute_columns(toy_plugins, store):
+    # toy-pixel (installed through the toy plugin) cannot sample conditionally: cond-acc is n/a, not "missing".
+    add_run(store, "t0", "toy-pixel", 0, {"nll": (5.0, "N")}, config={"model": {"temperature": 1.0}}, wall=125.0)
+    add_run(store, "g0", "somegan", 0, {"cond-acc": (0.8, "C")}, family="gan")
+    (board,) = build_boards(store)
+    toy = next(r for r in board.rows if r.model == "toy-pixel")
+    gan = next(r for r in board.rows if r.model == "somegan")
+    assert cell_text(toy, board.column("cond-acc")) == "n/a"
+    assert cell_text(gan, board.column("nll")) == "–"  # plugin not installed: unknown capability
+    table = board_markdown(board)
+    assert "| nll ↓ (bits/dim) |" in table and "cond-acc ↑" in table
+    assert "| 2.1 min | cpu |" in table  # training time and device
+    legend = "\n".join(legend_lines(board))
+    assert "nll: negative log-likelihood" in legend and "fingerprint N" in legend and "360 digits/test images" in legend
+    assert "500 samples" in legend  # cond-acc is scored on generated samples
+
+
+def test_sorting_by_any_metric_and_every_format(store):
+    add_run(store, "a0", "a", 0, {"fd": (1.0, "X"), "acc": (0.5, "Y")})
+    add_run(store, "b0", "b", 0, {"fd": (2.0, "X"), "acc": (0.9, "Y")})
+    (by_fd,) = build_boards(store, metric="fd")
+    (by_acc,) = build_boards(store, metric="acc")
+    assert [r.model for r in by_fd.ranked()] == ["a", "b"]
+    assert [r.model for r in by_acc.ranked()] == ["b", "a"]
+    assert build_boards(store, metric="nll") == []
+    md = board_markdown(by_acc)
+    assert md.index("| 1 | b |") < md.index("| 2 | a |") and "(sorted by this)" in md
+    records = boards_records([by_fd])
+    assert {(r["metric"], r["model"], r["rank"]) for r in records} == {("fd", "a", 1), ("fd", "b", 2),
+                                                                       ("acc", "b", 1), ("acc", "a", 2)}  # fmt: skip
+    json.dumps(records)
+    rows = list(csv.DictReader(io.StringIO(records_csv(records))))
+    assert len(rows) == 4 and rows[0]["benchmark"] == "digits" and json.loads(rows[0]["runs"])
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(board_table(by_fd))
+    text = console.export_text()
+    assert "fd ↓" in text and "acc ↑" in text and "fingerprint X" in text

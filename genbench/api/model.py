@@ -32,6 +32,14 @@ def eval_setting(default: Any, help: str = "", **limits: float) -> Any:
     return dataclasses.field(default=default, metadata={"eval": True, "help": help, **bounds(**limits)})
 
 
+def memory_setting(default: Any, help: str = "", **limits: float) -> Any:
+    """An evaluation-time setting that only fits the work into memory (a chunk size): it never
+    changes a measured value, so the leaderboard neither shows it nor splits rows on it."""
+    from genbench.config import bounds
+
+    return dataclasses.field(default=default, metadata={"eval": True, "memory": True, "help": help, **bounds(**limits)})
+
+
 def eval_fields(config: Any) -> dict[str, Any]:
     """The evaluation-time settings of a config, by name."""
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("eval")}
@@ -144,6 +152,12 @@ class GenerativeModel(nn.Module):
         including sessions before a resume. A warning (e.g. a GAN's mode collapse) leaves the
         run ``finished`` and becomes its message, shown by ``genbench run``, ``runs`` and ``show``.
         """
+        return None
+
+    @classmethod
+    def network_evaluations(cls, config: Any) -> int | None:
+        """Network forward passes to draw one sample under ``config`` (e.g. a sampler's steps),
+        shown in the leaderboard's cost columns; None (the default) when the model cannot say."""
         return None
 
     # -- capabilities ----------------------------------------------------------------

@@ -12,6 +12,7 @@ import os
 import subprocess
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -324,6 +325,7 @@ class Runner:
             for name, value in losses.items():
                 if value == value and abs(value) != float("inf"):  # NaN/inf are reported, not stored
                     pending.append(LossPoint(run_id=run.id, step=step, images_seen=images, name=name, value=value))
+            self._hook("genbench_losses_logged", run=run, step=step, images_seen=images, losses=dict(losses))
 
         def on_checkpoint(step: int, images: int) -> None:
             with store.session() as s:
@@ -334,6 +336,7 @@ class Runner:
                     s.add(Artifact(run_id=run.id, kind="checkpoint", path=str(run_dir / "checkpoint.pt")))
             pending.clear()
 
+        self._hook("genbench_run_started", run=run, resumed=resume is not None)
         started = time.perf_counter()
         result: TrainResult | None = None
         scores: list[Score] = []
@@ -387,9 +390,11 @@ class Runner:
                     msg = (f"disk full while {stage} ({getattr(exc, 'filename', None) or run_dir}): free space, "
                            f"then `genbench resume {run.id}` continues from the last checkpoint")  # fmt: skip
                     self._finish_quietly(run.id, owner, msg, pending, time.perf_counter() - started)
+                    self._announce_finished(run.id)
                     raise GenbenchError(msg) from None
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 self._finish_quietly(run.id, owner, message, pending, time.perf_counter() - started)
+                self._announce_finished(run.id)
                 if isinstance(exc, (GenbenchError, PluginFault)):
                     raise
                 origin = self.plugins.origin(self.plugins.models.plugin_of(run.model))
@@ -397,7 +402,27 @@ class Runner:
                     f"plugin {origin} failed while {stage} model '{run.model}': {message} "
                     f"(run {run.id} stored as failed)"
                 ) from exc
-        return Outcome(store.get_run(run.id), scores, result)
+        final = store.get_run(run.id)
+        self._hook("genbench_run_finished", run=final)
+        return Outcome(final, scores, result)
+
+    def _announce_finished(self, run_id: str) -> None:
+        """run_finished for a run that failed; the store may refuse even a read on a full disk."""
+        try:
+            final = self.store.get_run(run_id)
+        except Exception:
+            return
+        self._hook("genbench_run_finished", run=final)
+
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook; a tracker's failure is a note, never the end of the run."""
+        hook = getattr(self.plugins.manager.hook, name)
+        try:
+            hook(**kwargs)
+        except Exception as exc:
+            codes = {f.f_code for f, _ in traceback.walk_tb(exc.__traceback__)}
+            culprit = next((i.plugin_name for i in hook.get_hookimpls() if i.function.__code__ in codes), "a plugin")
+            self.notice(f"{name} failed in plugin '{culprit}': {type(exc).__name__}: {exc}")
 
     def _finish(
         self,
@@ -505,6 +530,7 @@ class Runner:
                         seconds=sc.seconds,
                     )
                 )
+        self._hook("genbench_evaluated", run=run, scores=scores)
         return scores
 
 

@@ -1,12 +1,18 @@
-"""Leaderboards: comparable metric values grouped, aggregated over seeds, ranked by direction.
+"""Leaderboards: one table per benchmark and budget, a row per model, a column per metric.
 
-Values are comparable when they share dataset, benchmark and version, budget, metric and
-metric fingerprint. Runs of one model with one config (any seed) and one set of evaluation
-settings (sampler, steps...) form a row: mean ± std over seeds.
+Values share a table when they share dataset, benchmark and version, and budget; they share a
+column when they also share metric and fingerprint (a second fingerprint of one metric gets a
+column of its own). A row is one model with one training config and one set of evaluation
+settings, aggregated over seeds as mean ± std. Settings that only fit the work into memory
+(``train.log_every``, ``train.checkpoint_every``, ``eval.batch_size`` and model fields declared
+with :func:`genbench.api.model.memory_setting`) never split rows; every other setting does and
+stays visible.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -17,17 +23,44 @@ from sqlalchemy import select
 from genbench.store import Store
 from genbench.store.schema import MetricRecord, Run
 
+# Engine settings that change how the work is chunked or logged, never what is measured.
+MEMORY_ONLY = {"train": ("log_every", "checkpoint_every"), "eval": ("batch_size",)}
+
 
 @dataclass
-class Row:
-    family: str
-    model: str
-    settings: dict[str, Any]
-    config_hash: str
-    run_ids: list[str] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
+class Column:
+    """A metric under one fingerprint."""
+
+    metric: str
+    fingerprint_hash: str
+    fingerprint: dict[str, Any]
+    direction: str
+    unit: str
+    key: str  # the column's name: the metric, or "metric#2" for a second fingerprint
+    description: str = ""
+    requires: str | None = None
+
+    @property
+    def header(self) -> str:
+        arrow = "↓" if self.direction == "min" else "↑"
+        return f"{self.key} {arrow}" + (f" ({self.unit})" if self.unit else "")
+
+    @property
+    def counts(self) -> str:
+        """How many samples and reference images the value rests on, in words."""
+        fp = self.fingerprint
+        parts = []
+        if self.requires in ("sample", "conditional") and "num_samples" in fp:
+            parts.append(f"{fp['num_samples']:,} samples")
+        if fp.get("reference_count"):
+            parts.append(f"{'vs ' if parts else ''}{fp['reference_count']:,} {fp.get('reference', 'reference')} images")
+        return " ".join(parts)
+
+
+@dataclass
+class Cell:
     values: list[float] = field(default_factory=list)
-    params: int = 0
+    run_ids: list[str] = field(default_factory=list)  # the run of each value
 
     @property
     def mean(self) -> float:
@@ -37,10 +70,35 @@ class Row:
     def std(self) -> float:
         return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
 
+
+@dataclass
+class Row:
+    family: str
+    model: str
+    capabilities: frozenset[str] | None  # None when the model's plugin is not installed
+    settings: dict[str, Any]  # evaluation settings that may change a value (sampler, steps...)
+    config: dict[str, Any]  # the training config, memory-only fields removed
+    cells: dict[str, Cell] = field(default_factory=dict)  # column key -> values over seeds
+    run_ids: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    params: int = 0
+    images_seen: list[int] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
+    devices: set[str] = field(default_factory=set)
+    nfe: int | None = None  # network evaluations per sample, when the model can say
+    shown: dict[str, Any] = field(default_factory=dict)  # the settings printed beside the model name
+
     @property
     def label(self) -> str:
-        extra = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
+        extra = ", ".join(f"{k}={v}" for k, v in self.shown.items())
         return f"{self.model} ({extra})" if extra else self.model
+
+    def value(self, column: Column) -> Cell | None:
+        return self.cells.get(column.key)
+
+    def lacks(self, column: Column) -> bool:
+        """True when the model cannot give this metric at all (n/a, not merely missing)."""
+        return bool(column.requires and self.capabilities is not None and column.requires not in self.capabilities)
 
 
 @dataclass
@@ -49,76 +107,227 @@ class Board:
     benchmark: str
     version: int
     budget: str
-    metric: str
-    direction: str
-    unit: str
-    fingerprint_hash: str
-    fingerprint: dict[str, Any]
+    columns: list[Column] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    sort_by: str | None = None  # a column key; None: the column with the most values
 
     @property
     def title(self) -> str:
-        arrow = "↓" if self.direction == "min" else "↑"
-        unit = f" ({self.unit})" if self.unit else ""
-        return (
-            f"{self.benchmark} v{self.version} · {self.budget} · {self.metric}{unit} {arrow} "
-            f"· fingerprint {self.fingerprint_hash}"
-        )
+        return f"{self.benchmark} v{self.version} · {self.budget} budget"
 
-    def ranked(self) -> list[Row]:
-        return sorted(self.rows, key=lambda r: r.mean, reverse=self.direction == "max")
+    def column(self, key: str | None = None) -> Column | None:
+        """The column named ``key`` (a metric name picks its first fingerprint), else the sort column."""
+        key = key or self.sort_by
+        if key is not None:
+            return next((c for c in self.columns if c.key == key), None) or next(
+                (c for c in self.columns if c.metric == key), None
+            )
+        if not self.columns:
+            return None
+        return max(self.columns, key=lambda c: sum(c.key in r.cells for r in self.rows))
+
+    def ranked(self, key: str | None = None) -> list[Row]:
+        """Rows best first by a column; rows without a value for it come last, by model name."""
+        col = self.column(key)
+        if col is None:
+            return sorted(self.rows, key=lambda r: r.label)
+        sign = 1 if col.direction == "min" else -1
+        return sorted(self.rows, key=lambda r: (col.key not in r.cells, sign * r.cells[col.key].mean
+                                                if col.key in r.cells else 0.0, r.label))  # fmt: skip
+
+    def rank(self, row: Row, key: str | None = None) -> int | None:
+        col = self.column(key)
+        if col is None or col.key not in row.cells:
+            return None
+        return [r for r in self.ranked(col.key) if col.key in r.cells].index(row) + 1
+
+
+# -- what a model's plugin can tell us (cached; torch is imported only here) ---------------
+
+
+@functools.cache
+def _model_facts(model: str) -> tuple[type | None, frozenset[str] | None]:
+    """(config dataclass, capabilities) of an installed model; (None, None) when it is not installed."""
+    try:
+        from genbench.engine.build import model_class
+        from genbench.plugins import get_plugins
+
+        spec = get_plugins().models.get(model)
+        return model_class(spec).Config, frozenset(spec.capabilities)
+    except Exception:  # plugin uninstalled or broken: the row still shows, without the extras
+        return None, None
+
+
+def _field_meta(model: str) -> tuple[set[str], set[str], dict[str, Any]]:
+    """(evaluation-time fields, memory-only fields, class defaults) of a model's config."""
+    cfg, _ = _model_facts(model)
+    if cfg is None or not dataclasses.is_dataclass(cfg):
+        return set(), set(), {}
+    fields = dataclasses.fields(cfg)
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    return (
+        {f.name for f in fields if f.metadata.get("eval")},
+        {f.name for f in fields if f.metadata.get("memory")},
+        defaults,
+    )
+
+
+def network_evaluations(model: str, config: dict[str, Any]) -> int | None:
+    """Network evaluations per sample under ``config``, when the model's class can say."""
+    from genbench.engine.build import model_class
+    from genbench.plugins import get_plugins
+
+    cfg_cls, _ = _model_facts(model)
+    if cfg_cls is None:
+        return None
+    try:
+        cls = model_class(get_plugins().models.get(model))
+        names = {f.name for f in dataclasses.fields(cfg_cls)}
+        return cls.network_evaluations(cfg_cls(**{k: v for k, v in config.items() if k in names}))
+    except Exception:  # an old config the class no longer accepts: no figure rather than no table
+        return None
+
+
+def _metric_facts(name: str) -> tuple[str, str | None]:
+    try:
+        from genbench.plugins import get_plugins
+
+        spec = get_plugins().metrics.get(name)
+        return spec.description, spec.requires
+    except Exception:
+        return "", None
+
+
+def _metric_order(benchmark: str) -> list[str]:
+    try:
+        from genbench.plugins import get_plugins
+
+        b = get_plugins().benchmarks[benchmark]
+        return [*b.metrics, *b.optional_metrics]
+    except Exception:
+        return []
+
+
+# -- building ------------------------------------------------------------------------------
+
+
+def _row_identity(run: Run, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(training config, evaluation settings) of a run's value, memory-only fields removed."""
+    eval_names, memory, _ = _field_meta(run.model)
+    eval_names |= set(settings)
+    model_cfg = {k: v for k, v in (run.config.get("model") or {}).items() if k not in eval_names | memory}
+    config: dict[str, Any] = dict(model_cfg)
+    for section in ("train", "eval"):
+        for k, v in (run.config.get(section) or {}).items():
+            if k not in MEMORY_ONLY[section] and not (section == "eval" and k == "num_samples"):
+                config[f"{section}.{k}"] = v  # num_samples is in every fingerprint: it splits columns
+    visible = {k: v for k, v in settings.items() if k not in memory}
+    return config, visible
+
+
+def _canonical(d: dict[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def _differing(dicts: list[dict[str, Any]]) -> set[str]:
+    keys = set().union(*dicts) if dicts else set()
+    return {k for k in keys if len({json.dumps(d.get(k), sort_keys=True, default=str) for d in dicts}) > 1}
 
 
 def build_boards(
     store: Store, *, dataset: str | None = None, benchmark: str | None = None, metric: str | None = None
 ) -> list[Board]:
+    """Every leaderboard of finished runs; ``metric`` keeps the boards that have it and sorts by it."""
     query = select(MetricRecord, Run).join(Run).where(Run.status == "finished")
     if dataset:
         query = query.where(Run.dataset == dataset)
     if benchmark:
         query = query.where(Run.benchmark == benchmark)
-    if metric:
-        query = query.where(MetricRecord.name == metric)
     with store.session() as s:
         pairs = s.execute(query.order_by(MetricRecord.id)).all()
-    # A run re-evaluated with the same settings keeps its latest value.
-    latest: dict[tuple[str, str, str, str], tuple[MetricRecord, Run]] = {}
+    # A run re-evaluated with the same settings keeps its latest value; memory-only settings
+    # (iwae_batch...) do not make a value "different".
+    latest: dict[tuple[str, str, str, str], tuple[MetricRecord, Run, dict[str, Any], dict[str, Any]]] = {}
     for rec, run in pairs:
-        key = (run.id, rec.name, rec.fingerprint_hash, json.dumps(rec.settings, sort_keys=True))
-        latest[key] = (rec, run)
+        config, visible = _row_identity(run, rec.settings or {})
+        key = (run.id, rec.name, rec.fingerprint_hash, _canonical(visible))
+        latest[key] = (rec, run, config, visible)
+
     boards: dict[tuple[Any, ...], Board] = {}
-    for rec, run in latest.values():
-        bkey = (run.dataset, run.benchmark, run.benchmark_version, run.budget, rec.name, rec.fingerprint_hash)
+    rows: dict[tuple[Any, ...], Row] = {}
+    seen_runs: set[tuple[tuple[Any, ...], str]] = set()
+    for rec, run, config, visible in latest.values():
+        bkey = (run.dataset, run.benchmark, run.benchmark_version, run.budget)
         board = boards.get(bkey)
         if board is None:
-            board = boards[bkey] = Board(
-                run.dataset, run.benchmark, run.benchmark_version, run.budget, rec.name, rec.direction,
-                rec.unit, rec.fingerprint_hash, rec.fingerprint,
-            )  # fmt: skip
-        row = next(
-            (
-                r
-                for r in board.rows
-                if r.model == run.model and r.config_hash == run.config_hash and r.settings == rec.settings
-            ),
-            None,
+            board = boards[bkey] = Board(run.dataset, run.benchmark, run.benchmark_version, run.budget)
+        col = next(
+            (c for c in board.columns if c.metric == rec.name and c.fingerprint_hash == rec.fingerprint_hash), None
         )
+        if col is None:
+            n = sum(c.metric == rec.name for c in board.columns)
+            description, requires = _metric_facts(rec.name)
+            col = Column(rec.name, rec.fingerprint_hash, rec.fingerprint, rec.direction, rec.unit,
+                         rec.name if n == 0 else f"{rec.name}#{n + 1}", description, requires)  # fmt: skip
+            board.columns.append(col)
+        rkey = (bkey, run.model, _canonical(config), _canonical(visible))
+        row = rows.get(rkey)
         if row is None:
-            row = Row(run.family, run.model, rec.settings, run.config_hash, params=run.num_params)
+            _, caps = _model_facts(run.model)
+            row = rows[rkey] = Row(run.family, run.model, caps, visible, config, params=run.num_params)
+            row.nfe = network_evaluations(run.model, {**(run.config.get("model") or {}), **(rec.settings or {})})
             board.rows.append(row)
-        row.run_ids.append(run.id)
-        row.seeds.append(run.seed)
-        row.values.append(rec.value)
-    return sorted(boards.values(), key=lambda b: (b.dataset, b.benchmark, b.budget, b.metric, b.fingerprint_hash))
+        cell = row.cells.setdefault(col.key, Cell())
+        cell.values.append(rec.value)
+        cell.run_ids.append(run.id)
+        if (rkey, run.id) not in seen_runs:
+            seen_runs.add((rkey, run.id))
+            row.run_ids.append(run.id)
+            row.seeds.append(run.seed)
+            row.images_seen.append(run.images_seen)
+            row.train_seconds.append(run.wall_seconds)
+            row.devices.add(run.device)
+
+    out = []
+    for board in boards.values():
+        order = _metric_order(board.benchmark)
+        board.columns.sort(key=lambda c: (order.index(c.metric) if c.metric in order else len(order), c.key))
+        _choose_shown(board)
+        if metric:
+            if not any(c.metric == metric for c in board.columns):
+                continue
+            board.sort_by = board.column(metric).key  # type: ignore[union-attr]
+        out.append(board)
+    return sorted(out, key=lambda b: (b.dataset, b.benchmark, b.version, ("smoke", "quick", "standard").index(b.budget)
+                                      if b.budget in ("smoke", "quick", "standard") else 9, b.budget))  # fmt: skip
+
+
+def _choose_shown(board: Board) -> None:
+    """Beside each model name, the settings a reader needs: evaluation settings away from the
+    model's defaults, and whatever differs between rows of the same model."""
+    by_model: dict[str, list[Row]] = {}
+    for row in board.rows:
+        by_model.setdefault(row.model, []).append(row)
+    for model, rows in by_model.items():
+        _, _, defaults = _field_meta(model)
+        differ_cfg = _differing([r.config for r in rows])
+        differ_eval = _differing([r.settings for r in rows])
+        for row in rows:
+            shown = {k: v for k, v in row.settings.items() if k in differ_eval or (k in defaults and defaults[k] != v)}
+            shown.update({k: row.config.get(k) for k in sorted(differ_cfg)})
+            row.shown = shown
 
 
 def rank_of(store: Store, run_id: str, metric: str, fingerprint_hash: str) -> tuple[int, int] | None:
-    """(rank, rows) of the row holding ``run_id`` on its board for ``metric``."""
+    """(rank, rows with a value) of the best row holding ``run_id`` in its board's column for ``metric``."""
     run = store.get_run(run_id)
-    for board in build_boards(store, dataset=run.dataset, benchmark=run.benchmark, metric=metric):
-        if board.fingerprint_hash != fingerprint_hash or board.budget != run.budget:
+    for board in build_boards(store, dataset=run.dataset, benchmark=run.benchmark):
+        if board.budget != run.budget or board.version != run.benchmark_version:
             continue
-        ranked = board.ranked()
+        col = next((c for c in board.columns if c.metric == metric and c.fingerprint_hash == fingerprint_hash), None)
+        if col is None:
+            return None
+        ranked = [r for r in board.ranked(col.key) if col.key in r.cells]
         for i, row in enumerate(ranked, 1):
             if run_id in row.run_ids:
                 return i, len(ranked)

@@ -1,85 +1,172 @@
-"""Rich tables and plain-text formats for the CLI's views."""
+"""Leaderboards as rich tables, markdown, records (JSON/CSV); the legend under each table."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import statistics
 from typing import Any
 
 from rich.table import Table
 
-from genbench.report.leaderboard import Board
+from genbench.report.leaderboard import Board, Column, Row
+
+NA = "n/a"  # the model cannot give this metric
+MISSING = "–"  # it could, but no value is stored (skipped or not evaluated)
 
 
 def fmt_value(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
 
 
+def fmt_seconds(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fmt_count(n: float) -> str:
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def cell_text(row: Row, col: Column) -> str:
+    if row.lacks(col):
+        return NA
+    cell = row.value(col)
+    if cell is None:
+        return MISSING
+    return fmt_value(cell.mean) + (f" ± {fmt_value(cell.std)}" if len(cell.values) > 1 else "")
+
+
+def compute_texts(row: Row) -> dict[str, str]:
+    """The cost columns of a row: parameters, images seen, training time and device, evaluations per sample."""
+    return {
+        "params": fmt_count(row.params),
+        "images": fmt_count(statistics.fmean(row.images_seen)) if row.images_seen else MISSING,
+        "train time": fmt_seconds(statistics.fmean(row.train_seconds)) if row.train_seconds else MISSING,
+        "device": ", ".join(sorted(row.devices)),
+        "NFE": str(row.nfe) if row.nfe is not None else MISSING,
+    }
+
+
+COMPUTE = ("params", "images", "train time", "device", "NFE")
+
+
+def legend_lines(board: Board) -> list[str]:
+    """One line per column: direction, plain description, counts and fingerprint; then the key."""
+    lines = []
+    sort = board.column()
+    for col in board.columns:
+        arrow = "lower is better" if col.direction == "min" else "higher is better"
+        desc = col.description or col.metric
+        counts = f"; {col.counts}" if col.counts else ""
+        sorted_by = " (sorted by this)" if sort is not None and col.key == sort.key else ""
+        lines.append(f"{col.key}: {desc} ({arrow}{counts}; fingerprint {col.fingerprint_hash}){sorted_by}")
+    lines.append(
+        f"mean ± std over seeds; {NA}: the model lacks the capability; {MISSING}: not measured; NFE: network "
+        "evaluations per sample; train time: wall time of training"
+    )
+    return lines
+
+
 def board_table(board: Board) -> Table:
-    table = Table(title=board.title, title_justify="left", header_style="bold")
+    table = Table(title=board.title, title_justify="left", header_style="bold", caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("model")
     table.add_column("family")
-    table.add_column(board.metric, justify="right")
+    for col in board.columns:
+        table.add_column(col.header, justify="right")
     table.add_column("seeds", justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("runs")
-    for i, row in enumerate(board.ranked(), 1):
-        value = fmt_value(row.mean) + (f" ± {fmt_value(row.std)}" if len(row.values) > 1 else "")
+    for name in COMPUTE:
+        table.add_column(name, justify="right")
+    for row in board.ranked():
+        rank = board.rank(row)
+        compute = compute_texts(row)
         table.add_row(
-            str(i), row.label, row.family, value, str(len(row.values)), f"{row.params:,}", " ".join(row.run_ids)
-        )
+            str(rank) if rank else MISSING, row.label, row.family, *(cell_text(row, c) for c in board.columns),
+            str(len(row.seeds)), *(compute[n] for n in COMPUTE),
+        )  # fmt: skip
+    table.caption = "\n".join(legend_lines(board))
     return table
 
 
 def boards_records(boards: list[Board]) -> list[dict[str, Any]]:
+    """One record per row and metric (tidy data): what JSON and CSV print."""
     out = []
     for b in boards:
-        for i, row in enumerate(b.ranked(), 1):
-            out.append(
-                {
-                    "dataset": b.dataset,
-                    "benchmark": b.benchmark,
-                    "benchmark_version": b.version,
-                    "budget": b.budget,
-                    "metric": b.metric,
-                    "direction": b.direction,
-                    "unit": b.unit,
-                    "fingerprint_hash": b.fingerprint_hash,
-                    "rank": i,
-                    "model": row.model,
-                    "family": row.family,
-                    "settings": row.settings,
-                    "mean": row.mean,
-                    "std": row.std,
-                    "n_seeds": len(row.values),
-                    "seeds": row.seeds,
-                    "runs": row.run_ids,
-                    "params": row.params,
-                }
-            )
+        for col in b.columns:
+            ranked = [r for r in b.ranked(col.key) if r.value(col) is not None]
+            for i, row in enumerate(ranked, 1):
+                cell = row.value(col)
+                assert cell is not None
+                out.append(
+                    {
+                        "dataset": b.dataset,
+                        "benchmark": b.benchmark,
+                        "benchmark_version": b.version,
+                        "budget": b.budget,
+                        "metric": col.metric,
+                        "column": col.key,
+                        "direction": col.direction,
+                        "unit": col.unit,
+                        "fingerprint_hash": col.fingerprint_hash,
+                        "num_samples": col.fingerprint.get("num_samples"),
+                        "reference_count": col.fingerprint.get("reference_count"),
+                        "rank": i,
+                        "model": row.model,
+                        "family": row.family,
+                        "settings": row.settings,
+                        "mean": cell.mean,
+                        "std": cell.std,
+                        "n_seeds": len(cell.values),
+                        "seeds": row.seeds,
+                        "runs": row.run_ids,
+                        "params": row.params,
+                        "images_seen": statistics.fmean(row.images_seen) if row.images_seen else None,
+                        "train_seconds": statistics.fmean(row.train_seconds) if row.train_seconds else None,
+                        "device": ",".join(sorted(row.devices)),
+                        "nfe": row.nfe,
+                    }
+                )
     return out
 
 
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def board_markdown(board: Board) -> str:
+    heads = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE]
+    align = ["---:", "---", "---", *("---:" for _ in board.columns), "---:", *("---:" for _ in COMPUTE)]
+    lines = [f"### {board.title}", "", "| " + " | ".join(map(_md, heads)) + " |", "|" + "|".join(align) + "|"]
+    for row in board.ranked():
+        rank = board.rank(row)
+        compute = compute_texts(row)
+        cells = [str(rank) if rank else MISSING, row.label, row.family, *(cell_text(row, c) for c in board.columns),
+                 str(len(row.seeds)), *(compute[n] for n in COMPUTE)]  # fmt: skip
+        lines.append("| " + " | ".join(map(_md, cells)) + " |")
+    lines.append("")
+    lines.extend(f"- {_md(line)}" for line in legend_lines(board))
+    lines.append("")
+    return "\n".join(lines)
+
+
 def boards_markdown(boards: list[Board]) -> str:
-    parts = []
-    for b in boards:
-        parts.append(f"### {b.title}\n")
-        parts.append(f"| # | model | family | {b.metric} | seeds | params |")
-        parts.append("|---:|---|---|---:|---:|---:|")
-        for i, row in enumerate(b.ranked(), 1):
-            value = fmt_value(row.mean) + (f" ± {fmt_value(row.std)}" if len(row.values) > 1 else "")
-            parts.append(f"| {i} | {row.label} | {row.family} | {value} | {len(row.values)} | {row.params:,} |")
-        parts.append("")
-    return "\n".join(parts)
+    return "\n".join(board_markdown(b) for b in boards)
 
 
 def records_csv(records: list[dict[str, Any]]) -> str:
     if not records:
         return ""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(records[0]))
+    fieldnames = list(dict.fromkeys(k for r in records for k in r))
+    writer = csv.DictWriter(buf, fieldnames=fieldnames)
     writer.writeheader()
     for r in records:
         writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in r.items()})

@@ -93,6 +93,11 @@ class DDPM(GenerativeModel):
     Config = DDPMConfig
     capabilities = frozenset({"sample", "conditional", "log_likelihood"})
 
+    @classmethod
+    def network_evaluations(cls, config: DDPMConfig) -> int:
+        # Guidance other than 0 or 1 evaluates the U-Net twice per step (conditional and null label).
+        return config.steps * (1 if config.guidance in (0.0, 1.0) else 2)
+
     def __init__(self, config: DDPMConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         self.unet = UNet(in_channels=info.shape[0], num_classes=info.num_classes, **config.architecture())

@@ -71,6 +71,11 @@ class LDM(GenerativeModel):
     Config = LDMConfig
     capabilities = frozenset({"sample", "conditional", "reconstruct", "encode"})
 
+    @classmethod
+    def network_evaluations(cls, config: LDMConfig) -> int:
+        # Guidance other than 0 or 1 evaluates the U-Net twice per step (conditional and null label).
+        return config.steps * (1 if config.guidance in (0.0, 1.0) else 2) + 1  # + the decoder
+
     def __init__(self, config: LDMConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         c, h, w = info.shape

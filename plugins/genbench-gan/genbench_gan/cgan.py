@@ -115,6 +115,10 @@ class CGAN(WarnsOnCollapse, GenerativeModel):
     Config = CGANConfig
     capabilities = frozenset({"sample", "conditional"})
 
+    @classmethod
+    def network_evaluations(cls, config: CGANConfig) -> int:
+        return 1  # one generator pass per sample
+
     def __init__(self, config: CGANConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         self.generator = ConditionalGenerator(config.z_dim, config.width, info.shape, info.num_classes)

@@ -110,6 +110,10 @@ class DCGAN(WarnsOnCollapse, GenerativeModel):
     Config = DCGANConfig
     capabilities = frozenset({"sample"})
 
+    @classmethod
+    def network_evaluations(cls, config: DCGANConfig) -> int:
+        return 1  # one generator pass per sample
+
     def __init__(self, config: DCGANConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         self.generator = DCGANGenerator(config.z_dim, config.width, info.shape)

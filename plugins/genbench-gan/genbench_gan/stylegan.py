@@ -314,6 +314,10 @@ class StyleGAN(WarnsOnCollapse, GenerativeModel):
     Config = StyleGANConfig
     capabilities = frozenset({"sample"})
 
+    @classmethod
+    def network_evaluations(cls, config: StyleGANConfig) -> int:
+        return 1  # one generator pass (mapping + synthesis) per sample
+
     def __init__(self, config: StyleGANConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         self.generator = StyleGenerator(config, info.shape)

@@ -72,6 +72,10 @@ class WGANGP(WarnsOnCollapse, GenerativeModel):
     Config = WGANGPConfig
     capabilities = frozenset({"sample"})
 
+    @classmethod
+    def network_evaluations(cls, config: WGANGPConfig) -> int:
+        return 1  # one generator pass per sample
+
     def __init__(self, config: WGANGPConfig, info: DataInfo) -> None:
         super().__init__(config, info)
         self.generator = DCGANGenerator(config.z_dim, config.width, info.shape)

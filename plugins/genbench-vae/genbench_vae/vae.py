@@ -17,7 +17,7 @@ import torch
 
 from genbench.api import rand_tensor, randn_tensor
 from genbench.api.dataset import DataInfo
-from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
+from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting, memory_setting
 from genbench.config import setting
 from genbench_vae.likelihood import (
     discretized_logistic_draw,
@@ -50,7 +50,7 @@ class VAEConfig:
     # arXiv:1511.06349); the logged `loss` is always the true -ELBO.
     kl_warmup_steps: int = setting(0, ge=0, le=10**9)
     iwae_k: int = eval_setting(64, "importance samples per image in the IWAE bound on log P(x)", ge=1, le=100_000)
-    iwae_batch: int = eval_setting(
+    iwae_batch: int = memory_setting(
         2048, "images decoded per forward pass in the IWAE bound (memory only)", ge=1, le=10**9
     )
     # What sample() shows of p(x|z) for z ~ N(0, I); the likelihood is the same whichever is chosen.
@@ -75,6 +75,10 @@ class VAE(GenerativeModel):
 
     Config = VAEConfig
     capabilities = frozenset({"sample", "log_likelihood", "reconstruct", "encode"})
+
+    @classmethod
+    def network_evaluations(cls, config: VAEConfig) -> int:
+        return 1  # one decoder pass per sample
 
     def __init__(self, config: VAEConfig, info: DataInfo) -> None:
         super().__init__(config, info)

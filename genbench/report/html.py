@@ -1,0 +1,189 @@
+"""A static HTML report: one folder with index.html and its images, opened from disk, no server.
+
+It holds every leaderboard (with its legend), a Pareto plot per leaderboard (the sort metric
+against training time), and a section per run: sample grid, loss curve, metrics and metadata
+(config, versions, commit, device). Images are copied beside the page, so the folder can be
+moved, zipped or committed on its own.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from genbench.report.leaderboard import Board, build_boards
+from genbench.report.pareto import XAxis, save_pareto
+from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
+from genbench.store import Store
+from genbench.store.schema import Run
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
+       padding: 0 1em; color: #1b1b1b; background: #fff; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+h3 { font-size: 1.05em; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; } td.model, td.family, th.model, th.family { text-align: left; }
+td.best { font-weight: bold; background: #eef7ee; }
+.legend { font-size: 0.85em; color: #444; margin: 0.3em 0 1em 0; padding-left: 1.2em; }
+.runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1em; }
+.run { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.8em; }
+.run img { max-width: 100%; image-rendering: pixelated; display: block; margin: 0.3em 0; }
+.run img.samples { width: 288px; }
+table.meta { width: 100%; table-layout: fixed; } .meta td { overflow-wrap: anywhere; }
+.status-finished { color: #1a7f37; } .status-failed, .status-diverged { color: #b42318; }
+.status-interrupted, .status-running { color: #9a6700; }
+pre { font-size: 0.75em; background: #f7f7f7; padding: 0.5em; overflow-x: auto; }
+.meta td { text-align: left; white-space: normal; } .muted { color: #666; font-size: 0.85em; }
+img.pareto { max-width: 100%; border: 1px solid #eee; } .scroll { overflow-x: auto; }
+"""
+
+# Counts images that loaded and that did not, for a headless browser (and a reader's console).
+CHECK_JS = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images-loaded', String(ok));
+  document.body.setAttribute('data-images-broken', String(imgs.length - ok));
+});
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = "train_seconds") -> str:
+    sort = board.column()
+    ranked = board.ranked()
+    head = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE]
+    classes = ["", "model", "family", *("" for _ in board.columns), "", *("" for _ in COMPUTE)]
+    out = [f'<h2 id="board-{index}">{_e(board.title)} <span class="muted">({_e(board.dataset)})</span></h2>']
+    out.append('<div class="scroll">')
+    out.append(f'<table class="leaderboard" data-benchmark="{_e(board.benchmark)}" data-budget="{_e(board.budget)}">')
+    ths = "".join(f'<th class="{c}">{_e(h)}</th>' for h, c in zip(head, classes))
+    out.append(f"<thead><tr>{ths}</tr></thead>")
+    out.append("<tbody>")
+    best = {c.key: next((r for r in board.ranked(c.key) if r.value(c) is not None), None) for c in board.columns}
+    for row in ranked:
+        rank = board.rank(row)
+        compute = compute_texts(row)
+        cells = [f"<td>{rank or '–'}</td>", f'<td class="model">{_e(row.label)}</td>',
+                 f'<td class="family">{_e(row.family)}</td>']  # fmt: skip
+        for col in board.columns:
+            cls = ' class="best"' if best[col.key] is row else ""
+            cells.append(f"<td{cls}>{_e(cell_text(row, col))}</td>")
+        cells.append(f"<td>{len(row.seeds)}</td>")
+        cells.extend(f"<td>{_e(compute[n])}</td>" for n in COMPUTE)
+        runs = " ".join(row.run_ids)
+        out.append(f'<tr class="row" data-model="{_e(row.model)}" data-runs="{_e(runs)}">' + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    out.append('<ul class="legend">' + "".join(f"<li>{_e(line)}</li>" for line in legend_lines(board)) + "</ul>")
+    if pareto and sort is not None:
+        cost = "training time" if pareto_x == "train_seconds" else "images seen"
+        out.append(f'<h3>{_e(sort.key)} against {cost}</h3><img class="pareto" src="{_e(pareto)}" '
+                   f'alt="Pareto plot of {_e(sort.key)} against {cost} for {_e(board.title)}">')  # fmt: skip
+    return "\n".join(out)
+
+
+def _copy(src: str | None, dest: Path) -> str | None:
+    """Copy an artifact beside the page; the relative path, or None when it is missing."""
+    if not src or not Path(src).is_file():
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest.relative_to(dest.parent.parent).as_posix()
+
+
+def _run_html(run: Run, out: Path) -> str:
+    arts = {a.kind: a.path for a in run.artifacts}
+    samples = _copy(arts.get("samples"), out / "img" / f"{run.id}-samples.png")
+    losses = _copy(arts.get("loss_curve"), out / "img" / f"{run.id}-losses.png")
+    parts = [f'<div class="run" id="run-{_e(run.id)}">']
+    parts.append(f"<h3>{_e(run.model)} <span class='muted'>({_e(run.family)})</span> · run {_e(run.id)}</h3>")
+    parts.append(
+        f'<div>{_e(run.benchmark)} v{run.benchmark_version} · {_e(run.budget)} · seed {run.seed} · '
+        f'<span class="status-{_e(run.status)}">{_e(run.status)}</span>'
+        + (f' <span class="muted">— {_e(run.message)}</span>' if run.message else "") + "</div>"
+    )  # fmt: skip
+    if samples:
+        parts.append(f'<img class="samples" src="{_e(samples)}" alt="samples of run {_e(run.id)}">')
+    if losses:
+        parts.append(f'<img class="losses" src="{_e(losses)}" alt="loss curve of run {_e(run.id)}">')
+    if run.metrics:
+        settings = {", ".join(f"{k}={v}" for k, v in m.settings.items()) for m in run.metrics}
+        if len(settings) == 1:  # one evaluation: its settings once, above the values
+            parts.append(f'<div class="muted">evaluation settings: {_e(settings.pop() or "none")}</div>')
+        rows = "".join(
+            f"<tr><td>{_e(m.name)}</td><td>{_e(fmt_value(m.value))} {_e(m.unit)}</td>"
+            + (f"<td>{_e(', '.join(f'{k}={v}' for k, v in m.settings.items()))}</td>" if settings else "")
+            + f"<td>{_e(m.fingerprint_hash)}</td></tr>"
+            for m in run.metrics
+        )
+        head = "<tr><th>metric</th><th>value</th>" + ("<th>settings</th>" if settings else "")
+        head += "<th>fingerprint</th></tr>"
+        parts.append(f'<table class="meta">{head}{rows}</table>')
+    facts = [
+        ("images seen", f"{run.images_seen:,} of {run.budget_images:,} ({run.steps:,} steps)"),
+        ("wall time", f"{fmt_seconds(run.wall_seconds)} (model steps {fmt_seconds(run.train_seconds)})"),
+        ("device", f"{run.device}: {run.hardware}"),
+        ("parameters", f"{run.num_params:,}"),
+        ("config hash", run.config_hash),
+        ("git commit", run.git_commit or "-"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in run.versions.items())),
+        ("created", f"{run.created_at:%Y-%m-%d %H:%M:%S} UTC"),
+    ]
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in facts)
+    parts.append(f'<table class="meta">{rows}</table>')
+    config = _e(json.dumps(run.config, indent=2, default=str))
+    parts.append(f"<details><summary>config</summary><pre>{config}</pre></details>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def write_report(
+    store: Store, out: Path, *, dataset: str | None = None, metric: str | None = None, pareto_x: XAxis = "train_seconds"
+) -> Path:
+    """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    boards = build_boards(store, dataset=dataset, metric=metric)
+    sections = []
+    for i, board in enumerate(boards):
+        png = save_pareto(board, out / "pareto" / f"{board.benchmark}-{board.budget}-{i}.png", x=pareto_x)
+        sections.append(_board_html(board, i, png.relative_to(out).as_posix() if png else None, pareto_x))
+    query = select(Run).order_by(Run.benchmark, Run.budget, Run.family, Run.model, Run.seed)
+    if dataset:
+        query = query.where(Run.dataset == dataset)
+    with store.session() as s:
+        run_ids = [r.id for r in s.scalars(query).all()]
+    runs = [store.get_run(rid) for rid in run_ids]
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    families = sorted({r.family for r in runs})
+    toc = "".join(f'<li><a href="#board-{i}">{_e(b.title)} ({_e(b.dataset)})</a></li>' for i, b in enumerate(boards))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>genbench report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{CSS}</style><script>{CHECK_JS}</script></head>
+<body>
+<h1>genbench report</h1>
+<p class="muted">generated {_e(generated)} · {len(runs)} runs ({sum(r.status == "finished" for r in runs)} finished) ·
+families: {_e(", ".join(families) or "none")} · {len(boards)} leaderboards</p>
+<ul>{toc}</ul>
+{"".join(sections) if sections else "<p>No finished runs yet.</p>"}
+<h2 id="runs">Runs</h2>
+<div class="runs">
+{"".join(_run_html(r, out) for r in runs)}
+</div>
+</body></html>
+"""
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

@@ -1,0 +1,1 @@
+"""genbench tracker plugin: TensorBoard event files for every run (see plugin.py)."""
