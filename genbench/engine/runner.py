@@ -324,6 +324,10 @@ class Runner:
             scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
             grid = save_sample_grid(model, run_dir / "samples.png", device=device, seed=eval_cfg.seed) \
                 if "sample" in model.capabilities else None  # fmt: skip
+            if grid is None and "translate" in model.capabilities and data.has_domain_b:
+                from genbench.report.translation import save_translation_grid
+
+                grid = save_translation_grid(model, data, run_dir / "translations.png", device=device)
             if grid is not None:
                 with store.session() as s:
                     s.add(Artifact(run_id=run.id, kind="samples", path=str(grid)))
