@@ -38,6 +38,8 @@ from genbench.metrics.stats import frechet_distance, gaussian_stats, require_cou
 TRANSLATION_CLASSIFIER_SHA256: dict[str, str] = {
     "digits2color-a": "ce5af57dc36413db9d658c547e5d087dd4ff00643bc1ca8798858ba2d355bc71",  # 0.9917
     "digits2color-b": "e0d6292e88f683c7b6410917a9263c8f5bef4370645ed62031112a7df94af8ce",  # 0.9556
+    "mnist2color-a": "450bc26ce0104169b9ced9b82a8d94479b6c928eaa14bb45e8258651f0979343",  # 0.9924
+    "mnist2color-b": "8f9a895be37fa0f08bf9d68437b44753fa15e67d79581c13fd099e942644c9af",  # 0.9900
 }
 
 
