@@ -1,6 +1,7 @@
 """Train the target-domain classifiers the translation metrics use, and write their weights files.
 
-    GENBENCH_DATA=/path/to/data OMP_NUM_THREADS=1 python benchmarks/train_translation_classifiers.py [--pair mnist2color]
+    GENBENCH_DATA=/path/to/data OMP_NUM_THREADS=1 \
+        python benchmarks/train_translation_classifiers.py [--pair mnist2color]
 
 One small classifier (genbench.metrics.classifier.SmallClassifier) per domain of each built-in
 two-domain pair, trained on that domain's own training half only, written to

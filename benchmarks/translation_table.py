@@ -33,7 +33,7 @@ def main() -> None:
     runs: dict[str, set[str]] = {}
     for board in boards:
         if len({b.fingerprint_hash for b in boards if b.metric == board.metric}) > 1:
-            raise SystemExit(f"{board.metric} has values with different fingerprints: compare with `genbench leaderboard`")
+            raise SystemExit(f"{board.metric}: values with different fingerprints; use `genbench leaderboard`")
         for row in board.rows:
             cell = fmt_value(row.mean) + (f" ± {fmt_value(row.std)}" if len(row.values) > 1 else "")
             rows.setdefault(row.label, {})[board.metric] = cell

@@ -38,7 +38,8 @@ def batch_at(data: ImageData, step: int, batch_size: int) -> Batch:
     idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
     batch = Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
     if data.has_domain_b:  # two-domain data: B images from the far end, so A and B are never paired
-        idx_b = (len(data.train_b_y) - 1 - torch.arange(step * batch_size, (step + 1) * batch_size)) % len(data.train_b_y)  # type: ignore[arg-type]
+        n_b = len(data.train_b_y)  # type: ignore[arg-type]
+        idx_b = (n_b - 1 - torch.arange(step * batch_size, (step + 1) * batch_size)) % n_b
         batch.x_b, batch.y_b = ImageData.to_float(data.train_b_x[idx_b]), data.train_b_y[idx_b]  # type: ignore[index]
     return batch
 
@@ -141,7 +142,7 @@ class ModelContract:
         model = self.build(spec, data)
         optimizers = model.configure_optimizers()
         if not optimizers:  # a baseline with nothing to train: the engine runs it for zero steps
-            assert not list(model.parameters()), "configure_optimizers returned no optimizer for a model with parameters"
+            assert not list(model.parameters()), "a model with parameters returned no optimizer"
             return
         before = {
             name: [p.detach().clone() for g in opt.param_groups for p in g["params"]]
@@ -234,7 +235,8 @@ class ModelContract:
             pytest.skip("model does not translate")
         assert data.has_domain_b, f"set `dataset` to a two-domain dataset (e.g. digits2color), not '{data.name}'"
         model = self.build(spec, data).eval()
-        inputs = {"a2b": ImageData.to_float(data.test_x[:5]), "b2a": ImageData.to_float(data.test_b_x[:5])}  # type: ignore[index]
+        test_b = data.test_b_x[:5]  # type: ignore[index]
+        inputs = {"a2b": ImageData.to_float(data.test_x[:5]), "b2a": ImageData.to_float(test_b)}
         with torch.no_grad():
             for direction, x in inputs.items():
                 y = model.translate(x, direction)
@@ -267,7 +269,8 @@ class ModelContract:
             model.eval(), fresh.eval()
             x = ImageData.to_float(data.test_x[:3])
             with torch.no_grad():
-                assert torch.equal(model.translate(x, "a2b"), fresh.translate(x, "a2b")), "reloaded model translates differently"
+                a, b = model.translate(x, "a2b"), fresh.translate(x, "a2b")
+            assert torch.equal(a, b), "reloaded model translates differently"
 
 
 def tiny_overrides(**kwargs: Any) -> dict[str, str]:

@@ -77,9 +77,8 @@ class ImageData:
         if which == "a":
             return ImageData(f"{self.name}/A", self.train_x, self.train_y, self.test_x, self.test_y, self.num_classes)
         if which == "b" and self.has_domain_b:
-            return ImageData(
-                f"{self.name}/B", self.train_b_x, self.train_b_y, self.test_b_x, self.test_b_y, self.num_classes  # type: ignore[arg-type]
-            )
+            b = (self.train_b_x, self.train_b_y, self.test_b_x, self.test_b_y)
+            return ImageData(f"{self.name}/B", *b, self.num_classes)  # type: ignore[arg-type]
         raise ValueError(f"dataset {self.name!r} has no domain {which!r}")
 
     @staticmethod

@@ -159,7 +159,7 @@ class GroundTruthL1(_TranslationMetric):
     def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
         super().check(data_name, shape)
         if not _dataset_spec(data_name).paired_test:
-            raise GenbenchError(f"{self.spec.name}: dataset '{data_name}' has no known counterparts for its test images")
+            raise GenbenchError(f"{self.spec.name}: dataset '{data_name}' has no known counterparts of its test images")
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         tctx = self.tctx(ctx)

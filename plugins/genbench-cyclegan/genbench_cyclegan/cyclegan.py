@@ -135,7 +135,8 @@ class ResnetGenerator(nn.Module):
         layers += [ResidualBlock(ngf * 2**n_down) for _ in range(n_blocks)]
         for i in reversed(range(n_down)):
             c = ngf * 2 ** (i + 1)
-            layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
+            up = nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1)  # exactly doubles the side
+            layers += [up, nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
@@ -156,7 +157,8 @@ class PatchDiscriminator(nn.Module):
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1), nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1), nn.InstanceNorm2d(ndf * mult)]
+            layers.append(nn.LeakyReLU(0.2, True))
         prev, mult = mult, min(2**n_layers, 8)
         layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1), nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(ndf * mult, 1, 4, 1, 1)]
