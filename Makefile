@@ -25,6 +25,9 @@ demo: $(STAMP)
 	$(BIN)/genbench run vae --dataset digits --budget quick --results-dir $(DEMO_RESULTS)
 	$(BIN)/genbench run vae --model cvae --dataset digits --budget quick --results-dir $(DEMO_RESULTS)
 	$(BIN)/genbench leaderboard --dataset digits --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench run cyclegan --dataset digits2color --budget smoke --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench run cyclegan --model identity --dataset digits2color --budget smoke --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench leaderboard --dataset digits2color --metric translate-fd-a2b --results-dir $(DEMO_RESULTS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
