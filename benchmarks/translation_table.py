@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from pathlib import Path
 
 from genbench.report.leaderboard import build_boards
 from genbench.report.tables import fmt_value
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist2color")
     parser.add_argument("--budget", default="quick")
     args = parser.parse_args()
-    store = Store(default_db_url(__import__("pathlib").Path(args.results_dir)))
+    store = Store(default_db_url(Path(args.results_dir)))
     boards = [b for b in build_boards(store, dataset=args.dataset) if b.budget == args.budget]
     rows: dict[str, dict[str, str]] = {}
     runs: dict[str, set[str]] = {}

@@ -24,8 +24,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.translation import TranslationContext, source_domain, target_domain, translation_context
 from genbench.errors import GenbenchError
