@@ -26,7 +26,10 @@ demo: $(STAMP)
 	$(BIN)/genbench plugins
 	$(BIN)/genbench suite run digits --jobs 2 --results-dir $(DEMO_RESULTS)
 	$(BIN)/genbench leaderboard --dataset digits --results-dir $(DEMO_RESULTS)
-	$(BIN)/genbench report --dataset digits --results-dir $(DEMO_RESULTS) --out $(DEMO_RESULTS)/report
+	$(BIN)/genbench run cyclegan --dataset digits2color --budget smoke --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench run cyclegan --model identity --dataset digits2color --budget smoke --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench leaderboard --dataset digits2color --metric translate-fd-a2b --results-dir $(DEMO_RESULTS)
+	$(BIN)/genbench report --results-dir $(DEMO_RESULTS) --out $(DEMO_RESULTS)/report
 
 # Tests that train for a minute or more are marked `slow`: `make test` skips them, `make test-slow` runs only them.
 test: $(STAMP)

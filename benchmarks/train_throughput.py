@@ -32,11 +32,15 @@ def images_per_second(
     torch.manual_seed(0)
     model = build_model(spec, info, resolve_config(spec, info)).to(device).train()
     ctx = StepContext(model.configure_optimizers(), device=device, amp=amp)
+    if not ctx.optimizers:  # nothing to train (e.g. the identity translator): no speed to measure
+        return 0, float("nan"), 0.0
     gen = torch.Generator().manual_seed(0)
     batches = [
         Batch(
             (torch.randint(0, 256, (batch_size, *info.shape), generator=gen).float() / 255).to(device),
             torch.randint(0, info.num_classes, (batch_size,), generator=gen).to(device),
+            # a second domain's batch, for translation models (the others ignore it)
+            (torch.randint(0, 256, (batch_size, *info.shape), generator=gen).float() / 255).to(device),
         )
         for _ in range(4)
     ]

@@ -66,6 +66,8 @@ class DatasetSpec:
     description: str = ""
     needs_files: bool = True  # False: works offline with no data folder
     layout: str = ""  # the folder layout expected under the data root, for error messages
+    domains: tuple[str, ...] = ()  # two-domain datasets: the names of domains A and B (ImageData.train_b_x...)
+    paired_test: bool = False  # two-domain: each test image's counterpart in the other domain is known
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,12 @@ from genbench.specs import CAPABILITIES, ModelSpec
 def batch_at(data: ImageData, step: int, batch_size: int) -> Batch:
     """The training batch of ``step``: consecutive images, wrapping around the train split."""
     idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
-    return Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+    batch = Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+    if data.has_domain_b:  # two-domain data: B images from the far end, so A and B are never paired
+        n_b = len(data.train_b_y)  # type: ignore[arg-type]
+        idx_b = (n_b - 1 - torch.arange(step * batch_size, (step + 1) * batch_size)) % n_b
+        batch.x_b, batch.y_b = ImageData.to_float(data.train_b_x[idx_b]), data.train_b_y[idx_b]  # type: ignore[index]
+    return batch
 
 
 def fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch, *, per_batch: int = 8, seed: int = 0) -> torch.Tensor:
@@ -136,7 +141,9 @@ class ModelContract:
     def test_training_step_updates_every_optimizer(self, spec: ModelSpec, data: ImageData) -> None:
         model = self.build(spec, data)
         optimizers = model.configure_optimizers()
-        assert optimizers, "configure_optimizers returned no optimizer"
+        if not optimizers:  # a baseline with nothing to train: the engine runs it for zero steps
+            assert not list(model.parameters()), "a model with parameters returned no optimizer"
+            return
         before = {
             name: [p.detach().clone() for g in opt.param_groups for p in g["params"]]
             for name, opt in optimizers.items()
@@ -223,6 +230,23 @@ class ModelContract:
         if not ran:
             pytest.skip("model neither reconstructs nor encodes")
 
+    def test_translate(self, spec: ModelSpec, data: ImageData) -> None:
+        if "translate" not in spec.capabilities:
+            pytest.skip("model does not translate")
+        assert data.has_domain_b, f"set `dataset` to a two-domain dataset (e.g. digits2color), not '{data.name}'"
+        model = self.build(spec, data).eval()
+        test_b = data.test_b_x[:5]  # type: ignore[index]
+        inputs = {"a2b": ImageData.to_float(data.test_x[:5]), "b2a": ImageData.to_float(test_b)}
+        with torch.no_grad():
+            for direction, x in inputs.items():
+                y = model.translate(x, direction)
+                self._check_images(y, 5, data)
+                assert torch.equal(y, model.translate(x, direction)), f"{direction}: translate is not deterministic"
+                # Translation is per image: a batch of one gives the same image as the batch.
+                torch.testing.assert_close(model.translate(x[:1], direction), y[:1], atol=1e-5, rtol=0)
+            with pytest.raises(ValueError):
+                model.translate(inputs["a2b"], "sideways")
+
     # -- checkpoints -----------------------------------------------------------------
 
     def test_checkpoint_round_trip(self, spec: ModelSpec, data: ImageData) -> None:
@@ -241,6 +265,12 @@ class ModelContract:
                 a = model.sample(3, generator=torch.Generator().manual_seed(5))
                 b = fresh.sample(3, generator=torch.Generator().manual_seed(5))
             assert torch.equal(a, b), "reloaded model samples differently"
+        if "translate" in spec.capabilities:
+            model.eval(), fresh.eval()
+            x = ImageData.to_float(data.test_x[:3])
+            with torch.no_grad():
+                a, b = model.translate(x, "a2b"), fresh.translate(x, "a2b")
+            assert torch.equal(a, b), "reloaded model translates differently"
 
 
 def tiny_overrides(**kwargs: Any) -> dict[str, str]:

@@ -30,9 +30,26 @@ class ImageData:
     test_x: torch.Tensor  # (M, C, H, W) uint8
     test_y: torch.Tensor  # (M,) int64
     num_classes: int
+    # Two-domain (unpaired translation) datasets: the splits above are domain A, these domain B,
+    # of the same image shape. No image of one training domain appears in the other.
+    train_b_x: torch.Tensor | None = None  # (N_b, C, H, W) uint8
+    train_b_y: torch.Tensor | None = None  # (N_b,) int64
+    test_b_x: torch.Tensor | None = None  # (M_b, C, H, W) uint8
+    test_b_y: torch.Tensor | None = None  # (M_b,) int64
+    paired_test: bool = False  # test_b_x[i] is test_x[i]'s known counterpart (evaluation only)
 
     def __post_init__(self) -> None:
-        for x, y in ((self.train_x, self.train_y), (self.test_x, self.test_y)):
+        b_splits = (self.train_b_x, self.train_b_y, self.test_b_x, self.test_b_y)
+        if any(t is not None for t in b_splits) and any(t is None for t in b_splits):
+            raise ValueError("a two-domain dataset needs all of train_b_x, train_b_y, test_b_x, test_b_y")
+        pairs = [(self.train_x, self.train_y), (self.test_x, self.test_y)]
+        if self.has_domain_b:
+            pairs += [(self.train_b_x, self.train_b_y), (self.test_b_x, self.test_b_y)]  # type: ignore[list-item]
+            if self.train_b_x.shape[1:] != self.train_x.shape[1:]:  # type: ignore[union-attr]
+                raise ValueError("both domains must hold images of one shape")
+            if self.paired_test and len(self.test_b_x) != len(self.test_x):  # type: ignore[arg-type]
+                raise ValueError("paired test splits must have one counterpart per image")
+        for x, y in pairs:
             if x.dtype != torch.uint8 or x.dim() != 4:
                 raise ValueError(f"images must be uint8 NCHW, got {x.dtype} {tuple(x.shape)}")
             if y.dtype != torch.int64 or y.shape != (x.shape[0],):
@@ -49,6 +66,20 @@ class ImageData:
         if split == "test":
             return self.test_x, self.test_y
         raise ValueError(f"unknown split {split!r}")
+
+    @property
+    def has_domain_b(self) -> bool:
+        """True for a two-domain dataset (for translation models)."""
+        return self.train_b_x is not None
+
+    def domain(self, which: str) -> ImageData:
+        """Domain ``"a"`` or ``"b"`` of a two-domain dataset as a one-domain ImageData."""
+        if which == "a":
+            return ImageData(f"{self.name}/A", self.train_x, self.train_y, self.test_x, self.test_y, self.num_classes)
+        if which == "b" and self.has_domain_b:
+            b = (self.train_b_x, self.train_b_y, self.test_b_x, self.test_b_y)
+            return ImageData(f"{self.name}/B", *b, self.num_classes)  # type: ignore[arg-type]
+        raise ValueError(f"dataset {self.name!r} has no domain {which!r}")
 
     @staticmethod
     def to_float(x: torch.Tensor) -> torch.Tensor:

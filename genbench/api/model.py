@@ -49,6 +49,9 @@ def eval_fields(config: Any) -> dict[str, Any]:
 class Batch:
     x: torch.Tensor  # (B, C, H, W) float32 in [0, 1], quantised to k / 255
     y: torch.Tensor  # (B,) int64 labels
+    # Two-domain datasets only: a batch of domain B drawn in its own seeded order, unpaired with x.
+    x_b: torch.Tensor | None = None  # (B, C, H, W) float32 in [0, 1]
+    y_b: torch.Tensor | None = None  # (B,) int64
 
 
 class StepContext:
@@ -70,6 +73,7 @@ class StepContext:
         self.world_size = world_size
         self.step = 0  # number of completed training steps
         self.images_seen = 0
+        self.total_steps = 0  # steps the whole run takes (learning-rate schedules); 0 when unknown
         # fp16 needs loss scaling; one scaler per optimizer keeps GAN steps independent.
         enabled = amp == "fp16" and device.type == "cuda"
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=enabled) for name in optimizers}

@@ -509,6 +509,10 @@ class Runner:
             grid = save_sample_grid(
                 model, Path(run.run_dir) / "samples.png", device=device, seed=eval_cfg.seed, title=_grid_title(run)
             )
+        elif finish is not None and "translate" in model.capabilities and data.has_domain_b:
+            from genbench.report.translation import save_translation_grid
+
+            grid = save_translation_grid(model, data, Path(run.run_dir) / "translations.png", device=device)
         with self.store.session() as s:
             if finish is not None:
                 row = s.get(Run, run.id)

@@ -8,6 +8,7 @@ one raises at once.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import time
@@ -113,7 +114,16 @@ def train(
     optimizers = model.configure_optimizers()
     ctx = StepContext(optimizers, device=device, amp=cfg.amp, grad_clip=cfg.grad_clip or None, world_size=world_size)
     batches = Batches(data.train_x, data.train_y, cfg.batch_size, seed, device)
+    # Two-domain data: domain B is drawn in its own seeded order, so nothing is paired with A.
+    batches_b = (
+        Batches(data.train_b_x, data.train_b_y, batches.batch_size, seed + 1_000_000, device)  # type: ignore[arg-type]
+        if data.has_domain_b
+        else None
+    )
     steps = total_steps(budget_images, batches.batch_size)
+    if not optimizers:  # nothing to train (a baseline such as an identity map): a zero-step run
+        steps = 0
+    ctx.total_steps = steps
     every = cfg.checkpoint_every or max(batches.batch_size, budget_images // 4)
     ckpt_steps = max(1, every // batches.batch_size)
 
@@ -175,6 +185,9 @@ def train(
                 if why_stop is not None and (why := why_stop()):
                     raise GenbenchError(why)
                 batch = batches.batch(step)
+                if batches_b is not None:
+                    other = batches_b.batch(step)
+                    batch = dataclasses.replace(batch, x_b=other.x, y_b=other.y)
                 ctx.step, ctx.images_seen = step, step * batches.batch_size
                 sync()
                 t0 = time.perf_counter()
@@ -203,6 +216,9 @@ def train(
                     checkpoint()
         finally:
             reporter.stop()
+    if not optimizers:
+        checkpoint()  # the (parameter-free) model is stored like any other, for `genbench eval`
+        message = "nothing to train: the model has no optimizer, so it saw no training images"
     sync()
     return TrainResult(
         status, step, step * batches.batch_size, step_seconds, time.perf_counter() - loop_start, message, result_losses

@@ -109,4 +109,39 @@ def genbench_register_metrics() -> list[MetricSpec]:
             _BASE + ("reference", "reference_count"),
             "top-1 accuracy on the test split",
         ),
+        *_translation_metrics(),
     ]
+
+
+def _translation_metrics() -> list[MetricSpec]:
+    """``translate`` metrics (genbench/metrics/translation.py), one spec per direction."""
+    base = _BASE + ("direction", "source", "source_sha256")
+    specs = []
+    for d in ("a2b", "b2a"):
+        src, tgt = d[0].upper(), d[-1].upper()
+        target = "genbench.metrics.translation:"
+        opt = {"direction": d}
+        specs += [
+            MetricSpec(
+                f"translate-acc-{d}", target + "TranslationAccuracy", "max", "translate", base + _EXTRACTOR,
+                f"label preservation {src}->{tgt}: accuracy of a domain-{tgt} classifier on translated test images",
+                options=opt,
+            ),
+            MetricSpec(
+                f"translate-fd-{d}", target + "TranslationFD", "min", "translate", base + _EXTRACTOR + _REFERENCE,
+                f"Fréchet distance of {src}->{tgt} translations to real domain-{tgt} test images in a domain-{tgt} "
+                "classifier's features (not FID)",
+                options=opt,
+            ),
+            MetricSpec(
+                f"cycle-l1-{d}", target + "CycleL1", "min", "translate", base,
+                f"cycle error {src}->{tgt}->{src}: mean |round trip - input| per pixel, images in [0, 1]",
+                options=opt,
+            ),
+            MetricSpec(
+                f"gt-l1-{d}", target + "GroundTruthL1", "min", "translate", base + ("paired",),
+                f"ground-truth error {src}->{tgt}: mean |translation - known counterpart| per pixel, in [0, 1]",
+                options=opt,
+            ),
+        ]  # fmt: skip
+    return specs

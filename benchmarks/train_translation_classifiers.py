@@ -1,0 +1,54 @@
+"""Train the target-domain classifiers the translation metrics use, and write their weights files.
+
+    GENBENCH_DATA=/path/to/data OMP_NUM_THREADS=1 \
+        python benchmarks/train_translation_classifiers.py [--pair mnist2color]
+
+One small classifier (genbench.metrics.classifier.SmallClassifier) per domain of each built-in
+two-domain pair, trained on that domain's own training half only, written to
+genbench/metrics/weights/clf-<pair>-<a|b>.pt. Prints the test accuracy and the sha256 of each
+file, which belongs in genbench.metrics.translation.TRANSLATION_CLASSIFIER_SHA256.
+Training is deterministic on the CPU for a given torch version and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from genbench.data import load_dataset
+from genbench.metrics.classifier import save_classifier, train_classifier
+from genbench.metrics.files import sha256_file
+from genbench.metrics.translation import translation_weights_path
+
+# The recipes of scripts/train_extractor.py for the underlying digit sets.
+RECIPES: dict[str, dict[str, int]] = {
+    "digits2color": {"epochs": 60, "max_shift": 1, "batch_size": 64},
+    "mnist2color": {"epochs": 3, "max_shift": 0, "batch_size": 128},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pair", choices=sorted(RECIPES), action="append", help="default: every pair")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    for pair in args.pair or sorted(RECIPES):
+        data = load_dataset(pair)
+        for domain in ("a", "b"):
+            t0 = time.perf_counter()
+            one = data.domain(domain)
+            print(f"{one.name}: {len(one.train_y)} train / {len(one.test_y)} test, recipe {RECIPES[pair]}, "
+                  f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+            model, accuracy = train_classifier(one, seed=args.seed, log=False, **RECIPES[pair])
+            out = translation_weights_path(pair, domain)
+            save_classifier(model, out, dataset=f"{pair}-{domain}", test_accuracy=accuracy)
+            print(f"  test accuracy {accuracy:.4f} after {time.perf_counter() - t0:.0f}s; wrote {out} "
+                  f"({out.stat().st_size} bytes)\n  sha256 {sha256_file(out)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
