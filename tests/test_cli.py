@@ -144,3 +144,10 @@ def test_benchmark_needing_a_missing_capability_fails_before_training(toy_plugin
 def test_plugins_can_add_commands(toy_plugins, capsys):
     code, out, _ = genbench(capsys, "toy-params")
     assert code == 0 and out.strip() == "128"
+
+
+def test_postgres_url_without_its_driver_is_one_line_naming_the_extra(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    code, _, err = genbench(capsys, "runs", "--db", "postgresql://bob:s3cret@db/x")
+    assert_user_error(code, err, "pip install 'genbench[postgres]'", "bob:***@db")
+    assert "s3cret" not in err and len(err.strip().splitlines()) == 1
