@@ -777,7 +777,9 @@ def main() -> None:
         _add_plugin_commands()
         app()
     except GenbenchError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape  # messages may hold [brackets], e.g. genbench[postgres]
+
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except PluginFault as exc:
         if _debug():

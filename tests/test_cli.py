@@ -512,3 +512,10 @@ def test_a_named_data_folder_is_used_not_a_copy_cached_from_elsewhere(
     args = [*RUN[:2], "--dataset", "mnist", "--data-dir", str(empty)]
     code, _, err = genbench(capsys, *args, "--results-dir", str(results))
     assert_user_error(code, err, "MNIST files not found")
+
+
+def test_postgres_url_without_its_driver_is_one_line_naming_the_extra(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    code, _, err = genbench(capsys, "runs", "--db", "postgresql://bob:s3cret@db/x")
+    assert_user_error(code, err, "pip install 'genbench[postgres]'", "bob:***@db")
+    assert "s3cret" not in err and len(err.strip().splitlines()) == 1
