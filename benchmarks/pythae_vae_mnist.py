@@ -9,7 +9,7 @@ Two steps, because pythae wants its own environment (``pip install pythae`` in a
     # 3. in genbench's venv: score them with the same metrics as benchmarks/vae_sample_modes.py
     .venv/bin/python benchmarks/pythae_vae_mnist.py score --out /tmp/metrics-results/pythae
 
-pythae's ``VAE`` (its default Gaussian/MSE reconstruction loss) gets genbench's encoder and
+pythae's ``VAE`` (``--loss``: its default MSE or BCE reconstruction loss) gets genbench's encoder and
 decoder (genbench_vae/nets.py; the decoder's first output channel through a sigmoid is the
 reconstruction), Adam at 1e-3, batches of 64 for ``--images`` images; samples are decoder
 outputs for z ~ N(0, I), as pythae's ``NormalSampler`` makes them.
@@ -33,7 +33,7 @@ def dump(out: Path) -> None:
     torch.save(load_dataset("mnist").train_x, out / "mnist-train.pt")
 
 
-def train(out: Path, images: int, num_samples: int, latent_dim: int = 32, hidden: int = 32) -> None:
+def train(out: Path, images: int, num_samples: int, loss: str, latent_dim: int = 32, hidden: int = 32) -> None:
     from pythae.models import VAE, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
@@ -62,7 +62,8 @@ def train(out: Path, images: int, num_samples: int, latent_dim: int = 32, hidden
             return ModelOutput(reconstruction=torch.sigmoid(loc))
 
     torch.manual_seed(0)
-    model = VAE(VAEConfig(input_dim=shape, latent_dim=latent_dim), encoder=Encoder(), decoder=Decoder())
+    config = VAEConfig(input_dim=shape, latent_dim=latent_dim, reconstruction_loss=loss)
+    model = VAE(config, encoder=Encoder(), decoder=Decoder())
     data = torch.load(out / "mnist-train.pt").float().div(255)  # (60000, 1, 28, 28)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
@@ -71,11 +72,11 @@ def train(out: Path, images: int, num_samples: int, latent_dim: int = 32, hidden
     model.train()
     for step in range(images // 64):
         batch = data[order[step * 64 : (step + 1) * 64]]
-        loss = model({"data": batch}).loss
+        value = model({"data": batch}).loss
         opt.zero_grad()
-        loss.backward()
+        value.backward()
         opt.step()
-    print(f"trained {images // 64 * 64:,} images in {time.perf_counter() - t0:.0f} s, last loss {float(loss):.2f}")
+    print(f"trained {images // 64 * 64:,} images in {time.perf_counter() - t0:.0f} s, last loss {float(value):.2f}")
     model.eval()
     with torch.no_grad():
         z = torch.randn(num_samples, latent_dim, generator=torch.Generator().manual_seed(1234))
@@ -121,13 +122,14 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/metrics-results/pythae")
     parser.add_argument("--images", type=int, default=20480)
     parser.add_argument("--num-samples", type=int, default=10000)
+    parser.add_argument("--loss", default="mse", choices=("mse", "bce"), help="pythae's reconstruction loss")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.step == "dump":
         dump(out)
     elif args.step == "train":
-        train(out, args.images, args.num_samples)
+        train(out, args.images, args.num_samples, args.loss)
     else:
         score(out)
 
