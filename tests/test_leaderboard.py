@@ -141,3 +141,18 @@ def test_sorting_by_any_metric_and_every_format(store):
     console.print(board_table(by_fd))
     text = console.export_text()
     assert "fd ↓" in text and "acc ↑" in text and "fingerprint X" in text
+
+
+def test_a_narrow_terminal_drops_cost_columns_never_values(store):
+    from rich.console import Console
+
+    for i, model in enumerate(("a-model-with-a-long-name", "b")):
+        add_run(store, f"r{i}", model, 0, {"fd": (123.456 + i, "X"), "acc": (0.5, "Y"), "nll": (3.25, "N")})
+    (board,) = build_boards(store)
+    console = Console(width=60, record=True)
+    console.print(board_table(board, width=60))
+    text = console.export_text()
+    assert "123.5" in text and "124.5" in text and "3.25" in text and "…" not in text
+    assert "not shown at this width: images, seeds" in " ".join(text.split())
+    wide = board_table(board, width=300)
+    assert [c.header for c in wide.columns][-5:] == ["params", "images", "train time", "device", "NFE"]

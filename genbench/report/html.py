@@ -24,13 +24,14 @@ from genbench.store import Store
 from genbench.store.schema import Run
 
 CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1400px;
        padding: 0 1em; color: #1b1b1b; background: #fff; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 h3 { font-size: 1.05em; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { padding: 4px 8px; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.model, td.family, th.model, th.family { text-align: left; }
+td.model { white-space: normal; min-width: 10em; max-width: 18em; }
 td.best { font-weight: bold; background: #eef7ee; }
 .legend { font-size: 0.85em; color: #444; margin: 0.3em 0 1em 0; padding-left: 1.2em; }
 .runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1em; }

@@ -75,24 +75,51 @@ def legend_lines(board: Board) -> list[str]:
     return lines
 
 
-def board_table(board: Board) -> Table:
-    table = Table(title=board.title, title_justify="left", header_style="bold", caption_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("model")
-    table.add_column("family")
+# Columns a narrow terminal gives up first; values, ranks and model names are never cut.
+DROP_ORDER = ("images", "seeds", "device", "NFE", "params", "family", "train time")
+
+
+def board_table(board: Board, width: int | None = None) -> Table:
+    """The rich table; columns that do not fit ``width`` (default: the terminal's) are left out,
+    cheapest first (see ``DROP_ORDER``), and the caption says which."""
+    from rich.console import Console
+
+    width = width or Console().width
+    ranked = board.ranked()
+    cols: dict[str, tuple[str, list[str]]] = {"#": ("right", []), "model": ("left", []), "family": ("left", [])}
     for col in board.columns:
-        table.add_column(col.header, justify="right")
-    table.add_column("seeds", justify="right")
+        cols[col.header] = ("right", [])
+    cols["seeds"] = ("right", [])
     for name in COMPUTE:
-        table.add_column(name, justify="right")
-    for row in board.ranked():
+        cols[name] = ("right", [])
+    for row in ranked:
         rank = board.rank(row)
         compute = compute_texts(row)
-        table.add_row(
-            str(rank) if rank else MISSING, row.label, row.family, *(cell_text(row, c) for c in board.columns),
-            str(len(row.seeds)), *(compute[n] for n in COMPUTE),
-        )  # fmt: skip
-    table.caption = "\n".join(legend_lines(board))
+        values = [str(rank) if rank else MISSING, row.label, row.family, *(cell_text(row, c) for c in board.columns),
+                  str(len(row.seeds)), *(compute[n] for n in COMPUTE)]  # fmt: skip
+        for (_, cells), value in zip(cols.values(), values):
+            cells.append(value)
+
+    def need(name: str) -> int:
+        longest = max([len(name), *(len(c) for c in cols[name][1])])
+        return (min(longest, 24) if name == "model" else longest) + 3  # the model's name may wrap
+
+    dropped = []
+    for name in DROP_ORDER:
+        if sum(need(n) for n in cols) + 1 <= width:
+            break
+        del cols[name]
+        dropped.append(name)
+    table = Table(title=board.title, title_justify="left", header_style="bold", caption_justify="left")
+    for name, (justify, _) in cols.items():
+        table.add_column(name, justify=justify, no_wrap=name != "model",  # type: ignore[arg-type]
+                         overflow="fold" if name == "model" else "ellipsis")  # fmt: skip
+    for i in range(len(ranked)):
+        table.add_row(*(cells[i] for _, cells in cols.values()))
+    legend = legend_lines(board)
+    if dropped:
+        legend.append(f"not shown at this width: {', '.join(dropped)} (widen the terminal or use --format markdown)")
+    table.caption = "\n".join(legend)
     return table
 
 
