@@ -32,6 +32,12 @@ from genbench_flow.dequantization import (
 )
 from genbench_flow.layers import Split, gaussian_log_prob
 
+# Sampling clamps every intermediate value to ±SAMPLE_BOUND. On the path of real data the values
+# stay within about ±20; a draw from the tail of the prior through an undertrained flow can be
+# expanded by each coupling in turn until float32 overflows, and would come back as NaN. With
+# the clamp such a draw ends as a saturated image instead. Likelihoods never pass through it.
+SAMPLE_BOUND = 1e4
+
 
 def max_levels(height: int, width: int) -> int:
     """How many times a (height, width) image can be squeezed: both sides must stay even."""
@@ -143,12 +149,13 @@ class FlowModel(GenerativeModel):
         latents: list[torch.Tensor] | None = None,
         noise: list[torch.Tensor] | None = None,
         temperature: float = 1.0,
+        bound: float | None = None,
     ) -> torch.Tensor:
         """The top latent back to y (B, C, H, W).
 
         Each Split takes its latent from ``latents`` (bottom-up, as :meth:`flow_forward` returns
         them, top excluded) or else draws it as mean + temperature · σ · noise (``noise``
-        top-down; none means the prior's mean).
+        top-down; none means the prior's mean). ``bound`` clamps every intermediate value.
         """
         h = top
         given = list(reversed(latents)) if latents is not None else []
@@ -159,6 +166,8 @@ class FlowModel(GenerativeModel):
                 h = layer.inverse(h, z2, temperature=temperature, noise=next(splits, None))
             else:
                 h = layer.inverse(h)
+            if bound is not None:
+                h = h.clamp(-bound, bound)
         return h
 
     def log_density(self, y: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -227,7 +236,7 @@ class FlowModel(GenerativeModel):
         top = mean + t * torch.exp(logs) * randn_tensor(tuple(mean.shape), generator=generator, device=device)
         # One noise tensor per Split, top-down, always drawn so a seed gives the same noise at any T.
         noise = [randn_tensor((n, *shape), generator=generator, device=device) for shape in reversed(self.split_shapes)]
-        return self.flow_inverse(top, noise=noise, temperature=t)
+        return self.flow_inverse(top, noise=noise, temperature=t, bound=SAMPLE_BOUND)
 
     @torch.no_grad()
     def sample(
