@@ -13,7 +13,7 @@ from genbench.api.dataset import DataInfo, ImageData
 from genbench.config import apply_overrides
 from genbench.data import load_dataset
 from genbench.errors import GenbenchError
-from genbench.metrics.nll import LEVELS, bits_per_dim, noise_bits_per_dim
+from genbench.metrics.nll import LEVELS, bits_per_dim, check_noise_bits, noise_bits_per_dim
 from genbench.testing import train_steps
 from genbench_flow.dequantization import preprocess
 from genbench_flow.flow import SAMPLE_BOUND, FlowModel
@@ -233,3 +233,21 @@ def test_levels_constant_is_256() -> None:
     assert LEVELS == 256
     y, logdet = preprocess(torch.full((1, 1, 2, 2), 0.5), "center", 0.05)
     assert float(y.abs().max()) == 0.0 and float(logdet) == 0.0
+
+
+def test_forgetting_the_dequantisation_jacobian_fails_the_gibbs_check() -> None:
+    # The -D log 256 of u = (k + v) / 256 is what makes a density a probability mass: without it
+    # the same flow pays 8 bits/dim less on noise and genbench's check refuses it.
+    model = tiny(Glow).eval()
+
+    class Forgetful:
+        def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+            return model.log_likelihood(x) + 64 * math.log(256)
+
+    torch.manual_seed(0)
+    right = noise_bits_per_dim(model, (1, 8, 8), seed=0, n=200)
+    torch.manual_seed(0)
+    wrong = noise_bits_per_dim(Forgetful(), (1, 8, 8), seed=0, n=200)
+    assert right >= 8 and wrong == pytest.approx(right - 8, abs=1e-4)
+    with pytest.raises(GenbenchError, match="below the 8 bits/dim"):
+        check_noise_bits(wrong, "Forgetful")
