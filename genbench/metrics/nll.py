@@ -132,9 +132,9 @@ class NLL(Metric):
                 self._check(log_p, len(x), type(model).__name__)
                 total += float(log_p.sum())
         value = float(bits_per_dim(total / n, num_dims))
-        noise = noise_bits_per_dim(
-            model, tuple(x_all.shape[1:]), seed=ctx.seed + NOISE_SEED_OFFSET, batch_size=ctx.batch_size, device=ctx.device
-        )
+        shape = tuple(x_all.shape[1:])
+        seed = ctx.seed + NOISE_SEED_OFFSET
+        noise = noise_bits_per_dim(model, shape, seed=seed, batch_size=ctx.batch_size, device=ctx.device)
         check_noise_bits(noise, type(model).__name__)
         fingerprint = self.fingerprint(ctx, n)
         fingerprint["observed"] = {"noise_bits_per_dim": round(noise, 4)}

@@ -302,7 +302,9 @@ class ResNet(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, hidden, 3, padding=1)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1))
+            nn.Sequential(
+                nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1)
+            )
             for _ in range(blocks)
         )
         self.head = ZeroConv2d(hidden, out_channels)
