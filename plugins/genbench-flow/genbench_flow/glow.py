@@ -27,7 +27,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 28x28 (Fashion-)MNIST: 28 -> 14 -> 7 (7 is odd: two levels, no padding), sized so the quick
     # budget (60,000 images) trains in about 10 minutes on one CPU thread.
     "small": {"levels": 2, "steps": 8, "hidden": 48},
-    # The paper's CIFAR-10 model (Sec. 5, Table 4 of the appendix): L = 3, K = 32, 512 channels. A GPU job.
+    # The paper's CIFAR-10 model (its hyperparameter table): L = 3, K = 32, 512 channels. A GPU job.
     "paper": {"levels": 3, "steps": 32, "hidden": 512},
 }
 

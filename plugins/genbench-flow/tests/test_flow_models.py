@@ -192,7 +192,7 @@ def test_cifar10_defaults_to_the_paper_presets() -> None:
     info = DataInfo("cifar10", (3, 32, 32), 10)
     glow = Glow.default_config(info)
     assert glow.preset == "paper" and glow.architecture() == {"levels": 3, "steps": 32, "hidden": 512}
-    assert RealNVP.default_config(info).architecture() == {"scales": 3, "hidden": 64, "blocks": 8}
+    assert RealNVP.default_config(info).architecture() == {"scales": 2, "hidden": 64, "blocks": 8}
     mnist = Glow.default_config(DataInfo("mnist", (1, 28, 28), 10))
     assert apply_overrides(mnist, {"preset": "paper", "levels": "2"}).architecture()["hidden"] == 512
 
