@@ -22,7 +22,7 @@ from genbench.api import randint_tensor, randn_tensor
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.errors import GenbenchError
-from genbench.metrics.nll import LEVELS, discrete_log_prob_from_density
+from genbench.metrics.nll import LEVELS, discrete_log_prob_from_density, to_levels
 from genbench_flow.dequantization import (
     UniformDequantizer,
     VariationalDequantizer,
@@ -258,8 +258,6 @@ class FlowModel(GenerativeModel):
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """All latents of the cell centres u = (k + 1/2) / 256, flattened: (B, D)."""
-        from genbench.metrics.nll import to_levels
-
         u = (to_levels(x).to(x.dtype) + 0.5) / LEVELS
         y, _ = preprocess(u, self.preprocessing, self.logit_alpha)
         latents, _, _ = self.flow_forward(y)
