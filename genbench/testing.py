@@ -91,6 +91,9 @@ class ModelContract:
     loss_key: ClassVar[str | None] = None  # None: no monotone loss to check (e.g. GANs)
     # Ratio the mean of the last five values of ``loss_key`` must fall below, relative to the first five.
     loss_drop: ClassVar[float] = 0.9
+    # Likelihood models: steps trained before the Gibbs check on uniform noise, and its image count.
+    noise_train_steps: ClassVar[int] = 20
+    noise_images: ClassVar[int] = 100
 
     # -- fixtures --------------------------------------------------------------------
 
@@ -214,6 +217,22 @@ class ModelContract:
         assert torch.isfinite(ll).all()
         # log P of discrete 8-bit data can never exceed 0 nats.
         assert (ll <= 1e-3).all(), f"log-probability of discrete data above 0: {ll}"
+
+    def test_uniform_noise_costs_at_least_8_bits(self, spec: ModelSpec, data: ImageData) -> None:
+        """Gibbs: a normalised model pays at least 8 bits/dim on uniformly random 8-bit images."""
+        if "log_likelihood" not in spec.capabilities:
+            pytest.skip("model has no likelihood")
+        from genbench.metrics.nll import NOISE_SLACK, noise_bits_per_dim
+
+        model = self.build(spec, data)
+        self.train(model, data, self.noise_train_steps)
+        model.eval()
+        torch.manual_seed(0)
+        value = noise_bits_per_dim(model, data.info.shape, seed=0, n=self.noise_images)
+        assert value >= 8.0 - NOISE_SLACK, (
+            f"{self.noise_images} uniform noise images cost {value:.4f} bits/dim < 8: log_likelihood is not "
+            "a normalised log P of 8-bit images (see genbench/metrics/nll.py, point 6)"
+        )
 
     def test_reconstruct_and_encode(self, spec: ModelSpec, data: ImageData) -> None:
         model = self.build(spec, data).eval()

@@ -122,12 +122,13 @@ def test_nll_uses_the_benchmarks_test_count_not_num_samples(digits: ImageData) -
 
     model = Returns(digits.info, fn)
     value = evaluate("nll", model, digits, num_samples=10, batch_size=64, test_count=150)
-    assert seen == [64, 64, 22]
+    assert seen[:3] == [64, 64, 22]
+    assert sum(seen[3:]) == nll.NOISE_IMAGES  # then the Gibbs check's noise images
     assert model.labels is None  # no labels: every model reports log P(x), never log P(x|y)
     assert value.fingerprint["reference_count"] == 150
     seen.clear()  # no count (the standard budget): the whole test set, however few samples are drawn
     assert evaluate("nll", model, digits, num_samples=10, batch_size=500).fingerprint["reference_count"] == 360
-    assert seen == [360]
+    assert seen[0] == 360 and sum(seen[1:]) == nll.NOISE_IMAGES
 
 
 @pytest.mark.parametrize(
@@ -141,6 +142,37 @@ def test_nll_uses_the_benchmarks_test_count_not_num_samples(digits: ImageData) -
 def test_nll_refuses_impossible_log_likelihoods(digits: ImageData, fn: Callable, message: str) -> None:
     with pytest.raises(GenbenchError, match=message):
         evaluate("nll", Returns(digits.info, fn), digits)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: torch.zeros(len(x)),  # log p(u) of the uniform density, the -D log 256 forgotten
+        lambda x: torch.full((len(x),), -math.log(256)),  # a per-dimension mean where a sum belongs
+    ],
+)
+def test_nll_refuses_a_likelihood_that_beats_8_bits_on_noise(digits: ImageData, fn: Callable) -> None:
+    with pytest.raises(GenbenchError, match=r"uniformly random 8-bit images .* bits/dim, below the 8"):
+        evaluate("nll", Returns(digits.info, fn), digits)
+
+
+def test_nll_records_the_noise_check_outside_the_fingerprint_hash(digits: ImageData) -> None:
+    from genbench.api.metric import fingerprint_hash
+
+    value = evaluate("nll", DiscreteUniform(None, digits.info), digits)
+    assert value.fingerprint["observed"] == {"noise_bits_per_dim": 8.0}
+    other = dict(value.fingerprint, observed={"noise_bits_per_dim": 9.5})
+    assert fingerprint_hash(other) == fingerprint_hash(value.fingerprint)
+    assert fingerprint_hash(dict(value.fingerprint, reference_count=1)) != fingerprint_hash(value.fingerprint)
+
+
+def test_noise_images_are_uniform_8_bit_and_seeded() -> None:
+    a = nll.uniform_noise_images(300, (1, 8, 8), seed=5)
+    assert torch.equal(a, nll.uniform_noise_images(300, (1, 8, 8), seed=5))
+    assert not torch.equal(a, nll.uniform_noise_images(300, (1, 8, 8), seed=6))
+    k = nll.to_levels(a)
+    assert torch.equal(k.float() / 255, a)
+    assert int(k.min()) == 0 and int(k.max()) == 255 and abs(float(k.double().mean()) - 127.5) < 2
 
 
 def test_accuracy_counts_top1_against_the_test_labels(digits: ImageData) -> None:

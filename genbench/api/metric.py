@@ -19,7 +19,12 @@ from genbench.specs import MetricSpec
 
 
 def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
-    """A short stable hash of a fingerprint: values with different hashes are never ranked together."""
+    """A short stable hash of a fingerprint: values with different hashes are never ranked together.
+
+    The ``observed`` key, if any, is left out: it holds what a measurement saw along the way (the
+    NLL's noise check) rather than what was measured, and must not split a leaderboard.
+    """
+    fingerprint = {k: v for k, v in fingerprint.items() if k != "observed"}
     blob = json.dumps(fingerprint, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -18,6 +18,12 @@ each other and with papers:
    One draw of v per image is an unbiased estimate of the bound.
 5. bits/dim = -log P(k) / (D · ln 2) (:func:`bits_per_dim`). A model uniform over the 256
    levels has log P = -D log 256, which is exactly 8 bits/dim.
+6. The Gibbs check: for ANY normalised model, -log2 P averaged over uniformly random 8-bit
+   images is at least 8 bits/dim (the cross-entropy of the uniform distribution with a model
+   is at least the uniform's entropy), and a bound only adds to it. A model that returns a
+   density instead of a mass, sums a bound wrongly or sees the pixel it predicts scores below
+   8 on noise, so the metric scores :data:`NOISE_IMAGES` noise images drawn from the
+   evaluation seed (:func:`noise_bits_per_dim`) and refuses to record an NLL that fails.
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ from genbench.errors import GenbenchError
 
 LEVELS = 256
 CONVENTION = "8bit-uniform-dequantization"  # recorded in every NLL fingerprint
+NOISE_IMAGES = 300  # uniformly random 8-bit images the Gibbs check scores
+NOISE_SEED_OFFSET = 7919  # the check's images come from the evaluation seed plus this offset
+# Monte Carlo estimates of a bound (one dequantisation draw, K importance samples) fluctuate;
+# a normalised model lands this far below 8 bits/dim on 300 noise images by chance, not more.
+NOISE_SLACK = 0.01
 
 
 def to_levels(x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +66,41 @@ def bits_per_dim(log_prob_nats: torch.Tensor | float, num_dims: int) -> torch.Te
     return -log_prob_nats / (num_dims * math.log(2))
 
 
+def uniform_noise_images(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """(n, *shape) images k / 255 with k uniform on 0..255, drawn on the CPU from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, LEVELS, (n, *shape), generator=gen).float() / (LEVELS - 1)
+
+
+def noise_bits_per_dim(
+    model: Any,
+    shape: tuple[int, ...],
+    *,
+    seed: int,
+    n: int = NOISE_IMAGES,
+    batch_size: int = 500,
+    device: torch.device | str = "cpu",
+) -> float:
+    """Mean -log2 P per dimension that ``model.log_likelihood`` gives uniform noise images (>= 8 if normalised)."""
+    x_all = uniform_noise_images(n, shape, seed)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            log_p = model.log_likelihood(x_all[i : i + batch_size].to(device)).double().cpu()
+            total += float(log_p.sum())
+    return float(bits_per_dim(total / n, math.prod(shape)))
+
+
+def check_noise_bits(value: float, model_name: str, n: int = NOISE_IMAGES) -> None:
+    """Refuse a likelihood that puts more than uniform mass on noise: Gibbs says >= 8 bits/dim."""
+    if not value >= 8.0 - NOISE_SLACK:
+        raise GenbenchError(
+            f"nll: {model_name} gives {n} uniformly random 8-bit images {value:.4f} bits/dim, below the "
+            f"8 bits/dim any normalised model must pay (Gibbs; slack {NOISE_SLACK}): its log_likelihood is "
+            "not a log-probability of 8-bit images (a density, a wrongly summed bound, or a pixel leak)"
+        )
+
+
 class NLL(Metric):
     """Mean negative log-likelihood of the test images, in bits/dim (lower is better).
 
@@ -62,6 +108,9 @@ class NLL(Metric):
     default and the standard budget's, means the whole test set) are scored without their labels, so
     every model reports log P(x): a class-conditional model marginalises over its labels, and
     its log P(x | y), which is not comparable, is never ranked beside unconditional models.
+    Then :data:`NOISE_IMAGES` uniform noise images are scored (the Gibbs check, point 6 above);
+    their bits/dim is recorded under the fingerprint's ``observed`` key, which the fingerprint
+    hash leaves out, and a value below 8 refuses the whole metric.
     """
 
     version = 2  # v2: the test images used are the benchmark's count, no longer eval.num_samples
@@ -86,7 +135,13 @@ class NLL(Metric):
                 total += float(log_p.sum())
                 ctx.report("nll: test images", end, n)
         value = float(bits_per_dim(total / n, num_dims))
-        return MetricValue(value, self.fingerprint(ctx, n))
+        shape = tuple(x_all.shape[1:])
+        seed = ctx.seed + NOISE_SEED_OFFSET
+        noise = noise_bits_per_dim(model, shape, seed=seed, batch_size=ctx.batch_size, device=ctx.device)
+        check_noise_bits(noise, type(model).__name__)
+        fingerprint = self.fingerprint(ctx, n)
+        fingerprint["observed"] = {"noise_bits_per_dim": round(noise, 4)}
+        return MetricValue(value, fingerprint)
 
     @staticmethod
     def _check(log_p: torch.Tensor, batch: int, model_name: str) -> None:
@@ -111,4 +166,5 @@ class NLL(Metric):
             "reference": f"{ctx.data.name}/test",
             "reference_count": count,
             "dequantization": CONVENTION,
+            "noise_check": f"{NOISE_IMAGES} uniform 8-bit images from eval seed + {NOISE_SEED_OFFSET}, >= 8 bits/dim",
         }

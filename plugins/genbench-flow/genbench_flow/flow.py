@@ -1,0 +1,269 @@
+"""What RealNVP and Glow share: the multi-scale stack, its exact likelihood, sampling and training.
+
+A subclass builds ``self.layers``, a flat list of flow layers (see :mod:`genbench_flow.layers`)
+in which :class:`~genbench_flow.layers.Split` layers factor latents out, and chooses the input
+preprocessing and the top prior. Everything below is the change of variables
+
+    log p(y) = log p(z) + Σ_i log|det ∂f_i/∂h_{i-1}|
+
+applied to the dequantised image (:mod:`genbench_flow.dequantization`), so ``log_likelihood``
+returns genbench's log P(k) in nats per 8-bit image (``genbench/metrics/nll.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from genbench.api import randint_tensor, randn_tensor
+from genbench.api.dataset import DataInfo
+from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.errors import GenbenchError
+from genbench.metrics.nll import LEVELS, discrete_log_prob_from_density, to_levels
+from genbench_flow.dequantization import (
+    UniformDequantizer,
+    VariationalDequantizer,
+    postprocess,
+    preprocess,
+    to_image,
+)
+from genbench_flow.layers import Split, gaussian_log_prob
+
+# Sampling clamps every intermediate value to ±SAMPLE_BOUND. On the path of real data the values
+# stay within about ±20; a draw from the tail of the prior through an undertrained flow can be
+# expanded by each coupling in turn until float32 overflows, and would come back as NaN. With
+# the clamp such a draw ends as a saturated image instead. Likelihoods never pass through it.
+SAMPLE_BOUND = 1e4
+
+
+def max_levels(height: int, width: int) -> int:
+    """How many times a (height, width) image can be squeezed: both sides must stay even."""
+    n = 0
+    while height % 2 == 0 and width % 2 == 0 and height > 1 and width > 1:
+        height, width, n = height // 2, width // 2, n + 1
+    return n
+
+
+class ClippedAdam(torch.optim.Adam):
+    """Adam that clips the global gradient norm to ``max_grad_norm`` before each step.
+
+    The model owns this policy (the engine's ``train.grad_clip`` is off by default): early flow
+    training has rare huge gradients when a coupling's scale moves fast, and one of them is
+    enough to send the log-determinant to inf. Gradients are already unscaled and averaged
+    across ranks when ``step`` runs (see ``StepContext.optimize``).
+    """
+
+    def __init__(self, params: Any, *, lr: float, max_grad_norm: float) -> None:
+        super().__init__(params, lr=lr)
+        self.max_grad_norm = max_grad_norm
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        if self.max_grad_norm > 0:
+            params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
+            nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+        return super().step(closure)
+
+
+class FlowModel(GenerativeModel):
+    """Base class of the flows: subclasses set ``layers``, ``top_shape`` and the choices below.
+
+    ``sample`` draws every latent from its prior at ``config.temperature`` (σ scaled by T,
+    Glow Sec. 5) and maps it back; ``encode`` returns all latents of the cell-centre of each
+    image, flattened, (B, D); ``log_likelihood`` is the dequantised bound on log P(k).
+    """
+
+    preprocessing: Literal["center", "logit"] = "center"
+    logit_alpha: float = 0.05
+    learned_top_prior: bool = True
+    conditional: bool = False  # class-conditional top prior (``cglow``)
+
+    def __init__(self, config: Any, info: DataInfo) -> None:
+        super().__init__(config, info)
+        self.num_dims = math.prod(info.shape)
+        if config.dequantization == "variational":
+            self.dequantizer: nn.Module = VariationalDequantizer(info.shape[0], config.dequant_hidden)
+        else:
+            self.dequantizer = UniformDequantizer()
+
+    def _init_top_prior(self, top_shape: tuple[int, int, int]) -> None:
+        """Call at the end of a subclass's ``__init__`` with the shape of the last latent."""
+        self.top_shape = top_shape
+        c = top_shape[0]
+        # Glow's "learntop": a learned mean and log-std per position, zero at the start (= N(0, I)).
+        self.top_prior = nn.Parameter(torch.zeros(1, 2 * c, *top_shape[1:])) if self.learned_top_prior else None
+        # Glow's y-conditioned prior: a zero-initialised linear map of the one-hot label, per channel.
+        self.class_prior = nn.Embedding(self.info.num_classes, 2 * c) if self.conditional else None
+        if self.class_prior is not None:
+            nn.init.zeros_(self.class_prior.weight)
+
+    @staticmethod
+    def check_levels(levels: int, info: DataInfo) -> None:
+        most = max_levels(*info.shape[1:])
+        if levels > most:
+            raise GenbenchError(
+                f"levels={levels}: a {info.shape[1]}x{info.shape[2]} image can be squeezed at most {most} "
+                f"times (both sides must stay even); set levels <= {most}"
+            )
+
+    # -- the prior ----------------------------------------------------------------------
+
+    def _top_params(self, n: int, labels: torch.Tensor | None, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-std of the top latent, each (n, C, H, W)."""
+        c = self.top_shape[0]
+        if self.top_prior is None:
+            zeros = ref.new_zeros(n, *self.top_shape)
+            h = torch.cat([zeros, zeros], dim=1)
+        else:
+            h = self.top_prior.to(ref.dtype).expand(n, -1, -1, -1)
+        if self.class_prior is not None and labels is not None:
+            h = h + self.class_prior(labels).to(ref.dtype).view(n, 2 * c, 1, 1)
+        return h[:, :c], h[:, c:]
+
+    # -- the flow -----------------------------------------------------------------------
+
+    def flow_forward(self, y: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """y (B, C, H, W) -> (latents, Σ log|det|, Σ log p of the factored-out latents), top latent last."""
+        logdet = y.new_zeros(y.shape[0])
+        log_pz = y.new_zeros(y.shape[0])
+        latents = []
+        h = y
+        for layer in self.layers:
+            if isinstance(layer, Split):
+                h, z, log_p = layer(h)
+                latents.append(z)
+                log_pz = log_pz + log_p
+            else:
+                h, ld = layer(h)
+                logdet = logdet + ld
+        latents.append(h)
+        return latents, logdet, log_pz
+
+    def flow_inverse(
+        self,
+        top: torch.Tensor,
+        *,
+        latents: list[torch.Tensor] | None = None,
+        noise: list[torch.Tensor] | None = None,
+        temperature: float = 1.0,
+        bound: float | None = None,
+    ) -> torch.Tensor:
+        """The top latent back to y (B, C, H, W).
+
+        Each Split takes its latent from ``latents`` (bottom-up, as :meth:`flow_forward` returns
+        them, top excluded) or else draws it as mean + temperature · σ · noise (``noise``
+        top-down; none means the prior's mean). ``bound`` clamps every intermediate value.
+        """
+        h = top
+        given = list(reversed(latents)) if latents is not None else []
+        splits = iter(noise or [])
+        for layer in reversed(self.layers):
+            if isinstance(layer, Split):
+                z2 = given.pop(0) if given else None
+                h = layer.inverse(h, z2, temperature=temperature, noise=next(splits, None))
+            else:
+                h = layer.inverse(h)
+            if bound is not None:
+                h = h.clamp(-bound, bound)
+        return h
+
+    def log_density(self, y: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(y) of the flow in nats, (B,). Without labels a conditional flow marginalises them."""
+        latents, logdet, log_pz = self.flow_forward(y)
+        top = latents[-1]
+        b = y.shape[0]
+        if self.class_prior is not None and labels is None:
+            # log p(z) = log Σ_c p(c) p(z | c) with a uniform p(c).
+            per_class = []
+            for c in range(self.info.num_classes):
+                lab = torch.full((b,), c, dtype=torch.long, device=y.device)
+                per_class.append(gaussian_log_prob(top, *self._top_params(b, lab, y)))
+            log_top = torch.logsumexp(torch.stack(per_class), dim=0) - math.log(self.info.num_classes)
+        else:
+            log_top = gaussian_log_prob(top, *self._top_params(b, labels, y))
+        return log_top + log_pz + logdet
+
+    def log_prob_bound(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One-draw estimate of the dequantisation bound on log P(k) in nats, (B,)."""
+        u, log_q = self.dequantizer(x, generator)  # u in [0, 1)^D, (B,)
+        y, log_dy_du = preprocess(u, self.preprocessing, self.logit_alpha)
+        log_p_u = self.log_density(y, labels) + log_dy_du
+        return discrete_log_prob_from_density(log_p_u - log_q, self.num_dims)
+
+    # -- training -------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        cfg = self.config
+        return {"flow": ClippedAdam(self.parameters(), lr=cfg.lr, max_grad_norm=cfg.max_grad_norm)}
+
+    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        # Linear learning-rate warm-up (Glow's code warms up too): the first steps move actnorm
+        # and the 1x1 convolutions away from their data-dependent start gently.
+        scale = min(1.0, (ctx.step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else 1.0
+        for group in ctx.optimizers["flow"].param_groups:
+            group["lr"] = cfg.lr * scale
+        labels = batch.y if self.conditional else None
+        with ctx.autocast():
+            log_p = self.log_prob_bound(batch.x, labels)
+        bits = -log_p.float().mean() / (self.num_dims * math.log(2))  # bits/dim of the bound
+        ctx.optimize(bits, "flow")
+        return {"loss": bits.detach()}
+
+    # -- capabilities ---------------------------------------------------------------------
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def sample_latents(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """y (before postprocessing) of n samples at ``config.temperature``."""
+        device = self._device()
+        t = float(self.config.temperature)
+        if self.class_prior is not None and labels is None:
+            labels = randint_tensor(self.info.num_classes, (n,), generator=generator, device=device)
+        elif labels is not None and self.class_prior is None:
+            raise ValueError(f"{type(self).__name__} is unconditional: sample() takes no labels (use cglow)")
+        ref = torch.zeros((), device=device)
+        mean, logs = self._top_params(n, labels, ref)
+        top = mean + t * torch.exp(logs) * randn_tensor(tuple(mean.shape), generator=generator, device=device)
+        # One noise tensor per Split, top-down, always drawn so a seed gives the same noise at any T.
+        noise = [randn_tensor((n, *shape), generator=generator, device=device) for shape in reversed(self.split_shapes)]
+        return self.flow_inverse(top, noise=noise, temperature=t, bound=SAMPLE_BOUND)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """(n, C, H, W) 8-bit images in [0, 1]: the cell each flow sample u falls in."""
+        y = self.sample_latents(n, labels=labels, generator=generator)
+        return to_image(postprocess(y, self.preprocessing, self.logit_alpha))
+
+    @torch.no_grad()
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Bound on log P(k) in nats for each 8-bit image, (B,); log P(k | y) for cglow given labels.
+
+        One dequantisation draw per image from the global RNG: an unbiased estimate of the bound.
+        """
+        labels = y if self.conditional else None
+        return self.log_prob_bound(x, labels)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """All latents of the cell centres u = (k + 1/2) / 256, flattened: (B, D)."""
+        u = (to_levels(x).to(x.dtype) + 0.5) / LEVELS
+        y, _ = preprocess(u, self.preprocessing, self.logit_alpha)
+        latents, _, _ = self.flow_forward(y)
+        return torch.cat([z.flatten(1) for z in latents], dim=1)
+
+    @property
+    def split_shapes(self) -> list[tuple[int, int, int]]:
+        """(C, H, W) of each factored-out latent, bottom-up; set by the subclass."""
+        return self._split_shapes
