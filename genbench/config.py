@@ -32,6 +32,7 @@ class EvalConfig:
     num_samples: int = 0  # 0 = the benchmark's count for the budget
     batch_size: int = 500
     seed: int = 1234  # sampling seed, fixed so re-evaluations are comparable
+    labels: str = ""  # label budget, one of the benchmark's eval.labels ("100", "all"); "" = its first
 
 
 def _parse(value: str, tp: Any, key: str) -> Any:

@@ -26,6 +26,9 @@ def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
 class MetricValue:
     value: float
     fingerprint: dict[str, Any]  # what exactly was measured: extractor, weights hash, counts, resize
+    # Evaluation settings this value depends on beyond the model's (e.g. {"labels": "100"}): shown
+    # beside the model name in leaderboards, like a sampler's settings.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def check_images(x: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:

@@ -110,6 +110,10 @@ class GenerativeModel(nn.Module):
 
     Config: ClassVar[type]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # True: the model learns from labels only through the benchmark's labelled subset, which the
+    # engine passes to ``set_labelled`` before training (semi-supervised classifiers). Its
+    # ``accuracy`` is then ranked per label budget, and the budget is fixed at training.
+    uses_labelled_subset: ClassVar[bool] = False
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__()
@@ -142,6 +146,13 @@ class GenerativeModel(nn.Module):
         run ``finished`` and becomes its message, shown by ``genbench run``, ``runs`` and ``show``.
         """
         return None
+
+    def set_labelled(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Called before training when ``uses_labelled_subset``: the labelled training images
+        (N, C, H, W) uint8 and their labels (N,) int64, chosen by the run's label budget
+        (:mod:`genbench.api.representation`). The labels of ``training_step`` batches are not to be used.
+        """
+        raise NotImplementedError
 
     # -- capabilities ----------------------------------------------------------------
 

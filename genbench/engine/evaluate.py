@@ -9,14 +9,17 @@ from typing import Any
 
 import torch
 
+from genbench.api.anomaly import AnomalyContext
 from genbench.api.dataset import ImageData
-from genbench.api.metric import EvalContext, Metric, fingerprint_hash
+from genbench.api.metric import Metric, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
+from genbench.api.protocols import ProtocolContext
+from genbench.api.representation import RepresentationContext
 from genbench.benchmarks import Benchmark
 from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
 from genbench.plugins import Plugins
-from genbench.specs import ModelSpec
+from genbench.specs import ModelSpec, meets
 
 
 @dataclass
@@ -45,7 +48,7 @@ def metrics_for(
     metrics = []
     for name in bench.metrics:
         mspec = plugins.metrics.get(name)
-        if mspec.requires and mspec.requires not in caps:
+        if not meets(mspec.requires, caps):
             raise GenbenchError(
                 f"benchmark '{bench.name}' needs metric '{name}', which needs a model that can "
                 f"'{mspec.requires}'; model '{spec.name}' cannot: pick another model or benchmark"
@@ -55,7 +58,7 @@ def metrics_for(
         metrics.append(metric)
     for name in bench.optional_metrics:
         mspec = plugins.metrics.get(name)
-        if mspec.requires and mspec.requires not in caps:
+        if not meets(mspec.requires, caps):
             continue
         metric = build_metric(mspec)
         try:
@@ -83,9 +86,14 @@ def evaluate(
     seed: int,
     batch_size: int,
     cache_dir: Path,
+    representation: RepresentationContext | None = None,
+    anomaly: AnomalyContext | None = None,
 ) -> list[Score]:
     model.to(device).eval()
-    ctx = EvalContext(model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir)
+    ctx = ProtocolContext(
+        model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
+        representation=representation, anomaly=anomaly,
+    )  # fmt: skip
     settings = eval_fields(model.config)
     scores = []
     for metric in metrics:
@@ -100,7 +108,7 @@ def evaluate(
                 metric.spec.unit,
                 fp,
                 fingerprint_hash(fp),
-                settings,
+                {**settings, **value.settings},
                 time.perf_counter() - t0,
             )
         )

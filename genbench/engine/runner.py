@@ -30,6 +30,7 @@ from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything
 from genbench.engine.evaluate import Score, evaluate, metrics_for
+from genbench.engine.protocols import anomaly_context, give_labelled, representation_context, resolve_labels
 from genbench.engine.trainer import Reporter, TrainResult, train
 from genbench.errors import GenbenchError
 from genbench.plugins import Plugins, get_plugins
@@ -132,7 +133,7 @@ class Runner:
         budget_images = bench.images(req.budget)
         sets = parse_set(req.sets)
         train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
-        eval_cfg = apply_overrides(EvalConfig(), sets["eval"], prefix="eval.")
+        eval_cfg = resolve_labels(bench, apply_overrides(EvalConfig(), sets["eval"], prefix="eval."))
         info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
         model_cfg = resolve_config(spec, info, sets["model"])
         device = resolve_device(req.device)
@@ -142,6 +143,8 @@ class Runner:
         ensure_writable(self.results_dir)
         store = self.store
         data = load_dataset(req.dataset, req.data_dir)
+        representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
+        anomaly_context(bench, data, req.data_dir)  # so does a missing out-of-distribution set
 
         seed_everything(req.seed)
         model = build_model(spec, data.info, model_cfg)
@@ -204,8 +207,13 @@ class Runner:
 
     # -- eval --------------------------------------------------------------------------
 
-    def evaluate(self, run_id: str, sets: list[str], device_name: str = "auto") -> Outcome:
-        """Score a finished run's final checkpoint again, e.g. with another sampler or more samples."""
+    def evaluate(
+        self, run_id: str, sets: list[str], device_name: str = "auto", only: list[str] | None = None
+    ) -> Outcome:
+        """Score a finished run's final checkpoint again, e.g. with another sampler or more samples.
+
+        ``only`` restricts scoring to those of the benchmark's metrics (e.g. ``probe-acc`` at
+        another ``eval.labels``), so a cheap metric need not wait for the expensive ones."""
         run = self.store.get_run(run_id)
         if run.status != "finished":
             raise GenbenchError(f"run {run.id} is {run.status}: only finished runs are evaluated (resume it first)")
@@ -222,9 +230,22 @@ class Runner:
                     f"{', '.join(sorted(allowed)) or 'eval.*'} may change"
                 )
         spec, bench, model, data, _, eval_cfg = self._rebuild(run, parsed["model"], parsed["eval"])
+        eval_cfg = resolve_labels(bench, eval_cfg)
+        trained_labels = run.config["eval"].get("labels") or bench.labels()
+        if model.uses_labelled_subset and eval_cfg.labels != trained_labels:
+            raise GenbenchError(
+                f"model '{run.model}' learnt its classifier from {trained_labels} labels at training; "
+                f"start a new run with --set eval.labels={eval_cfg.labels}"
+            )
         model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         device = resolve_device(device_name)
         metrics, skipped = metrics_for(self.plugins, bench, spec, data.info.shape)
+        if only:
+            names = [m.spec.name for m in metrics]
+            for name in only:
+                if name not in names:
+                    raise GenbenchError(f"--metric {name}: run {run.id} is scored on {', '.join(names)}")
+            metrics = [m for m in metrics if m.spec.name in only]
         for name, why in skipped.items():
             self.notice(f"metric {name} skipped: {why}")
         scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
@@ -290,6 +311,7 @@ class Runner:
 
         started = time.perf_counter()
         result: TrainResult | None = None
+        give_labelled(model, representation_context(bench, data, eval_cfg), data)
         try:
             result = train(
                 model,
@@ -386,6 +408,8 @@ class Runner:
             seed=eval_cfg.seed,
             batch_size=eval_cfg.batch_size,
             cache_dir=self.results_dir / "cache",
+            representation=representation_context(bench, data, eval_cfg),
+            anomaly=anomaly_context(bench, data, run.config.get("data_dir")),
         )
         with self.store.session() as s:
             for sc in scores:
