@@ -76,8 +76,15 @@ class Decoder(nn.Module):
 
 
 def classifier_head(latent_dim: int, hidden: int, num_classes: int) -> nn.Sequential:
-    """code (B, latent_dim) -> class logits (B, num_classes): a one-hidden-layer MLP."""
-    return nn.Sequential(nn.Linear(latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, num_classes))
+    """code (B, latent_dim) -> class logits (B, num_classes): a one-hidden-layer MLP.
+
+    The code is standardised first (batch norm: batch statistics in training, running ones at
+    evaluation), as the linear probe standardises features: an autoencoder's code has no set
+    scale, and a head on unscaled codes learnt from 100 labels at a third of the accuracy.
+    """
+    return nn.Sequential(
+        nn.BatchNorm1d(latent_dim), nn.Linear(latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, num_classes)
+    )
 
 
 class LabelledSet:
