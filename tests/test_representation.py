@@ -212,3 +212,19 @@ def test_probe_acc_of_pixels_on_digits(digits: ImageData) -> None:
     # Logistic regression on 8x8 digits: about 0.96 with every label, lower with 100.
     assert 0.9 < full.value <= 1.0 and few.value < full.value
     assert few.fingerprint["labelled_count"] == 100 and few.settings == {"labels": "100"}
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae", "ldm", "ae", "dae", "aeclf", "clf-scratch", "pca", "pixels"])
+def test_probe_acc_runs_for_every_installed_encoder(digits: ImageData, name: str) -> None:
+    # Untrained models: only that the probe runs on each family's features (cvae's encoder is
+    # q(z|x), which never sees the label; ldm's features are its first stage's latent mean).
+    from genbench.engine.build import build_model, resolve_config
+    from genbench.testing import train_steps
+
+    spec = get_plugins().models.get(name)
+    torch.manual_seed(0)
+    model = build_model(spec, digits.info, resolve_config(spec, digits.info))
+    if name == "pca":
+        train_steps(model, digits, 1)
+    value = _metric("probe-acc").compute(_context(model, digits, budget="100"))
+    assert 0.0 <= value.value <= 1.0 and value.fingerprint["labelled_count"] == 100
