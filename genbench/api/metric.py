@@ -105,6 +105,7 @@ class Metric:
 
     spec: MetricSpec
     version: int = 1  # bump when the computation changes: old values stop ranking with new
+    needs_ood: bool = False  # reads the benchmark's out-of-distribution set (genbench.api.anomaly)
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from genbench.api.anomaly import AnomalyContext
 from genbench.api.dataset import ImageData
+from genbench.api.metric import Metric
 from genbench.api.model import GenerativeModel
 from genbench.api.representation import RepresentationContext, labelled_subset
 from genbench.benchmarks import Benchmark
@@ -25,9 +27,11 @@ def representation_context(bench: Benchmark, data: ImageData, eval_cfg: EvalConf
     return RepresentationContext(subset)
 
 
-def anomaly_context(bench: Benchmark, data: ImageData, data_dir: str | None) -> AnomalyContext | None:
-    """The benchmark's out-of-distribution dataset, or None when it names none."""
-    if not bench.ood:
+def anomaly_context(
+    bench: Benchmark, data: ImageData, data_dir: str | None, metrics: Sequence[Metric]
+) -> AnomalyContext | None:
+    """The benchmark's out-of-distribution dataset, or None when it names none or no metric reads it."""
+    if not bench.ood or not any(m.needs_ood for m in metrics):
         return None
     ood = load_dataset(bench.ood, data_dir)
     if ood.info.shape != data.info.shape:

@@ -144,7 +144,7 @@ class Runner:
         store = self.store
         data = load_dataset(req.dataset, req.data_dir)
         representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
-        anomaly_context(bench, data, req.data_dir)  # so does a missing out-of-distribution set
+        anomaly_context(bench, data, req.data_dir, metrics)  # so does a missing out-of-distribution set
 
         seed_everything(req.seed)
         model = build_model(spec, data.info, model_cfg)
@@ -409,7 +409,7 @@ class Runner:
             batch_size=eval_cfg.batch_size,
             cache_dir=self.results_dir / "cache",
             representation=representation_context(bench, data, eval_cfg),
-            anomaly=anomaly_context(bench, data, run.config.get("data_dir")),
+            anomaly=anomaly_context(bench, data, run.config.get("data_dir"), metrics),
         )
         with self.store.session() as s:
             for sc in scores:

@@ -49,6 +49,7 @@ class OODAUROC(Metric):
     """AUROC of out- versus in-distribution test images under the model's anomaly score."""
 
     version = 1
+    needs_ood = True
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         ood = anomaly_of(ctx, "ood-auroc").ood
