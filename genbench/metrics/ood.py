@@ -17,7 +17,7 @@ from genbench.api.dataset import ImageData
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.protocols import anomaly_of
 from genbench.errors import GenbenchError
-from genbench.metrics.reconstruction import reconstruction_errors, test_errors
+from genbench.metrics.reconstruction import reconstruction_errors, split_errors
 
 
 def auroc(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor) -> float:
@@ -62,7 +62,7 @@ class OODAUROC(Metric):
             s_out = negative_log_likelihoods(ctx, x_out[:n])
         else:
             score = "reconstruction-mse"
-            s_in = test_errors(ctx)[:n]
+            s_in = split_errors(ctx)[:n]
             s_out = reconstruction_errors(ctx, x_out[:n])
         fingerprint = {
             "metric": self.spec.name,

@@ -8,6 +8,7 @@ probe, so representations from different families rank on one table.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,6 @@ def linear_probe(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
-    import warnings
 
     x_train = train_features.numpy().astype(np.float64)
     x_test = test_features.numpy().astype(np.float64)
