@@ -57,7 +57,8 @@ def main() -> None:
                 ood[(run.dataset, label(run))] = (rec.value, rec.settings.get("ood_score", ""), run.id)
     for dataset in sorted({k[0] for k in cells}):
         print(f"\n{dataset}, {args.budget} budget: probe-acc / accuracy by label budget\n")
-        print("| model | " + " | ".join(f"probe {b}" for b in BUDGETS) + " | " + " | ".join(f"acc {b}" for b in BUDGETS) + " |")
+        heads = [f"probe {b}" for b in BUDGETS] + [f"acc {b}" for b in BUDGETS]
+        print("| model | " + " | ".join(heads) + " |")
         print("| --- " * (1 + 2 * len(BUDGETS)) + "|")
         rows = defaultdict(dict)
         for (d, model, metric, labels), (value, _) in cells.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from genbench.api.anomaly import AnomalyContext
 from genbench.api.dataset import ImageData
+from genbench.api.metric import Metric
 from genbench.api.protocols import ProtocolContext
 from genbench.api.representation import RepresentationContext, labelled_subset
 from genbench.benchmarks import load_benchmark
@@ -48,7 +50,7 @@ def test_labelled_subset_refuses_what_it_cannot_balance(digits: ImageData) -> No
         labelled_subset(digits.train_y, "10000", 0, 10)
 
 
-def test_every_model_is_probed_and_trained_on_the_same_subset(results) -> None:  # type: ignore[no-untyped-def]
+def test_every_model_is_probed_and_trained_on_the_same_subset(results: Path) -> None:
     runner = Runner(results)
     shas = {}
     for model in ("pixels", "pca", "clf-scratch"):
@@ -67,14 +69,14 @@ def test_every_model_is_probed_and_trained_on_the_same_subset(results) -> None: 
     assert set(shas.values()) == {expected}
 
 
-def test_label_budgets_are_checked_before_a_run_is_stored(results) -> None:  # type: ignore[no-untyped-def]
+def test_label_budgets_are_checked_before_a_run_is_stored(results: Path) -> None:
     runner = Runner(results)
     with pytest.raises(GenbenchError, match="declares label budgets all, 100"):
         runner.run(RunRequest(family="ae", model="pixels", dataset="digits", budget="smoke", sets=["eval.labels=7"]))
     assert not (results / "runs").exists() or not any((results / "runs").iterdir())
 
 
-def test_eval_rescores_a_probe_at_another_budget_but_not_a_trained_classifier(results) -> None:  # type: ignore[no-untyped-def]
+def test_eval_rescores_a_probe_at_another_budget_but_not_a_trained_classifier(results: Path) -> None:
     runner = Runner(results)
     pca = runner.run(RunRequest(family="ae", model="pca", dataset="digits", budget="smoke")).run
     again = runner.evaluate(pca.id, ["eval.labels=100"], only=["probe-acc"])
@@ -93,7 +95,7 @@ def test_benchmarks_declare_label_budgets_and_ood_sets() -> None:
     assert plugins.benchmark("digits").ood is None
 
 
-def test_a_bad_label_budget_in_yaml_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_label_budget_in_yaml_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "b.yaml"
     path.write_text("name: b\nversion: 1\ndataset: digits\nbudgets: {smoke: 10}\n"
                     "eval: {num_samples: {smoke: 10}, labels: [all, ten]}\n")  # fmt: skip
@@ -141,7 +143,9 @@ def test_psnr_of_known_errors() -> None:
 # -- the metrics on a model -----------------------------------------------------------------
 
 
-def _context(model, data: ImageData, ood: ImageData | None = None, budget: str = "all") -> ProtocolContext:  # type: ignore[no-untyped-def]
+def _context(
+    model: torch.nn.Module, data: ImageData, ood: ImageData | None = None, budget: str = "all"
+) -> ProtocolContext:
     return ProtocolContext(
         model, data, num_samples=200, device=torch.device("cpu"), batch_size=64,
         representation=RepresentationContext(labelled_subset(data.train_y, budget, 0, data.num_classes)),
@@ -149,11 +153,11 @@ def _context(model, data: ImageData, ood: ImageData | None = None, budget: str =
     )  # fmt: skip
 
 
-def _metric(name: str):  # type: ignore[no-untyped-def]
+def _metric(name: str) -> Metric:
     return build_metric(get_plugins().metrics.get(name))
 
 
-def _fitted_pca(data: ImageData):  # type: ignore[no-untyped-def]
+def _fitted_pca(data: ImageData) -> torch.nn.Module:
     from genbench.testing import train_steps
     from genbench_ae.pca import PCA
 
