@@ -54,7 +54,10 @@ def main() -> None:
                 labels = rec.settings.get("labels", "all" if rec.name == "accuracy" else "?")
                 cells[(run.dataset, label(run), rec.name, labels)] = (rec.value, run.id)
             elif rec.name == "ood-auroc":
-                ood[(run.dataset, label(run))] = (rec.value, rec.settings.get("ood_score", ""), run.id)
+                # A fine-tuned encoder depends on the labels it saw: one row per label budget.
+                labels = run.config["eval"].get("labels", "all")
+                name = f"{label(run)}, {labels} labels" if run.model == "aeclf" else label(run)
+                ood[(run.dataset, name)] = (rec.value, rec.settings.get("ood_score", ""), run.id)
     for dataset in sorted({k[0] for k in cells}):
         print(f"\n{dataset}, {args.budget} budget: probe-acc / accuracy by label budget\n")
         heads = [f"probe {b}" for b in BUDGETS] + [f"acc {b}" for b in BUDGETS]
