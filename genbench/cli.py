@@ -340,12 +340,15 @@ def eval_(
     device: DeviceOpt = "auto",
     results_dir: ResultsOpt = Path("results"),
     db: DbOpt = None,
+    metric: Annotated[
+        Optional[list[str]], typer.Option("--metric", help="Score only these metrics (repeatable), e.g. probe-acc.")
+    ] = None,
 ) -> None:
     """Re-evaluate a finished run's checkpoint, e.g. `--set sampler=ddim --set steps=50 --set eval.num_samples=10000`."""
     progress = EvalProgress()
     runner = _runner(results_dir, db, progress)
     try:
-        outcome = runner.evaluate(run_id, set_ or [], device)
+        outcome = runner.evaluate(run_id, set_ or [], device, metric or None)
     finally:
         progress.close()
     _print_outcome(runner, outcome)

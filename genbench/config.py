@@ -53,6 +53,7 @@ class EvalConfig:
     num_samples: int = setting(0, ge=0, le=200_000)  # 0 = the benchmark's count; FID papers use 50k
     batch_size: int = setting(500, ge=1, le=65536)
     seed: int = setting(1234, ge=0, le=MAX_SEED)  # sampling seed, fixed so re-evaluations are comparable
+    labels: str = ""  # label budget, one of the benchmark's eval.labels ("100", "all"); "" = its first
 
 
 _WORDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}

@@ -36,6 +36,11 @@ def load_target(target: str) -> Any:
     return obj
 
 
+def meets(requires: str | None, capabilities: frozenset[str] | set[str]) -> bool:
+    """Whether a model with ``capabilities`` meets a metric's ``requires`` ("a|b": any of them)."""
+    return not requires or any(cap in capabilities for cap in requires.split("|"))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A trainable model.
@@ -77,7 +82,7 @@ class MetricSpec:
     name: str
     target: str
     direction: Direction
-    requires: str | None  # the model capability it needs; None for none
+    requires: str | None  # the model capability it needs; "a|b" for any of several; None for none
     fingerprint_fields: tuple[str, ...]
     description: str = ""
     unit: str = ""

@@ -11,7 +11,8 @@ Usage in a plugin's tests::
 
 Each test builds the model on scikit-learn's 8x8 digits (no files needed) and checks the
 contract in :mod:`genbench.api.model`: registration, a training step that changes every
-optimizer's parameters, losses that fall, sample shape and range, every declared capability,
+optimizer's parameters, losses that fall, sample shape and range, every declared capability
+(encode and classify: shapes, determinism, batch independence),
 checkpoint round-trips and seeded determinism.
 """
 
@@ -28,6 +29,7 @@ import torch
 
 from genbench.api.dataset import ImageData
 from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.api.representation import labelled_subset
 from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.plugins import get_plugins
 from genbench.specs import CAPABILITIES, ModelSpec
@@ -94,6 +96,8 @@ class ModelContract:
     # Likelihood models: steps trained before the Gibbs check on uniform noise, and its image count.
     noise_train_steps: ClassVar[int] = 20
     noise_images: ClassVar[int] = 100
+    # Label budget whose class-balanced subset a model with ``uses_labelled_subset`` is given.
+    label_budget: ClassVar[str] = "100"
 
     # -- fixtures --------------------------------------------------------------------
 
@@ -112,7 +116,11 @@ class ModelContract:
     def build(self, spec: ModelSpec, data: ImageData, seed: int = 0) -> GenerativeModel:
         torch.manual_seed(seed)
         config = resolve_config(spec, data.info, self.overrides)
-        return build_model(spec, data.info, config)
+        model = build_model(spec, data.info, config)
+        if model.uses_labelled_subset:  # as the engine does before training
+            subset = labelled_subset(data.train_y, self.label_budget, 0, data.num_classes)
+            model.set_labelled(data.train_x[subset.indices], data.train_y[subset.indices])
+        return model
 
     def batch(self, data: ImageData, step: int = 0) -> Batch:
         return batch_at(data, step, self.batch_size)
@@ -265,6 +273,37 @@ class ModelContract:
                 torch.testing.assert_close(model.translate(x[:1], direction), y[:1], atol=1e-5, rtol=0)
             with pytest.raises(ValueError):
                 model.translate(inputs["a2b"], "sideways")
+    def test_encode_contract(self, spec: ModelSpec, data: ImageData) -> None:
+        """Features the probe can use: (B, D) float32, finite, one D, independent of the batch."""
+        if "encode" not in spec.capabilities:
+            pytest.skip("model does not encode")
+        model = self.build(spec, data)
+        self.train(model, data, 2)
+        model.eval()
+        x = self.batch(data).x[:8]
+        with torch.no_grad():
+            z, again, part = model.encode(x), model.encode(x), model.encode(x[:3])
+        assert z.dim() == 2 and z.shape[0] == 8 and z.shape[1] >= 1, f"shape {tuple(z.shape)}"
+        assert z.dtype == torch.float32 and torch.isfinite(z).all()
+        assert torch.equal(z, again), "encode is not deterministic in eval mode"
+        assert part.shape == (3, z.shape[1]), "the feature dimension changed with the batch size"
+        # The probe encodes in batches: an image's features must not depend on its batch-mates.
+        torch.testing.assert_close(part, z[:3], rtol=1e-4, atol=1e-5)
+
+    def test_classify_contract(self, spec: ModelSpec, data: ImageData) -> None:
+        """Logits for every class: (B, num_classes), finite, independent of the batch."""
+        if "classify" not in spec.capabilities:
+            pytest.skip("model does not classify")
+        model = self.build(spec, data)
+        self.train(model, data, 2)
+        model.eval()
+        x = self.batch(data).x[:8]
+        with torch.no_grad():
+            logits, again, part = model.classify(x), model.classify(x), model.classify(x[:3])
+        assert logits.shape == (8, data.num_classes), f"shape {tuple(logits.shape)}"
+        assert torch.isfinite(logits).all()
+        assert torch.equal(logits, again), "classify is not deterministic in eval mode"
+        torch.testing.assert_close(part, logits[:3], rtol=1e-4, atol=1e-5)
 
     # -- checkpoints -----------------------------------------------------------------
 
@@ -290,6 +329,13 @@ class ModelContract:
             with torch.no_grad():
                 a, b = model.translate(x, "a2b"), fresh.translate(x, "a2b")
             assert torch.equal(a, b), "reloaded model translates differently"
+        x = self.batch(data).x[:4]
+        model.eval(), fresh.eval()
+        with torch.no_grad():
+            for cap in ("reconstruct", "encode", "classify"):
+                if cap in spec.capabilities:
+                    a, b = getattr(model, cap)(x), getattr(fresh, cap)(x)
+                    assert torch.equal(a, b), f"reloaded model gives different {cap} outputs"
 
 
 def tiny_overrides(**kwargs: Any) -> dict[str, str]:

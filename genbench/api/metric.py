@@ -34,6 +34,9 @@ class MetricValue:
     value: float
     fingerprint: dict[str, Any]  # what exactly was measured: extractor, weights hash, counts, resize
     name: str | None = None  # the name to store it under when not the metric's own (e.g. "fid@1a2b3c4d")
+    # Evaluation settings this value depends on beyond the model's (e.g. {"labels": "100"}): shown
+    # beside the model name in leaderboards, like a sampler's settings.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def check_images(x: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:
@@ -147,6 +150,7 @@ class Metric:
 
     spec: MetricSpec
     version: int = 1  # bump when the computation changes: old values stop ranking with new
+    needs_ood: bool = False  # reads the benchmark's out-of-distribution set (genbench.api.anomaly)
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec

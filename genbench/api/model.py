@@ -125,6 +125,10 @@ class GenerativeModel(nn.Module):
 
     Config: ClassVar[type]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # True: the model learns from labels only through the benchmark's labelled subset, which the
+    # engine passes to ``set_labelled`` before training (semi-supervised classifiers). Its
+    # ``accuracy`` is then ranked per label budget, and the budget is fixed at training.
+    uses_labelled_subset: ClassVar[bool] = False
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__()
@@ -163,6 +167,13 @@ class GenerativeModel(nn.Module):
         """Network forward passes to draw one sample under ``config`` (e.g. a sampler's steps),
         shown in the leaderboard's cost columns; None (the default) when the model cannot say."""
         return None
+
+    def set_labelled(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Called before training when ``uses_labelled_subset``: the labelled training images
+        (N, C, H, W) uint8 and their labels (N,) int64, chosen by the run's label budget
+        (:mod:`genbench.api.representation`). The labels of ``training_step`` batches are not to be used.
+        """
+        raise NotImplementedError
 
     # -- capabilities ----------------------------------------------------------------
 

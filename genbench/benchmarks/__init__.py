@@ -33,6 +33,12 @@ class Benchmark:
     # budget name -> test images a likelihood is computed on; a budget not listed uses the whole
     # test set. YAML: eval.test_images: {smoke: 500, quick: 2000}.
     test_images: dict[str, int] = field(default_factory=dict)
+    # Labelled-subset sizes a run may pick with `--set eval.labels=N` ("all" or a count that is a
+    # multiple of the number of classes); the first is the default. Subsets are class-balanced
+    # and drawn with ``label_seed`` (genbench.api.representation.labelled_subset).
+    label_budgets: tuple[str, ...] = ("all",)
+    label_seed: int = 0
+    ood: str | None = None  # dataset whose test split is out-of-distribution for `ood-auroc`
 
     def images(self, budget: str) -> int:
         if budget not in self.budgets:
@@ -40,6 +46,17 @@ class Benchmark:
                 f"unknown budget '{budget}'{did_you_mean(budget, self.budgets)} for benchmark '{self.name}'"
             )
         return self.budgets[budget]
+
+    def labels(self, requested: str = "") -> str:
+        """The label budget a run uses: ``requested`` (from ``--set eval.labels``) or the first declared."""
+        if not requested:
+            return self.label_budgets[0]
+        if requested not in self.label_budgets:
+            raise GenbenchError(
+                f"eval.labels={requested}: benchmark '{self.name}' declares label budgets "
+                f"{', '.join(self.label_budgets)}; pick one of them"
+            )
+        return requested
 
 
 def load_benchmark(path: Path) -> Benchmark:
@@ -53,7 +70,8 @@ def load_benchmark(path: Path) -> Benchmark:
     raw = dict(raw)
     eval_cfg = raw.pop("eval", {}) or {}
     known = {f.name for f in fields(Benchmark)} - {"num_samples", "metrics", "optional_metrics", "path"}
-    known -= {"reference_split", "reference_count", "test_images"}  # these live under eval:
+    # these live under eval:
+    known -= {"reference_split", "reference_count", "test_images", "label_budgets", "label_seed", "ood"}
     unknown = set(raw) - known
     if unknown:
         raise GenbenchError(f"benchmark file {path}: unknown keys {sorted(unknown)}")
@@ -71,6 +89,9 @@ def load_benchmark(path: Path) -> Benchmark:
             reference_split=str((eval_cfg.get("reference") or {}).get("split", "test")),
             reference_count=int((eval_cfg.get("reference") or {}).get("count", 0)),
             test_images={str(k): int(v) for k, v in (eval_cfg.get("test_images") or {}).items()},
+            label_budgets=tuple(str(v) for v in eval_cfg.get("labels", ("all",))),
+            label_seed=int(eval_cfg.get("label_seed", 0)),
+            ood=str(eval_cfg["ood"]) if eval_cfg.get("ood") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GenbenchError(f"benchmark file {path} is malformed: {type(exc).__name__} {exc}") from None
@@ -82,6 +103,9 @@ def load_benchmark(path: Path) -> Benchmark:
     for key in bench.test_images:
         if key not in bench.budgets:
             raise GenbenchError(f"benchmark file {path}: eval.test_images names budget '{key}', not in budgets")
+    for labels in bench.label_budgets:
+        if labels != "all" and not (labels.isdigit() and int(labels) > 0):
+            raise GenbenchError(f"benchmark file {path}: eval.labels entry '{labels}' must be 'all' or a positive count")
     if set(bench.budgets) != set(bench.num_samples):
         raise GenbenchError(f"benchmark file {path}: eval.num_samples must give a count for every budget")
     return bench

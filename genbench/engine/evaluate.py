@@ -10,15 +10,18 @@ from typing import Any
 
 import torch
 
+from genbench.api.anomaly import AnomalyContext
 from genbench.api.dataset import ImageData
-from genbench.api.metric import _ACTIVE, EvalContext, Metric, fingerprint_hash
+from genbench.api.metric import _ACTIVE, Metric, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
+from genbench.api.protocols import ProtocolContext
+from genbench.api.representation import RepresentationContext
 from genbench.benchmarks import Benchmark
 from genbench.engine.build import build_metric
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
 from genbench.errors import GenbenchError, blame
 from genbench.plugins import Plugins
-from genbench.specs import ModelSpec
+from genbench.specs import ModelSpec, meets
 
 
 @dataclass
@@ -47,7 +50,7 @@ def metrics_for(
     metrics = []
     for name in bench.metrics:
         mspec = plugins.metrics.get(name)
-        if mspec.requires and mspec.requires not in caps:
+        if not meets(mspec.requires, caps):
             raise GenbenchError(
                 f"benchmark '{bench.name}' needs metric '{name}', which needs a model that can "
                 f"'{mspec.requires}'; model '{spec.name}' cannot: pick another model or benchmark"
@@ -57,7 +60,7 @@ def metrics_for(
         metrics.append(metric)
     for name in bench.optional_metrics:
         mspec = plugins.metrics.get(name)
-        if mspec.requires and mspec.requires not in caps:
+        if not meets(mspec.requires, caps):
             continue
         metric = build_metric(mspec)
         try:
@@ -103,6 +106,8 @@ def evaluate(
     reference_split: str = "test",
     reference_count: int = 0,
     test_count: int = 0,
+    representation: RepresentationContext | None = None,
+    anomaly: AnomalyContext | None = None,
 ) -> list[Score]:
     """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
 
@@ -110,9 +115,10 @@ def evaluate(
     ``origin(metric name)``: the distribution and version of the plugin that registered it.
     """
     model.to(device).eval()
-    ctx = EvalContext(
+    ctx = ProtocolContext(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
+        representation=representation, anomaly=anomaly,
     )  # fmt: skip
     ctx.progress = progress
     settings = eval_fields(model.config)
@@ -141,7 +147,7 @@ def evaluate(
                     metric.spec.unit,
                     fp,
                     fingerprint_hash(fp),
-                    settings,
+                    {**settings, **value.settings},
                     time.perf_counter() - t0,
                 )
             )

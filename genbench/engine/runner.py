@@ -31,6 +31,7 @@ from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
 from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_for
+from genbench.engine.protocols import anomaly_context, give_labelled, representation_context, resolve_labels
 from genbench.engine.trainer import Reporter, TrainResult, train
 from genbench.errors import GenbenchError, PluginFault, blame
 from genbench.plugins import Plugins, get_plugins
@@ -152,7 +153,7 @@ class Runner:
             raise GenbenchError(f"--seed {req.seed} is out of range: it must be between 0 and {MAX_SEED}")
         sets = parse_set(req.sets)
         train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
-        eval_cfg = apply_overrides(EvalConfig(), sets["eval"], prefix="eval.")
+        eval_cfg = resolve_labels(bench, apply_overrides(EvalConfig(), sets["eval"], prefix="eval."))
         info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
         origin = plugins.origin(plugins.models.plugin_of(spec.name))
         with blame(origin, f"loading model '{spec.name}' ({spec.target})"):
@@ -169,6 +170,8 @@ class Runner:
             self.notice(line)
         store = self.store
         store.require_writable()
+        representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
+        anomaly_context(bench, data, req.data_dir, metrics)  # so does a missing out-of-distribution set
 
         seed_everything(req.seed)
         with blame(origin, f"building model '{spec.name}'"):
@@ -245,8 +248,13 @@ class Runner:
 
     # -- eval --------------------------------------------------------------------------
 
-    def evaluate(self, run_id: str, sets: list[str], device_name: str = "auto") -> Outcome:
-        """Score a finished run's final checkpoint again, e.g. with another sampler or more samples."""
+    def evaluate(
+        self, run_id: str, sets: list[str], device_name: str = "auto", only: list[str] | None = None
+    ) -> Outcome:
+        """Score a finished run's final checkpoint again, e.g. with another sampler or more samples.
+
+        ``only`` restricts scoring to those of the benchmark's metrics (e.g. ``probe-acc`` at
+        another ``eval.labels``), so a cheap metric need not wait for the expensive ones."""
         run = self.store.get_run(run_id)
         if run.status != "finished":
             raise GenbenchError(f"run {run.id} is {run.status}: only finished runs are evaluated (resume it first)")
@@ -264,9 +272,22 @@ class Runner:
                 )
         self.store.require_writable()
         spec, bench, model, data, _, eval_cfg = self._rebuild(run, parsed["model"], parsed["eval"])
+        eval_cfg = resolve_labels(bench, eval_cfg)
+        trained_labels = run.config["eval"].get("labels") or bench.labels()
+        if model.uses_labelled_subset and eval_cfg.labels != trained_labels:
+            raise GenbenchError(
+                f"model '{run.model}' learnt its classifier from {trained_labels} labels at training; "
+                f"start a new run with --set eval.labels={eval_cfg.labels}"
+            )
         model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         device = resolve_device(device_name)
         metrics, skipped = metrics_for(self.plugins, bench, spec, data.info.shape)
+        if only:
+            names = [m.spec.name for m in metrics]
+            for name in only:
+                if name not in names:
+                    raise GenbenchError(f"--metric {name}: run {run.id} is scored on {', '.join(names)}")
+            metrics = [m for m in metrics if m.spec.name in only]
         for line in grouped_reasons(skipped):
             self.notice(line)
         scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
@@ -339,6 +360,7 @@ class Runner:
         self._hook("genbench_run_started", run=run, resumed=resume is not None)
         started = time.perf_counter()
         result: TrainResult | None = None
+        give_labelled(model, representation_context(bench, data, eval_cfg), data)
         scores: list[Score] = []
         with Heartbeat(store, run.id, owner) as beat:
             stage = "training"
@@ -503,6 +525,8 @@ class Runner:
             reference_split=bench.reference_split,
             reference_count=bench.reference_count,
             test_count=bench.test_images.get(run.budget, 0),
+            representation=representation_context(bench, data, eval_cfg),
+            anomaly=anomaly_context(bench, data, run.config.get("data_dir"), metrics),
         )
         grid = None
         if finish is not None and "sample" in model.capabilities:

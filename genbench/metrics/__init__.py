@@ -8,6 +8,9 @@
 | ``cond-acc`` | max | conditional | :mod:`.classifier_metrics` |
 | ``nll`` (bits/dim) | min | log_likelihood | :mod:`.nll` |
 | ``accuracy`` | max | classify | :mod:`.accuracy` |
+| ``probe-acc`` | max | encode | :mod:`.probe` |
+| ``recon-mse``, ``psnr`` (dB) | min, max | reconstruct | :mod:`.reconstruction` |
+| ``ood-auroc`` | max | log_likelihood or reconstruct | :mod:`.ood` |
 
 Supporting modules: :mod:`.nll` also holds the dequantisation convention every likelihood
 model follows; :mod:`.stats` the Fréchet distance, KID, Inception/classifier score and PRDC maths;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
+from genbench.api.protocols import representation_of
 from genbench.errors import GenbenchError
 
 
@@ -36,4 +37,8 @@ class Accuracy(Metric):
             "reference": f"{ctx.data.name}/test",
             "reference_count": len(x_all),
         }
+        if model.uses_labelled_subset:  # a semi-supervised classifier ranks per label budget
+            labelled = representation_of(ctx, "accuracy").labelled
+            fingerprint.update(labelled.fingerprint())
+            return MetricValue(correct / len(x_all), fingerprint, settings={"labels": labelled.budget})
         return MetricValue(correct / len(x_all), fingerprint)

@@ -1,0 +1,84 @@
+"""``probe-acc``: linear-probe accuracy of a model's ``encode`` features at a label budget.
+
+The encoder is frozen; a multinomial logistic regression (scikit-learn's L-BFGS, features
+standardised on the labelled subset, C = 1) is fitted to the features of the benchmark's
+labelled subset and scored on the whole test split. Every model with ``encode`` gets the same
+probe, so representations from different families rank on one table.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from genbench.api.dataset import ImageData
+from genbench.api.metric import EvalContext, Metric, MetricValue
+from genbench.api.model import GenerativeModel
+from genbench.api.protocols import cached, representation_of
+from genbench.errors import GenbenchError
+
+PROBE = {"probe": "multinomial-logreg-lbfgs", "probe_C": 1.0, "probe_max_iter": 1000, "standardised": True}
+
+
+@torch.no_grad()
+def encode_images(model: GenerativeModel, x: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
+    """``model.encode`` of uint8 images ``x`` in batches: (N, D) float32 on the CPU."""
+    model.eval()
+    chunks = []
+    for i in range(0, len(x), batch_size):
+        batch = ImageData.to_float(x[i : i + batch_size]).to(device)
+        z = model.encode(batch)
+        if z.dim() != 2 or z.shape[0] != len(batch):
+            raise GenbenchError(
+                f"probe-acc: {type(model).__name__}.encode must return (B, D) features, got {tuple(z.shape)}"
+            )
+        if not torch.isfinite(z).all():
+            raise GenbenchError(f"probe-acc: {type(model).__name__}.encode returned NaN or inf")
+        chunks.append(z.float().cpu())
+    return torch.cat(chunks)
+
+
+def linear_probe(
+    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor
+) -> float:
+    """Test accuracy of a multinomial logistic regression fitted on the training features."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x_train = train_features.numpy().astype(np.float64)
+    x_test = test_features.numpy().astype(np.float64)
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(C=PROBE["probe_C"], max_iter=PROBE["probe_max_iter"])
+    with warnings.catch_warnings():
+        # Hitting max_iter is part of the fixed protocol (recorded in the fingerprint), not an error.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(scaler.transform(x_train), train_labels.numpy())
+    predicted = clf.predict(scaler.transform(x_test))
+    return float((predicted == test_labels.numpy()).mean())
+
+
+class LinearProbe(Metric):
+    """Accuracy of a linear probe on frozen features (higher is better)."""
+
+    version = 1
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        rep = representation_of(ctx, "probe-acc")
+        x_lab, y_lab = rep.labelled_images(ctx.data)
+        x_test, y_test = ctx.data.split("test")
+        f_lab = encode_images(ctx.model, x_lab, ctx.device, ctx.batch_size)
+        f_test = cached(ctx, "encode:test", lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size))
+        accuracy = linear_probe(f_lab, y_lab, f_test, y_test)
+        fingerprint: dict[str, Any] = {
+            "metric": self.spec.name,
+            "version": self.version,
+            **rep.labelled.fingerprint(),
+            "reference": f"{ctx.data.name}/test",
+            "reference_count": len(x_test),
+            **PROBE,
+        }
+        return MetricValue(accuracy, fingerprint, settings={"labels": rep.labelled.budget})

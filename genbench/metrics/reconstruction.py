@@ -1,0 +1,67 @@
+"""``recon-mse`` and ``psnr``: how well a model with ``reconstruct`` gives back the test images.
+
+Both read one pass of reconstructions over the whole test split, on the [0, 1] scale:
+``recon-mse`` is the mean over images of the per-image mean squared error; ``psnr`` the mean
+over images of 10·log10(1 / per-image MSE) in dB (an exact reconstruction counts as 100 dB).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from genbench.api.dataset import ImageData
+from genbench.api.metric import EvalContext, Metric, MetricValue, check_images
+from genbench.api.protocols import cached
+
+MIN_MSE = 1e-10  # caps PSNR at 100 dB, so one perfect image cannot make the mean infinite
+
+
+@torch.no_grad()
+def reconstruction_errors(ctx: EvalContext, x: torch.Tensor) -> torch.Tensor:
+    """Per-image mean squared reconstruction error of uint8 images ``x``: (N,) float64."""
+    model = ctx.model
+    model.eval()
+    errors = []
+    for i in range(0, len(x), ctx.batch_size):
+        batch = ImageData.to_float(x[i : i + ctx.batch_size]).to(ctx.device)
+        rec = model.reconstruct(batch).float()
+        check_images(rec, f"reconstructions of model '{type(model).__name__}'", tuple(batch.shape[1:]))
+        errors.append(((rec - batch) ** 2).flatten(1).mean(1).double().cpu())
+    return torch.cat(errors)
+
+
+def split_errors(ctx: EvalContext) -> torch.Tensor:
+    """Per-image reconstruction errors of the whole test split, made once per evaluation."""
+    return cached(ctx, "recon:test", lambda: reconstruction_errors(ctx, ctx.data.split("test")[0]))
+
+
+def psnr(errors: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of images on a [0, 1] scale from their mean squared errors."""
+    return 10.0 * torch.log10(1.0 / errors.clamp_min(MIN_MSE))
+
+
+class _Reconstruction(Metric):
+    version = 1
+
+    def fingerprint(self, ctx: EvalContext, count: int) -> dict[str, Any]:
+        return {"metric": self.spec.name, "version": self.version, "reference": f"{ctx.data.name}/test",
+                "reference_count": count, "scale": "[0,1]"}  # fmt: skip
+
+
+class ReconstructionMSE(_Reconstruction):
+    """Mean per-image MSE of reconstructions of the test split (lower is better)."""
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        errors = split_errors(ctx)
+        return MetricValue(float(errors.mean()), self.fingerprint(ctx, len(errors)))
+
+
+class PSNR(_Reconstruction):
+    """Mean per-image PSNR of reconstructions of the test split, dB (higher is better)."""
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        errors = split_errors(ctx)
+        value = float(psnr(errors).mean())
+        return MetricValue(value, {**self.fingerprint(ctx, len(errors)), "max_db": 100})
