@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from genbench.api.dataset import DataInfo
 from genbench.api.metric import Metric
 from genbench.api.model import GenerativeModel
-from genbench.config import apply_overrides
+from genbench.benchmarks import Benchmark
+from genbench.config import EvalConfig, TrainConfig, apply_overrides
 from genbench.errors import GenbenchError
 from genbench.specs import MetricSpec, ModelSpec, load_target
 
@@ -23,6 +25,18 @@ def resolve_config(spec: ModelSpec, info: DataInfo, overrides: dict[str, str] | 
     """The model's default config for this dataset with ``--set`` overrides applied."""
     cls = model_class(spec)
     return apply_overrides(cls.default_config(info), overrides or {})
+
+
+def resolve_run_configs(
+    spec: ModelSpec, bench: Benchmark, info: DataInfo, sets: dict[str, dict[str, str]]
+) -> tuple[TrainConfig, EvalConfig, Any]:
+    """The train, eval and model configs a run of ``spec`` on ``bench`` resolves to, from the
+    ``--set`` overrides parsed by :func:`genbench.config.parse_set`. ``genbench run`` and the suite
+    planner both use it, so a suite finds the run that a command stored (same config hash)."""
+    train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
+    eval_cfg = apply_overrides(EvalConfig(), sets["eval"], prefix="eval.")
+    eval_cfg = dataclasses.replace(eval_cfg, labels=bench.labels(eval_cfg.labels))  # the label budget, explicit
+    return train_cfg, eval_cfg, resolve_config(spec, info, sets["model"])
 
 
 def build_model(spec: ModelSpec, info: DataInfo, config: Any) -> GenerativeModel:

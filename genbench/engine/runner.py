@@ -27,7 +27,7 @@ from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, check_settings, config_hash, parse_set
 from genbench.data import load_dataset
-from genbench.engine.build import build_model, model_class, resolve_config
+from genbench.engine.build import build_model, model_class, resolve_run_configs
 from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
 from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_for
@@ -152,12 +152,10 @@ class Runner:
         if not 0 <= req.seed <= MAX_SEED:
             raise GenbenchError(f"--seed {req.seed} is out of range: it must be between 0 and {MAX_SEED}")
         sets = parse_set(req.sets)
-        train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
-        eval_cfg = resolve_labels(bench, apply_overrides(EvalConfig(), sets["eval"], prefix="eval."))
         info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
         origin = plugins.origin(plugins.models.plugin_of(spec.name))
         with blame(origin, f"loading model '{spec.name}' ({spec.target})"):
-            model_cfg = resolve_config(spec, info, sets["model"])
+            train_cfg, eval_cfg, model_cfg = resolve_run_configs(spec, bench, info, sets)
         check_settings(train_cfg, prefix="train.")
         check_settings(eval_cfg, prefix="eval.")
         check_settings(model_cfg)

@@ -121,7 +121,11 @@ def train(
         else None
     )
     steps = total_steps(budget_images, batches.batch_size)
-    if not optimizers:  # nothing to train (a baseline such as an identity map): a zero-step run
+    # No optimizer and no state at all (a baseline such as an identity map): nothing can be learnt,
+    # so the run takes zero steps. A model with buffers but no optimizer (PCA's moment sums) learns
+    # in training_step without gradients and runs its steps like any other.
+    nothing_to_learn = not optimizers and not model.state_dict()
+    if nothing_to_learn:
         steps = 0
     ctx.total_steps = steps
     every = cfg.checkpoint_every or max(batches.batch_size, budget_images // 4)
@@ -216,9 +220,9 @@ def train(
                     checkpoint()
         finally:
             reporter.stop()
-    if not optimizers:
-        checkpoint()  # the (parameter-free) model is stored like any other, for `genbench eval`
-        message = "nothing to train: the model has no optimizer, so it saw no training images"
+    if nothing_to_learn:
+        checkpoint()  # the (stateless) model is stored like any other, for `genbench eval`
+        message = "nothing to train: the model has no optimizer and no state, so it saw no training images"
     sync()
     return TrainResult(
         status, step, step * batches.batch_size, step_seconds, time.perf_counter() - loop_start, message, result_losses

@@ -16,7 +16,8 @@ from typing import Literal
 from sqlalchemy import select
 
 from genbench.api.dataset import DataInfo
-from genbench.config import EvalConfig, TrainConfig, apply_overrides, config_hash, parse_set
+from genbench.benchmarks import Benchmark
+from genbench.config import config_hash, parse_set
 from genbench.errors import GenbenchError
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec
@@ -75,15 +76,13 @@ def fits(plugins: Plugins, spec: ModelSpec, benchmark: str) -> bool:
     return bool(usable)
 
 
-def resolved_hash(plugins: Plugins, spec: ModelSpec, dataset: str, sets: tuple[str, ...]) -> str:
+def resolved_hash(plugins: Plugins, spec: ModelSpec, bench: Benchmark, sets: tuple[str, ...]) -> str:
     """The config hash a ``genbench run`` with these overrides stores (imports the model class)."""
-    from genbench.engine.build import resolve_config
+    from genbench.engine.build import resolve_run_configs
 
-    dspec = plugins.datasets.get(dataset)
-    parsed = parse_set(list(sets))
-    train_cfg = apply_overrides(TrainConfig(), parsed["train"], prefix="train.")
-    eval_cfg = apply_overrides(EvalConfig(), parsed["eval"], prefix="eval.")
-    model_cfg = resolve_config(spec, DataInfo(dspec.name, dspec.shape, dspec.num_classes), parsed["model"])
+    dspec = plugins.datasets.get(bench.dataset)
+    info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
+    train_cfg, eval_cfg, model_cfg = resolve_run_configs(spec, bench, info, parse_set(list(sets)))
     resolved = {"model": model_cfg, "train": train_cfg, "eval": eval_cfg}
     return config_hash({k: dataclasses.asdict(v) for k, v in resolved.items()})
 
@@ -105,7 +104,7 @@ def expand(suite: Suite, plugins: Plugins, seeds: tuple[int, ...] | None = None)
                         f"scored on benchmark '{bench.name}': drop it from the entry or use models: all"
                     )
         for spec in specs:
-            h = resolved_hash(plugins, spec, bench.dataset, entry.sets)
+            h = resolved_hash(plugins, spec, bench, entry.sets)
             for seed in seeds or entry.seeds:
                 job = Job(bench.name, bench.version, bench.dataset, spec.family, spec.name, entry.budget, seed,
                           entry.sets, h)  # fmt: skip
