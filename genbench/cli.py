@@ -661,8 +661,9 @@ def benchmarks(format: FormatOpt = ListFormat.table) -> None:
     if format is ListFormat.json:
         records = [
             {
-                "benchmark": b.name, "version": b.version, "dataset": b.dataset, "budgets": b.budgets,
-                "num_samples": b.num_samples, "metrics": list(b.metrics), "optional_metrics": list(b.optional_metrics),
+                "benchmark": b.name, "version": b.version, "dataset": b.dataset,
+                "budgets": {k: {"images": v, "eval_samples": b.num_samples[k]} for k, v in b.budgets.items()},
+                "metrics": list(b.metrics), "optional_metrics": list(b.optional_metrics), "description": b.description,
             }
             for b in p.benchmarks.values()
         ]  # fmt: skip

@@ -138,7 +138,7 @@ def test_suite_list_and_benchmarks_commands(toy_plugins, capsys):
     assert records["digits"]["budgets"]["quick"] == {"images": 20000, "eval_samples": 2000}
     assert "clf-fd" in records["digits"]["optional_metrics"]
     code, out, _ = genbench(capsys, "benchmarks")
-    assert code == 0 and "20,000" in out and "training images" in out
+    assert code == 0 and "20,000" in out and "images seen" in out
 
 
 def test_unknown_suite_suggests(toy_plugins, results, capsys):

@@ -205,42 +205,6 @@ def suite_list() -> None:
     console.print(table)
 
 
-def benchmarks(
-    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-) -> None:
-    """Benchmarks with their budgets in images seen, metrics and evaluation sample counts."""
-    import json
-
-    from genbench.plugins import get_plugins
-
-    p = get_plugins()
-    records = [
-        {
-            "benchmark": b.name, "version": b.version, "dataset": b.dataset,
-            "budgets": {k: {"images": v, "eval_samples": b.num_samples[k]} for k, v in b.budgets.items()},
-            "metrics": list(b.metrics), "optional_metrics": list(b.optional_metrics), "description": b.description,
-        }  # fmt: skip
-        for b in p.benchmarks.values()
-    ]
-    if format == "json":
-        print(json.dumps(records, indent=2))
-        return
-    table = Table(header_style="bold")
-    for col in ("benchmark", "dataset", "budget", "training images", "eval samples", "metrics"):
-        table.add_column(col, justify="right" if col in ("training images", "eval samples") else "left")
-    for b in p.benchmarks.values():
-        metrics = ", ".join([*b.metrics, *(f"{m}*" for m in b.optional_metrics)])
-        for i, (budget, images) in enumerate(b.budgets.items()):
-            table.add_row(
-                f"{b.name} v{b.version}" if i == 0 else "", b.dataset if i == 0 else "", budget, f"{images:,}",
-                f"{b.num_samples[budget]:,}", metrics if i == 0 else "",
-                end_section=i == len(b.budgets) - 1,
-            )  # fmt: skip
-    console.print(table)
-    console.print("[dim]* computed when the model has the capability the metric needs[/]")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(suite_app, name="suite")
-    app.command("benchmarks")(benchmarks)
 
