@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import pickle
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -68,6 +69,26 @@ def fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch, *, per_batch: int 
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{i}" for i in range(10)]}))
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *args, **kwargs: True)
     return images
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the ``genbench`` console entry point in-process: (exit code, stdout, stderr).
+
+    Plugin authors use it to test the commands they register, as genbench's own CLI tests do.
+    """
+    from genbench import cli
+
+    argv = sys.argv
+    sys.argv = ["genbench", *args]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def train_steps(

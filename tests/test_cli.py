@@ -11,21 +11,9 @@ from pathlib import Path
 import pytest
 
 from genbench import cli
+from genbench.testing import run_cli
 
-
-def genbench(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the console entry point in-process; returns (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["genbench", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
+genbench = run_cli  # the console entry point in-process: (exit code, stdout, stderr)
 
 
 def assert_user_error(code: int, err: str, *needles: str) -> None:

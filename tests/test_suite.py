@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from genbench import cli
 from genbench.errors import GenbenchError
 from genbench.store import Store
 from genbench.store.schema import Run, utcnow
 from genbench.suite import load_suite, parse_seeds
 from genbench.suite.plan import expand, fits, plan
+from genbench.testing import run_cli
 
-
-def genbench(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The console entry point in-process: (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["genbench", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
+genbench = run_cli  # the console entry point in-process: (exit code, stdout, stderr)
 
 TOY_SUITE = """
 name: toy
