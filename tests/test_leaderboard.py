@@ -156,3 +156,19 @@ def test_a_narrow_terminal_drops_cost_columns_never_values(store):
     assert "not shown at this width: images, seeds" in " ".join(text.split())
     wide = board_table(board, width=300)
     assert [c.header for c in wide.columns][-5:] == ["params", "images", "train time", "device", "NFE"]
+
+
+def test_a_metrics_own_setting_qualifies_its_column_not_the_models_row(store):
+    # A probe's label budget is the metric's setting, not the model's: one row per run, and the
+    # budget in the column's name (another budget is another fingerprint, so another column).
+    add_run(store, "p0", "vae", 0, {"fd": (2.0, "X")}, settings={"iwae_k": 64})
+    with store.session() as s:
+        for labels, fp, value in (("100", "L100", 0.7), ("all", "LALL", 0.9)):
+            s.add(MetricRecord(run_id="p0", name="probe-acc", value=value, direction="max", fingerprint={},
+                               fingerprint_hash=fp, settings={"iwae_k": 64, "labels": labels}))  # fmt: skip
+    (board,) = build_boards(store)
+    assert [r.model for r in board.rows] == ["vae"]
+    keys = {c.key for c in board.columns}
+    assert keys == {"fd", "probe-acc (labels=100)", "probe-acc (labels=all)"}
+    (row,) = board.rows
+    assert row.value(board.column("probe-acc (labels=100)")).mean == 0.7

@@ -36,7 +36,7 @@ class Column:
     fingerprint: dict[str, Any]
     direction: str
     unit: str
-    key: str  # the column's name: the metric, or "metric#2" for a second fingerprint
+    key: str  # the column's name: the metric (with its own settings, e.g. a label budget), "#2" for another fingerprint
     description: str = ""
     requires: str | None = None
 
@@ -211,9 +211,12 @@ def _metric_order(benchmark: str) -> list[str]:
 # -- building ------------------------------------------------------------------------------
 
 
-def _row_identity(run: Run, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(training config, evaluation settings) of a run's value, memory-only fields removed."""
-    eval_names, memory, _ = _field_meta(run.model)
+def _row_identity(run: Run, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(training config, evaluation settings, the metric's own settings) of a run's value, memory-only
+    fields removed. The metric's own settings (a probe's label budget) are not the model's: they
+    qualify the value's column, never split the model's row."""
+    eval_names, memory, defaults = _field_meta(run.model)
+    model_keys = set(run.config.get("model") or {}) | set(defaults) | eval_names | memory
     eval_names |= set(settings)
     model_cfg = {k: v for k, v in (run.config.get("model") or {}).items() if k not in eval_names | memory}
     config: dict[str, Any] = dict(model_cfg)
@@ -221,8 +224,9 @@ def _row_identity(run: Run, settings: dict[str, Any]) -> tuple[dict[str, Any], d
         for k, v in (run.config.get(section) or {}).items():
             if k not in MEMORY_ONLY[section] and not (section == "eval" and k == "num_samples"):
                 config[f"{section}.{k}"] = v  # num_samples is in every fingerprint: it splits columns
-    visible = {k: v for k, v in settings.items() if k not in memory}
-    return config, visible
+    visible = {k: v for k, v in settings.items() if k not in memory and k in model_keys}
+    own = {k: v for k, v in settings.items() if k not in model_keys}
+    return config, visible, own
 
 
 def _canonical(d: dict[str, Any]) -> str:
@@ -247,16 +251,17 @@ def build_boards(
         pairs = s.execute(query.order_by(MetricRecord.id)).all()
     # A run re-evaluated with the same settings keeps its latest value; memory-only settings
     # (iwae_batch...) do not make a value "different".
-    latest: dict[tuple[str, str, str, str], tuple[MetricRecord, Run, dict[str, Any], dict[str, Any]]] = {}
+    latest: dict[tuple[str, str, str, str], tuple[MetricRecord, Run, dict[str, Any], dict[str, Any], str]] = {}
     for rec, run in pairs:
-        config, visible = _row_identity(run, rec.settings or {})
-        key = (run.id, rec.name, rec.fingerprint_hash, _canonical(visible))
-        latest[key] = (rec, run, config, visible)
+        config, visible, own = _row_identity(run, rec.settings or {})
+        key = (run.id, rec.name, rec.fingerprint_hash, _canonical({**visible, **own}))
+        label = rec.name + (f" ({', '.join(f'{k}={v}' for k, v in sorted(own.items()))})" if own else "")
+        latest[key] = (rec, run, config, visible, label)
 
     boards: dict[tuple[Any, ...], Board] = {}
     rows: dict[tuple[Any, ...], Row] = {}
     seen_runs: set[tuple[tuple[Any, ...], str]] = set()
-    for rec, run, config, visible in latest.values():
+    for rec, run, config, visible, label in latest.values():
         bkey = (run.dataset, run.benchmark, run.benchmark_version, run.budget)
         board = boards.get(bkey)
         if board is None:
@@ -265,10 +270,10 @@ def build_boards(
             (c for c in board.columns if c.metric == rec.name and c.fingerprint_hash == rec.fingerprint_hash), None
         )
         if col is None:
-            n = sum(c.metric == rec.name for c in board.columns)
+            n = sum(c.key.split("#")[0] == label for c in board.columns)
             description, requires = _metric_facts(rec.name)
             col = Column(rec.name, rec.fingerprint_hash, rec.fingerprint, rec.direction, rec.unit,
-                         rec.name if n == 0 else f"{rec.name}#{n + 1}", description, requires)  # fmt: skip
+                         label if n == 0 else f"{label}#{n + 1}", description, requires)  # fmt: skip
             board.columns.append(col)
         rkey = (bkey, run.model, _canonical(config), _canonical(visible))
         row = rows.get(rkey)
