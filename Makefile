@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export GENBENCH_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 DEMO_RESULTS := results/demo
 
-.PHONY: demo test test-slow install clean
+.PHONY: demo test test-slow lint install clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ demo: $(STAMP)
 # Tests that train for a minute or more are marked `slow`: `make test` skips them, `make test-slow` runs only them.
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# The house style (pyproject.toml's [tool.ruff]): lint and formatting; `.ci/run` calls it before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

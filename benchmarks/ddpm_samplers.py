@@ -15,11 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from genbench.api.metric import EvalContext
 from genbench.engine.build import build_metric
 from genbench.engine.device import resolve_device
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 
 SAMPLERS = [("ddpm", 1000), ("ddim", 100), ("ddim", 50), ("ddim", 20)]
 
@@ -28,8 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--nll-images", type=int, default=1000)
-    parser.add_argument("--train-eval-samples", type=int, default=100,
-                        help="eval.num_samples of the training run's own evaluation (kept small: this script scores it)")  # fmt: skip
+    parser.add_argument(
+        "--train-eval-samples",
+        type=int,
+        default=100,
+        help="eval.num_samples of the training run's own evaluation (kept small: this script scores it)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--run", default=None, help="reuse a finished run instead of training one")
     parser.add_argument("--results-dir", default=None, help="default: a temporary folder")
@@ -66,7 +69,9 @@ def main() -> None:
         print(f"{sampler:<10} {steps:>6} {calls[0] / batches:>11.0f} {args.num_samples / seconds:>10.2f} {value:>9.3f}")
 
     model, data = runner.load_trained(run_id)
-    ctx = EvalContext(model.to(device).eval(), data, args.nll_images, device, cache_dir=Path(runner.results_dir) / "cache")
+    ctx = EvalContext(
+        model.to(device).eval(), data, args.nll_images, device, cache_dir=Path(runner.results_dir) / "cache"
+    )
     t0 = time.perf_counter()
     bound = nll.compute(ctx)
     print(f"\nNLL bound {bound.value:.3f} bits/dim on {args.nll_images} test images "

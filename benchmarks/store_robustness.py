@@ -65,8 +65,22 @@ def concurrent(out: Path, db_url: str | None, n: int = 8) -> tuple[int, int, lis
     results = out / ("concurrent-pg" if db_url else "concurrent-sqlite")
     extra = ["--db", db_url] if db_url else []
     procs = [
-        start("run", "vae", "-d", "digits", "-b", "smoke", "--seed", str(i), "--device", "cpu",
-              "--results-dir", str(results), *TINY, *extra)  # fmt: skip
+        start(
+            "run",
+            "vae",
+            "-d",
+            "digits",
+            "-b",
+            "smoke",
+            "--seed",
+            str(i),
+            "--device",
+            "cpu",
+            "--results-dir",
+            str(results),
+            *TINY,
+            *extra,
+        )  # fmt: skip
         for i in range(n)
     ]
     errors = []
@@ -118,7 +132,7 @@ def kill9(out: Path, when: str) -> dict[str, str]:
         args += ["--set", "iwae_k=256", "--set", "eval.num_samples=360"]
     ref = cli("run", "vae", *args)
     assert ref.returncode == 0, ref.stderr
-    (ref_id, ref_dir), = rows(db, "SELECT id, run_dir FROM runs")
+    ((ref_id, ref_dir),) = rows(db, "SELECT id, run_dir FROM runs")
     victim = start("run", "vae", *args)
     target = "running" if when == "training" else "evaluating"
     deadline = time.time() + 600
@@ -129,7 +143,7 @@ def kill9(out: Path, when: str) -> dict[str, str]:
         time.sleep(0.02)
     # Frozen first (its process exists, its heartbeat stops): a resume now must be refused.
     os.kill(victim.pid, signal.SIGSTOP)
-    (run_id, status_db, steps), = rows(db, f"SELECT id, status, steps FROM runs WHERE id != '{ref_id}'")
+    ((run_id, status_db, steps),) = rows(db, f"SELECT id, status, steps FROM runs WHERE id != '{ref_id}'")
     early = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
@@ -143,7 +157,7 @@ def kill9(out: Path, when: str) -> dict[str, str]:
     known = time.time() - killed_at
     shown_status = f"dead ({status_db}) {known:.0f} s after the kill" if f"dead ({status_db})" in shown else shown
     resumed = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))
-    (final,), = rows(db, f"SELECT status FROM runs WHERE id = '{run_id}'")
+    ((final,),) = rows(db, f"SELECT status FROM runs WHERE id = '{run_id}'")
     run_dir = Path(rows(db, f"SELECT run_dir FROM runs WHERE id = '{run_id}'")[0][0])
     equal = scores(db, run_id) == scores(db, ref_id) and same_weights(Path(ref_dir) / "checkpoint.pt",
                                                                        run_dir / "checkpoint.pt")  # fmt: skip
@@ -177,7 +191,7 @@ def full_disk(out: Path) -> dict[str, str]:
         results = mnt / "results"
         proc = cli(*args, "--results-dir", str(results))
         db = results / "genbench.db"
-        (run_id, status, message, steps), = rows(db, "SELECT id, status, message, steps FROM runs")
+        ((run_id, status, message, steps),) = rows(db, "SELECT id, status, message, steps FROM runs")
         run_dir = results / "runs" / run_id
         import torch
 
@@ -185,7 +199,7 @@ def full_disk(out: Path) -> dict[str, str]:
         kept = torch.load(ckpt_file, weights_only=True)["step"] if ckpt_file.exists() else None
         subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
         resumed = cli("resume", run_id, "--device", "cpu", "--results-dir", str(results))
-        (final,), = rows(db, f"SELECT status FROM runs WHERE id = '{run_id}'")
+        ((final,),) = rows(db, f"SELECT status FROM runs WHERE id = '{run_id}'")
         return {
             "disk": f"tmpfs of {size_kb} KB (checkpoint {ckpt // 1024} KB, database {db_bytes // 1024} KB)",
             "exit, error lines, traceback": f"{proc.returncode}, {proc.stderr.count('error:')}, "
@@ -250,8 +264,11 @@ def bad_inputs(out: Path, pg_admin: str | None) -> list[tuple[str, bool, str]]:
         ("foreign SQLite db with a runs table", ["runs", "--db", f"sqlite:///{with_runs}"], None),
         ("db from a newer genbench", ["runs", "--db", f"sqlite:///{newer}"], None),
         ("password in an unreachable db URL", ["runs", "--db", "postgresql://bob:s3cret@127.0.0.1:1/x"], None),
-        ("GENBENCH_CACHE is a file (mnist)", ["run", "vae", "-d", "mnist", "-b", "smoke", "--results-dir",
-                                             str(results)], {**ENV, "GENBENCH_CACHE": str(a_file)}),  # fmt: skip
+        (
+            "GENBENCH_CACHE is a file (mnist)",
+            ["run", "vae", "-d", "mnist", "-b", "smoke", "--results-dir", str(results)],
+            {**ENV, "GENBENCH_CACHE": str(a_file)},
+        ),  # fmt: skip
     ]
     found = []
     for label, args, env in cases:

@@ -96,9 +96,7 @@ def main() -> None:
     print(f"{'model':<10} {'amp':<5} {'params':>11} {'images/s':>10} {'peak MiB':>9} {'standard (h)':>13}")
     for name in names:
         for amp in args.amp.split(","):
-            params, rate, peak = images_per_second(
-                name, info, args.batch_size, amp, device, args.warmup, args.seconds
-            )
+            params, rate, peak = images_per_second(name, info, args.batch_size, amp, device, args.warmup, args.seconds)
             hours = f"{standard / rate / 3600:.1f}" if standard else "n/a"
             print(f"{name:<10} {amp:<5} {params:>11,} {rate:>10.0f} {peak:>9.0f} {hours:>13}", flush=True)
 

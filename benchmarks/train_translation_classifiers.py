@@ -41,13 +41,19 @@ def main() -> None:
         for domain in ("a", "b"):
             t0 = time.perf_counter()
             one = data.domain(domain)
-            print(f"{one.name}: {len(one.train_y)} train / {len(one.test_y)} test, recipe {RECIPES[pair]}, "
-                  f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+            print(
+                f"{one.name}: {len(one.train_y)} train / {len(one.test_y)} test, recipe {RECIPES[pair]}, "
+                f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+                flush=True,
+            )
             model, accuracy = train_classifier(one, seed=args.seed, log=False, **RECIPES[pair])
             out = translation_weights_path(pair, domain)
             save_classifier(model, out, dataset=f"{pair}-{domain}", test_accuracy=accuracy)
-            print(f"  test accuracy {accuracy:.4f} after {time.perf_counter() - t0:.0f}s; wrote {out} "
-                  f"({out.stat().st_size} bytes)\n  sha256 {sha256_file(out)}", flush=True)
+            print(
+                f"  test accuracy {accuracy:.4f} after {time.perf_counter() - t0:.0f}s; wrote {out} "
+                f"({out.stat().st_size} bytes)\n  sha256 {sha256_file(out)}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

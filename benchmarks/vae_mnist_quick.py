@@ -14,7 +14,7 @@ import tempfile
 
 import torch
 
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 
 
 def main() -> None:

@@ -60,7 +60,8 @@ ResultsOpt = Annotated[
     Path, typer.Option("--results-dir", envvar="GENBENCH_RESULTS", help="Runs and artifacts go here.")
 ]
 DbOpt = Annotated[
-    Optional[str], typer.Option("--db", envvar="GENBENCH_DB", help="SQLAlchemy URL; default SQLite in the results folder.")
+    Optional[str],
+    typer.Option("--db", envvar="GENBENCH_DB", help="SQLAlchemy URL; default SQLite in the results folder."),
 ]
 SetOpt = Annotated[
     Optional[list[str]],
@@ -160,7 +161,12 @@ class EvalProgress:
             return
         if self.progress is None:
             from rich.progress import (
-                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
             )  # fmt: skip
 
             self.progress = Progress(
@@ -273,7 +279,9 @@ def _print_outcome(runner, outcome) -> None:  # type: ignore[no-untyped-def]
 def run(
     family: Annotated[str, typer.Argument(help="Model family (e.g. vae, gan, diffusion) or a model name.")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name; `genbench datasets` lists them.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model of the family; default: its default.")] = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", "-m", help="Model of the family; default: its default.")
+    ] = None,
     budget: Annotated[
         Budget,
         typer.Option(
@@ -302,7 +310,9 @@ def run(
     """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
     from genbench.engine.runner import RunRequest
 
-    req = RunRequest(family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps)
+    req = RunRequest(
+        family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps
+    )
     req.threads = threads
     label = f"{family} {model or ''} {dataset}".replace("  ", " ")
     progress = EvalProgress()
@@ -344,7 +354,7 @@ def eval_(
         Optional[list[str]], typer.Option("--metric", help="Score only these metrics (repeatable), e.g. probe-acc.")
     ] = None,
 ) -> None:
-    """Re-evaluate a finished run's checkpoint, e.g. `--set sampler=ddim --set steps=50 --set eval.num_samples=10000`."""
+    """Re-evaluate a finished run's checkpoint, e.g. `--set sampler=ddim --set steps=50 --set eval.num_samples=5000`."""
     progress = EvalProgress()
     runner = _runner(results_dir, db, progress)
     try:
@@ -709,7 +719,9 @@ def datasets(format: FormatOpt = ListFormat.table) -> None:
     for spec in p.datasets:
         benches = ", ".join(f"{b.name} v{b.version}" for b in p.benchmarks.values() if b.dataset == spec.name)
         files = spec.layout if spec.needs_files else "none needed"
-        table.add_row(spec.name, "x".join(map(str, spec.shape)), str(spec.num_classes), benches or "-", files, spec.description)
+        table.add_row(
+            spec.name, "x".join(map(str, spec.shape)), str(spec.num_classes), benches or "-", files, spec.description
+        )
     console.print(table)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 

@@ -19,21 +19,25 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from genbench import hookspecs
+from genbench import (
+    hookimpl,  # noqa: F401  (the marker lives in genbench; kept here for old imports)
+    hookspecs,
+)
 from genbench.benchmarks import Benchmark, load_benchmark
 from genbench.errors import GenbenchError, did_you_mean
 from genbench.registry import Registry
 from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
 from genbench.suite import Suite, is_suite_file, load_suite
 
-from genbench import hookimpl  # noqa: F401  (the marker lives in genbench; kept here for old imports)
-
 if TYPE_CHECKING:
     import typer
 
 # Core features are plugins too (datasette's DEFAULT_PLUGINS): registered before entry points.
 DEFAULT_PLUGINS = (
-    "genbench.data.builtin", "genbench.metrics.builtin", "genbench.benchmarks.builtin", "genbench.suite.builtin"
+    "genbench.data.builtin",
+    "genbench.metrics.builtin",
+    "genbench.benchmarks.builtin",
+    "genbench.suite.builtin",
 )
 ENTRY_POINT_GROUP = "genbench"
 
@@ -291,4 +295,3 @@ def _drop_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) 
 def get_plugins() -> Plugins:
     """The process-wide plugin set (built-ins plus installed entry points)."""
     return Plugins.load()
-

@@ -54,8 +54,7 @@ class Registry(Generic[T]):
             return self._entries[name].spec
         except KeyError:
             raise GenbenchError(
-                f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}; "
-                f"`genbench {self.kind}s` lists them"
+                f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}; `genbench {self.kind}s` lists them"
             ) from None
 
     def plugin_of(self, name: str) -> str:

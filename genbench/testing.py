@@ -294,6 +294,7 @@ class ModelContract:
                 torch.testing.assert_close(model.translate(x[:1], direction), y[:1], atol=1e-5, rtol=0)
             with pytest.raises(ValueError):
                 model.translate(inputs["a2b"], "sideways")
+
     def test_encode_contract(self, spec: ModelSpec, data: ImageData) -> None:
         """Features the probe can use: (B, D) float32, finite, one D, independent of the batch."""
         if "encode" not in spec.capabilities:

@@ -42,8 +42,11 @@ def main() -> None:
     if args.epochs:
         recipe["epochs"] = args.epochs
     data = load_dataset(args.dataset)
-    print(f"{args.dataset}: {len(data.train_y)} train / {len(data.test_y)} test, recipe {recipe}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"{args.dataset}: {len(data.train_y)} train / {len(data.test_y)} test, recipe {recipe}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
     t0 = time.perf_counter()
     model, accuracy = train_classifier(data, seed=args.seed, **recipe)
     out = args.out or weights_path(args.dataset)

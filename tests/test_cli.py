@@ -49,12 +49,16 @@ def test_bad_input_is_one_line_exit_2(toy_plugins, results, capsys, args, needle
 
 
 def test_unknown_budget_is_rejected(toy_plugins, results, capsys):
-    code, _, err = genbench(capsys, "run", "toy", "--dataset", "digits", "--budget", "huge", "--results-dir", str(results))
+    code, _, err = genbench(
+        capsys, "run", "toy", "--dataset", "digits", "--budget", "huge", "--results-dir", str(results)
+    )
     assert code == 2 and "huge" in err and "Traceback" not in err
 
 
 def test_missing_data_folder(toy_plugins, results, capsys, tmp_path):
-    code, _, err = genbench(capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(tmp_path / "nope"), "--results-dir", str(results))
+    code, _, err = genbench(
+        capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(tmp_path / "nope"), "--results-dir", str(results)
+    )
     assert_user_error(code, err, "does not exist")
 
 
@@ -131,7 +135,9 @@ def test_console_script_exit_code_and_single_line(tmp_path):
 
 
 def test_benchmark_needing_a_missing_capability_fails_before_training(toy_plugins, results, capsys):
-    code, _, err = genbench(capsys, *RUN[:4], "--benchmark", "toy-conditional", "--budget", "smoke", "--results-dir", str(results))
+    code, _, err = genbench(
+        capsys, *RUN[:4], "--benchmark", "toy-conditional", "--budget", "smoke", "--results-dir", str(results)
+    )
     assert_user_error(code, err, "needs metric 'cond-acc'", "'conditional'", "toy-pixel")
     assert not (results / "runs").exists()
 
@@ -202,7 +208,9 @@ def test_engine_setting_without_its_prefix_is_suggested(toy_plugins, results, ca
 def test_data_dir_naming_a_file_says_so(toy_plugins, results, capsys, tmp_path):
     afile = tmp_path / "train-images-idx3-ubyte.gz"
     afile.write_bytes(b"x")
-    code, _, err = genbench(capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(afile), "--results-dir", f"{results}")
+    code, _, err = genbench(
+        capsys, *RUN[:2], "--dataset", "mnist", "--data-dir", str(afile), "--results-dir", f"{results}"
+    )
     assert_user_error(code, err, "is a file, not a folder")
 
 
@@ -395,10 +403,14 @@ def test_clash_leaves_every_other_command_working(results, capsys, monkeypatch):
     cli_reset()
     try:
         for args in (["datasets"], ["metrics"], ["runs"], ["toy-params"]):
-            code, _, err = genbench(capsys, *args, "--results-dir", str(results)) if args == ["runs"] else genbench(capsys, *args)
+            code, _, err = (
+                genbench(capsys, *args, "--results-dir", str(results)) if args == ["runs"] else genbench(capsys, *args)
+            )
             assert code == 0, (args, err)
         code, out, err = genbench(capsys, "plugins")
-        assert code == 0 and "clash" in out and "model 'toy-pixel' is registered by two plugins" in " ".join(err.split())
+        assert (
+            code == 0 and "clash" in out and "model 'toy-pixel' is registered by two plugins" in " ".join(err.split())
+        )
         code, _, err = genbench(capsys, *RUN, "--results-dir", str(results))
         assert_user_error(code, err, "'genbench_toy' and 'genbench_clash'", "uninstall one")
     finally:
@@ -453,7 +465,9 @@ def test_metric_that_raises_names_its_plugin(toy_plugins, results, capsys, monke
     code, _, err = genbench(capsys, "run", "toy", "--dataset", "toy-stripes", "--budget", "smoke", "--device", "cpu",
                             "--results-dir", str(results))  # fmt: skip
     assert code == 1 and "Traceback" not in err
-    assert "plugin genbench_toy dev failed while computing metric 'toy-mean-gap': ZeroDivisionError" in " ".join(err.split())
+    assert "plugin genbench_toy dev failed while computing metric 'toy-mean-gap': ZeroDivisionError" in " ".join(
+        err.split()
+    )
 
 
 def test_progress_bars_on_a_terminal(toy_plugins, results, capsys, monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genbench.engine.checkpoint import load_checkpoint
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 from genbench.errors import GenbenchError
 
 SMOKE = ["train.batch_size=64", "train.log_every=2", "eval.num_samples=64"]
@@ -16,7 +16,9 @@ SMOKE = ["train.batch_size=64", "train.log_every=2", "eval.num_samples=64"]
 
 def run_toy(results: Path, *sets: str, seed: int = 0, runner: Runner | None = None, stop: int = 0):
     runner = runner or Runner(results)
-    req = RunRequest("toy", "digits", budget="smoke", seed=seed, sets=[*SMOKE, *sets], device="cpu", stop_after_steps=stop)
+    req = RunRequest(
+        "toy", "digits", budget="smoke", seed=seed, sets=[*SMOKE, *sets], device="cpu", stop_after_steps=stop
+    )
     return runner, runner.run(req)
 
 
@@ -112,7 +114,14 @@ def test_eval_changes_only_eval_settings(toy_plugins, results):
 def test_run_records_everything(toy_plugins, results):
     runner, out = run_toy(results, seed=7)
     r = runner.store.get_run(out.run.id)
-    assert (r.family, r.model, r.dataset, r.benchmark, r.budget, r.seed) == ("toy", "toy-pixel", "digits", "digits", "smoke", 7)
+    assert (r.family, r.model, r.dataset, r.benchmark, r.budget, r.seed) == (
+        "toy",
+        "toy-pixel",
+        "digits",
+        "digits",
+        "smoke",
+        7,
+    )
     assert r.benchmark_version == 1 and r.num_params == 2 * 64 and r.device == "cpu"
     assert r.config["model"]["lr"] == 0.05 and r.config["train"]["batch_size"] == 64
     assert {"genbench", "torch"} <= set(r.versions)

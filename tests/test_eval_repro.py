@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 
 
 def test_reevaluation_equals_the_stored_values_for_a_stochastic_estimator(results):

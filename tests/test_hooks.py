@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 
 from genbench import hookimpl
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 from genbench.plugins import Plugins
 
 SMOKE = ["train.batch_size=64", "train.log_every=2", "eval.num_samples=64"]

@@ -20,19 +20,39 @@ def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, 
     with store.session() as s:
         s.add(
             Run(
-                id=run_id, status=status, family=family, model=model, dataset="digits", benchmark=benchmark,
-                benchmark_version=1, budget=budget, budget_images=100, seed=seed, config=config or {},
-                config_hash=model, versions={}, device="cpu", hardware="cpu", run_dir="/tmp", num_params=1000,
-                images_seen=100, wall_seconds=wall,
+                id=run_id,
+                status=status,
+                family=family,
+                model=model,
+                dataset="digits",
+                benchmark=benchmark,
+                benchmark_version=1,
+                budget=budget,
+                budget_images=100,
+                seed=seed,
+                config=config or {},
+                config_hash=model,
+                versions={},
+                device="cpu",
+                hardware="cpu",
+                run_dir="/tmp",
+                num_params=1000,
+                images_seen=100,
+                wall_seconds=wall,
             )  # fmt: skip
         )
         for name, (value, fp) in values.items():
             direction = "min" if name in ("fd", "nll") else "max"
             s.add(
                 MetricRecord(
-                    run_id=run_id, name=name, value=value, direction=direction,
+                    run_id=run_id,
+                    name=name,
+                    value=value,
+                    direction=direction,
                     fingerprint={"fp": fp, "num_samples": 500, "reference_count": 360, "reference": "digits/test"},
-                    fingerprint_hash=fp, settings=settings or {}, unit="bits/dim" if name == "nll" else "",
+                    fingerprint_hash=fp,
+                    settings=settings or {},
+                    unit="bits/dim" if name == "nll" else "",
                 )  # fmt: skip
             )
 
@@ -84,7 +104,9 @@ def test_memory_settings_never_split_rows_and_eval_settings_do(store):
     rows = {r.label: r for r in board.rows}
     # What differs between a model's rows is shown beside its name: iwae_k and latent_dim, never iwae_batch.
     assert set(rows) == {
-        "vae (iwae_k=64, latent_dim=16)", "vae (iwae_k=512, latent_dim=16)", "vae (iwae_k=64, latent_dim=32)"
+        "vae (iwae_k=64, latent_dim=16)",
+        "vae (iwae_k=512, latent_dim=16)",
+        "vae (iwae_k=64, latent_dim=32)",
     }
     assert rows["vae (iwae_k=64, latent_dim=16)"].run_ids == ["v0", "v1"]  # log_every / batch sizes / iwae_batch
     assert all("iwae_batch" not in r.label for r in board.rows)

@@ -36,7 +36,9 @@ def test_broken_plugin_is_reported_and_the_rest_works(monkeypatch):
 def test_two_plugins_with_one_name_clash_on_that_name_only(monkeypatch):
     monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy,genbench_clash")
     plugins = Plugins.load()  # start-up goes on: only the clashing name is unusable
-    with pytest.raises(GenbenchError, match="'toy-pixel' is registered by two plugins, 'genbench_toy' and 'genbench_clash'"):
+    with pytest.raises(
+        GenbenchError, match="'toy-pixel' is registered by two plugins, 'genbench_toy' and 'genbench_clash'"
+    ):
         plugins.models.get("toy-pixel")
     assert "toy-pixel" not in plugins.models and "toy-stripes" in plugins.datasets
     clashes = {i.name: i.clashes for i in plugins.info}

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genbench.report.leaderboard import build_boards
-from genbench.report.pareto import pareto_front, pareto_points, save_pareto
 from genbench.report.html import write_report
 from genbench.report.images import save_loss_curve
+from genbench.report.leaderboard import build_boards
+from genbench.report.pareto import pareto_front, pareto_points, save_pareto
 from genbench.store import Store
 from genbench.store.schema import Artifact, MetricRecord, Run
 

@@ -158,8 +158,9 @@ def _metric(name: str) -> Metric:
 
 
 def _fitted_pca(data: ImageData) -> torch.nn.Module:
-    from genbench.testing import train_steps
     from genbench_ae.pca import PCA
+
+    from genbench.testing import train_steps
 
     model = PCA(PCA.Config(components=16), data.info)
     train_steps(model, data, 1, batch_size=len(data.train_y))

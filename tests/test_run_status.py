@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genbench.engine.checkpoint import load_checkpoint
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 from genbench.errors import GenbenchError
 from genbench.store.db import STALE_AFTER, is_dead, shown_status
 from genbench.store.heartbeat import Heartbeat

@@ -10,7 +10,7 @@ import torch
 
 from genbench.benchmarks import load_benchmark
 from genbench.engine import device
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 from genbench.errors import GenbenchError
 from genbench.plugins import get_plugins
 

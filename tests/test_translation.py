@@ -11,14 +11,12 @@ from genbench.api.dataset import DataInfo, ImageData
 from genbench.api.metric import EvalContext
 from genbench.api.model import GenerativeModel
 from genbench.api.translation import check_direction, translation_context
-from genbench.data import load_dataset
-from genbench.data import pairs
+from genbench.data import load_dataset, pairs
 from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
 from genbench.metrics.classifier import classifier_accuracy
-from genbench.plugins import get_plugins
 from genbench.metrics.translation import TranslationFD
-
+from genbench.plugins import get_plugins
 
 # -- datasets -----------------------------------------------------------------------------------
 

@@ -105,7 +105,9 @@ def load_benchmark(path: Path) -> Benchmark:
             raise GenbenchError(f"benchmark file {path}: eval.test_images names budget '{key}', not in budgets")
     for labels in bench.label_budgets:
         if labels != "all" and not (labels.isdigit() and int(labels) > 0):
-            raise GenbenchError(f"benchmark file {path}: eval.labels entry '{labels}' must be 'all' or a positive count")
+            raise GenbenchError(
+                f"benchmark file {path}: eval.labels entry '{labels}' must be 'all' or a positive count"
+            )
     if set(bench.budgets) != set(bench.num_samples):
         raise GenbenchError(f"benchmark file {path}: eval.num_samples must give a count for every budget")
     return bench

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.errors import GenbenchError
 from genbench.metrics.classifier import CLASSIFIER_SHA256, ClassifierExtractor, load_classifier

@@ -96,9 +96,7 @@ def inception_weights(path: Path | None = None, sha256: str | None = None) -> tu
         raise GenbenchError(
             f"{ENV_SHA256}={expected!r} is not a full sha256 (64 hex digits): give the whole hash of the file"
         )
-    fix = (
-        f"download {INCEPTION_URL} into {Path(torch.hub.get_dir()) / 'checkpoints'} or set {ENV_WEIGHTS} to its path"
-    )
+    fix = f"download {INCEPTION_URL} into {Path(torch.hub.get_dir()) / 'checkpoints'} or set {ENV_WEIGHTS} to its path"
     return path, verify_sha256(path, expected, f"Inception weights {INCEPTION_FILE}", fix)
 
 

@@ -21,9 +21,7 @@ DIAGNOSTIC_WORDS = ("spread", "r1", "gp", "w_distance", "grad_norm", "accuracy",
 
 
 @torch.no_grad()
-def save_sample_grid(
-    model: GenerativeModel, path: Path, *, device: torch.device, seed: int, title: str = ""
-) -> Path:
+def save_sample_grid(model: GenerativeModel, path: Path, *, device: torch.device, seed: int, title: str = "") -> Path:
     """8 samples a row; a class-conditional model gets one labelled row per class.
 
     The generator is a CPU one (samples from a seed are the same on every device; models draw

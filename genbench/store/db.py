@@ -326,4 +326,3 @@ def _sqlite_writable(path: Path) -> bool:
     if path.exists():
         return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     return os.access(path.parent, os.W_OK)
-

@@ -207,4 +207,3 @@ def suite_list() -> None:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(suite_app, name="suite")
-

@@ -1,6 +1,6 @@
 """Write tests/data/genbench-<head revision>.db with this genbench's store (see README.md here).
 
-    .venv/bin/python tests/data/write_db.py
+.venv/bin/python tests/data/write_db.py
 """
 
 from __future__ import annotations

@@ -69,7 +69,11 @@ class ToyPixel(GenerativeModel):
     def training_warning(self, history):  # type: ignore[no-untyped-def]
         step, last = history["loss"][-1]
         n = len(history["loss"])
-        return f"loss {last:.3f} at step {step} is above {self.config.warn_above} ({n} points)" if last > self.config.warn_above else None
+        return (
+            f"loss {last:.3f} at step {step} is above {self.config.warn_above} ({n} points)"
+            if last > self.config.warn_above
+            else None
+        )
 
     def sample(self, n, *, labels=None, generator=None):  # type: ignore[no-untyped-def]
         u = rand_tensor((n, *self.info.shape), generator=generator, device=self.loc.device).clamp(1e-6, 1 - 1e-6)

@@ -7,17 +7,17 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from genbench.api.dataset import DataInfo, ImageData
-from genbench.api.representation import labelled_subset
-from genbench.data import load_dataset
-from genbench.testing import ModelContract, batch_at, tiny_overrides, train_steps
 from genbench_ae.ae import AE
 from genbench_ae.aeclf import AEClassifier
 from genbench_ae.dae import DAE
 from genbench_ae.nets import num_downsamples
 from genbench_ae.pca import PCA
 from genbench_ae.pixels import Pixels
+
+from genbench.api.dataset import DataInfo, ImageData
+from genbench.api.representation import labelled_subset
+from genbench.data import load_dataset
+from genbench.testing import ModelContract, batch_at, tiny_overrides, train_steps
 
 TINY = tiny_overrides(hidden=8, latent_dim=8)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from genbench_cyclegan.cyclegan import CycleGAN, CycleGANConfig, ImagePool, linear_decay
 
 from genbench.api.dataset import DataInfo, ImageData
 from genbench.api.model import StepContext
 from genbench.data import load_dataset
 from genbench.engine.build import build_model, resolve_config
-from genbench.engine.runner import RunRequest, Runner
+from genbench.engine.runner import Runner, RunRequest
 from genbench.plugins import get_plugins
 from genbench.testing import ModelContract, batch_at, tiny_overrides
-from genbench_cyclegan.cyclegan import CycleGAN, CycleGANConfig, ImagePool, linear_decay
 
 TINY = tiny_overrides(ngf=4, n_blocks=1, ndf=8)
 

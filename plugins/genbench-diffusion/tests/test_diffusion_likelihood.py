@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from genbench_diffusion.likelihood import (
     discretized_gaussian_log_likelihood,
     negative_vlb,

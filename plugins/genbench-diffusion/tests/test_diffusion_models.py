@@ -6,6 +6,8 @@ import dataclasses
 
 import pytest
 import torch
+from genbench_diffusion.ddpm import DDPM
+from genbench_diffusion.ldm import LDM
 
 from genbench.api.dataset import DataInfo, ImageData
 from genbench.api.model import eval_fields
@@ -13,8 +15,6 @@ from genbench.config import apply_overrides
 from genbench.data import load_dataset
 from genbench.errors import GenbenchError
 from genbench.testing import train_steps
-from genbench_diffusion.ddpm import DDPM
-from genbench_diffusion.ldm import LDM
 
 DIGITS = DataInfo("digits", (1, 8, 8), 10)
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
@@ -73,7 +73,14 @@ def test_settings_are_checked() -> None:
     with pytest.raises(GenbenchError):
         apply_overrides(base, {"sampler": "euler"})
     assert set(eval_fields(base)) == {
-        "sampler", "steps", "eta", "variance", "guidance", "clip_x0", "use_ema", "nll_timesteps"
+        "sampler",
+        "steps",
+        "eta",
+        "variance",
+        "guidance",
+        "clip_x0",
+        "use_ema",
+        "nll_timesteps",
     }
 
 
@@ -171,7 +178,6 @@ def train_more(model: LDM, data: ImageData, *, start: int, steps: int) -> list[d
     return train_steps(model, data, steps, 32, start=start)
 
 
-
 @pytest.mark.slow  # 48 s on an idle core, 621 s under load: `make test-slow` runs it
 def test_genbench_run_diffusion_on_cifar10(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """`genbench run diffusion --dataset cifar10 --budget smoke` end to end on a tiny fake CIFAR-10
@@ -179,10 +185,10 @@ def test_genbench_run_diffusion_on_cifar10(tmp_path, monkeypatch) -> None:  # ty
     bound (the Inception metrics are skipped without their weights) and sampled in RGB."""
     from pathlib import Path
 
-    from genbench.engine.runner import RunRequest, Runner
     import numpy as np
     from PIL import Image
 
+    from genbench.engine.runner import Runner, RunRequest
     from genbench.testing import fake_cifar10
 
     fake_cifar10(tmp_path / "data", monkeypatch)

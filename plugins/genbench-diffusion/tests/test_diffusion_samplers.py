@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from genbench_diffusion.samplers import DDIMSampler, DDPMSampler, make_sampler, timestep_subsequence
 from genbench_diffusion.schedule import NoiseSchedule
 from genbench_diffusion.unet import UNet, guided_eps
@@ -93,7 +92,14 @@ GOLDEN = {
     "ddpm_small_10": [0.8901670, -0.0539571, -0.9871131, -0.6652950, -0.8848853, -0.4235145, 0.9540792, 0.4434385],
     "ddim_eta0_20": [1.0, -0.5566670, -1.0, 0.7052276, -0.9988937, -1.0, 0.4688590, 0.9272381],
     "ddim_eta05_10_noclip": [
-        1.9338515, -0.2769565, -4.2538009, 0.0785732, -1.9911678, -1.4465964, 0.7348232, 0.9242975
+        1.9338515,
+        -0.2769565,
+        -4.2538009,
+        0.0785732,
+        -1.9911678,
+        -1.4465964,
+        0.7348232,
+        0.9242975,
     ],
 }
 

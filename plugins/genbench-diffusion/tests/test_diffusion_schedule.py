@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from genbench_diffusion.schedule import NoiseSchedule, cosine_alpha_bar
 
 

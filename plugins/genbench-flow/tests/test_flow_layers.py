@@ -10,9 +10,6 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from torch import nn
-from torch.autograd.functional import jacobian
-
 from genbench_flow.dequantization import VariationalDequantizer, postprocess, preprocess
 from genbench_flow.layers import (
     ActNorm,
@@ -25,6 +22,8 @@ from genbench_flow.layers import (
     ZeroConv2d,
     checkerboard_mask,
 )
+from torch import nn
+from torch.autograd.functional import jacobian
 
 SHAPE = (4, 4, 4)  # (C, H, W): 64 dimensions, a 64x64 Jacobian
 

@@ -7,6 +7,11 @@ import math
 
 import pytest
 import torch
+from genbench_flow.dequantization import preprocess
+from genbench_flow.flow import SAMPLE_BOUND, FlowModel
+from genbench_flow.glow import ConditionalGlow, Glow
+from genbench_flow.layers import Split
+from genbench_flow.realnvp import RealNVP
 from torch.autograd.functional import jacobian
 
 from genbench.api.dataset import DataInfo, ImageData
@@ -15,11 +20,6 @@ from genbench.data import load_dataset
 from genbench.errors import GenbenchError
 from genbench.metrics.nll import LEVELS, bits_per_dim, check_noise_bits, noise_bits_per_dim
 from genbench.testing import train_steps
-from genbench_flow.dequantization import preprocess
-from genbench_flow.flow import SAMPLE_BOUND, FlowModel
-from genbench_flow.glow import ConditionalGlow, Glow
-from genbench_flow.layers import Split
-from genbench_flow.realnvp import RealNVP
 
 DIGITS = DataInfo("digits", (1, 8, 8), 10)
 TINY = DataInfo("tiny", (1, 4, 4), 10)  # 16 dimensions: a 16x16 Jacobian

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import setting
+from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
-from genbench.api import EMA
+from genbench.config import setting
 from genbench_gan.common import (
     WarnsOnCollapse,
     dcgan_init,

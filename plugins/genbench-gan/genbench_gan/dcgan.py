@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import setting
+from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
-from genbench.api import EMA
+from genbench.config import setting
 from genbench_gan.common import (
     WarnsOnCollapse,
     dcgan_init,
@@ -60,7 +60,11 @@ class DCGANGenerator(nn.Module):
         self.project = nn.Linear(z_dim, widths[0] * h0 * w0, bias=False)
         layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
         for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
         # No batch norm on the output layer (sec. 3): it made samples oscillate in the paper.
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import setting
+from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
-from genbench.api import EMA
+from genbench.config import setting
 from genbench_gan.common import (
     WarnsOnCollapse,
     ema_decay,
@@ -112,7 +112,9 @@ class MappingNetwork(nn.Module):
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor, *, track_mean: bool = False) -> torch.Tensor:
-        z = z * torch.rsqrt(z.pow(2).mean(1, keepdim=True) + 1e-8)  # normalise z onto the sphere (StyleGAN's implementation)
+        z = z * torch.rsqrt(
+            z.pow(2).mean(1, keepdim=True) + 1e-8
+        )  # normalise z onto the sphere (StyleGAN's implementation)
         w = self.net(z)
         if track_mean:
             self.w_avg.lerp_(w.detach().mean(0).to(self.w_avg.dtype), 1.0 - 0.995)  # StyleGAN's w_avg_beta

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from genbench.config import setting
+from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
-from genbench.api import EMA
+from genbench.config import setting
 from genbench_gan.common import (
     WarnsOnCollapse,
     dcgan_init,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from genbench_gan.common import plan_resolution, spread_ratio
+from genbench_gan.stylegan import ModulatedConv2d, minibatch_stddev
+from genbench_gan.wgan_gp import gradient_penalty
 
 from genbench.api.dataset import DataInfo, ImageData
 from genbench.api.model import Batch, GenerativeModel, StepContext
@@ -19,9 +21,6 @@ from genbench.data import load_dataset
 from genbench.engine.build import build_model, resolve_config
 from genbench.plugins import get_plugins
 from genbench.testing import ModelContract, tiny_overrides
-from genbench_gan.common import plan_resolution, spread_ratio
-from genbench_gan.stylegan import ModulatedConv2d, minibatch_stddev
-from genbench_gan.wgan_gp import gradient_penalty
 
 TINY = {
     "dcgan": tiny_overrides(width=8, z_dim=16),
@@ -386,7 +385,9 @@ def test_trains_on_cifar10_through_the_engine(name: str, tmp_path, monkeypatch) 
     data = load_dataset("cifar10", tmp_path)
     model = build(name, data.info)
     ckpt = tmp_path / "checkpoint.pt"
-    result = train(model, data, TrainConfig(), budget_images=400, seed=0, device=torch.device("cpu"), checkpoint_path=ckpt)
+    result = train(
+        model, data, TrainConfig(), budget_images=400, seed=0, device=torch.device("cpu"), checkpoint_path=ckpt
+    )
     assert result.status == "finished" and result.step == 10  # batches of all 40 fake images
     x = model.eval().sample(10, labels=torch.arange(10) if name == "cgan" else None)
     assert x.shape == (10, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1

@@ -8,7 +8,7 @@ pytest.importorskip("tensorboard")
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from genbench.engine.runner import RunRequest, Runner  # noqa: E402
+from genbench.engine.runner import Runner, RunRequest  # noqa: E402
 
 
 def test_a_run_leaves_losses_and_metrics_in_tensorboard(monkeypatch, tmp_path):

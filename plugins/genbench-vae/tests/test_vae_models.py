@@ -9,11 +9,6 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-
-from genbench.api.dataset import DataInfo, ImageData
-from genbench.api.model import eval_fields
-from genbench.data import load_dataset
-from genbench.testing import ModelContract, tiny_overrides, train_steps
 from genbench_vae.cvae import CVAE
 from genbench_vae.likelihood import (
     discretized_logistic_draw,
@@ -24,6 +19,11 @@ from genbench_vae.likelihood import (
 )
 from genbench_vae.nets import num_downsamples
 from genbench_vae.vae import VAE
+
+from genbench.api.dataset import DataInfo, ImageData
+from genbench.api.model import eval_fields
+from genbench.data import load_dataset
+from genbench.testing import ModelContract, tiny_overrides, train_steps
 
 TINY = tiny_overrides(hidden=16, latent_dim=8)
 LEVELS = torch.arange(256, dtype=torch.float32) / 255  # every 8-bit value of one sub-pixel
@@ -315,7 +315,13 @@ def test_cvae_labels(digits: ImageData) -> None:
         zeros = model.sample(5, labels=torch.zeros(5, dtype=torch.long), generator=gen())
         sevens = model.sample(5, labels=torch.full((5,), 7), generator=gen())
     assert not torch.allclose(zeros, sevens)
-    for bad in (torch.zeros(4, dtype=torch.long), torch.zeros(5, 1, dtype=torch.long), torch.full((5,), 10), torch.full((5,), -1), torch.zeros(5)):
+    for bad in (
+        torch.zeros(4, dtype=torch.long),
+        torch.zeros(5, 1, dtype=torch.long),
+        torch.full((5,), 10),
+        torch.full((5,), -1),
+        torch.zeros(5),
+    ):
         with pytest.raises(ValueError, match="labels"):
             model.sample(5, labels=bad, generator=gen())
     x, y = held_out(digits, 3)
