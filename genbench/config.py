@@ -162,10 +162,7 @@ def parse_set(items: list[str] | None) -> dict[str, dict[str, str]]:
     return out
 
 
-def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
 def config_hash(resolved: dict[str, Any]) -> str:
+    """A short stable hash of JSON-able data (keys sorted): a resolved config, a metric's fingerprint."""
     blob = json.dumps(resolved, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ import torch
 
 from genbench.api.dataset import ImageData
 from genbench.api.model import GenerativeModel
+from genbench.config import config_hash
 from genbench.errors import GenbenchError
 from genbench.specs import MetricSpec
 
@@ -24,9 +23,7 @@ def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
     The ``observed`` key, if any, is left out: it holds what a measurement saw along the way (the
     NLL's noise check) rather than what was measured, and must not split a leaderboard.
     """
-    fingerprint = {k: v for k, v in fingerprint.items() if k != "observed"}
-    blob = json.dumps(fingerprint, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return config_hash({k: v for k, v in fingerprint.items() if k != "observed"})
 
 
 @dataclass
