@@ -11,7 +11,15 @@ from genbench.config import EvalConfig, TrainConfig, check_settings, setting
 from genbench.engine.build import model_class
 from genbench.errors import GenbenchError
 
-FAMILY_PLUGINS = ("genbench_vae", "genbench_gan", "genbench_diffusion")  # updated with this rule; others may follow
+# Every family in plugins/: a new family declares its ranges too.
+FAMILY_PLUGINS = (
+    "genbench_vae",
+    "genbench_gan",
+    "genbench_diffusion",
+    "genbench_flow",
+    "genbench_ae",
+    "genbench_cyclegan",
+)
 
 
 def numeric(tp: typing.Any) -> bool:

@@ -17,14 +17,15 @@ import torch.nn.functional as F
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.config import setting
 from genbench_ae.nets import Decoder, Encoder
 
 
 @dataclass
 class AEConfig:
-    latent_dim: int = 32  # size of the code: the features `encode` gives
-    hidden: int = 16  # channels at full resolution; doubled at each halving, capped at 4x
-    lr: float = 1e-3  # Adam learning rate
+    latent_dim: int = setting(32, ge=1, le=4096)  # size of the code: the features `encode` gives
+    hidden: int = setting(16, ge=1, le=4096)  # channels at full resolution; doubled at each halving, capped at 4x
+    lr: float = setting(1e-3, gt=0, le=1)  # Adam learning rate
     loss: Literal["bce", "mse"] = "bce"  # per-pixel reconstruction loss, summed over pixels
 
 

@@ -24,17 +24,19 @@ import torch.nn.functional as F
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, StepContext
+from genbench.config import setting
 from genbench_ae.ae import AE, AEConfig, default_sizes
 from genbench_ae.nets import LabelledSet, classifier_head
 
 
 @dataclass
 class AEClassifierConfig(AEConfig):
-    ae_steps: int = 600  # steps of autoencoder pre-training; a quick 28x28 run has 938 (60,000 / 64)
+    # steps of autoencoder pre-training; a quick 28x28 run has 938 (60,000 / 64)
+    ae_steps: int = setting(600, ge=0, le=10**9)
     finetune: bool = False  # stage 2: fine-tune the encoder with the head (true) or keep it frozen
-    head_hidden: int = 128  # width of the classifier head's hidden layer
-    clf_lr: float = 1e-3  # Adam learning rate of the head
-    finetune_lr_scale: float = 0.1  # the encoder's rate in stage 2 is clf_lr times this
+    head_hidden: int = setting(128, ge=1, le=4096)  # width of the classifier head's hidden layer
+    clf_lr: float = setting(1e-3, gt=0, le=1)  # Adam learning rate of the head
+    finetune_lr_scale: float = setting(0.1, ge=0, le=10)  # the encoder's rate in stage 2 is clf_lr times this
 
 
 class AEClassifier(AE):

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
+from genbench.config import setting
 from genbench_ae.ae import AE, AEConfig
 
 
 @dataclass
 class DAEConfig(AEConfig):
-    corruption: float = 0.25  # fraction of pixels masked to 0 during training (the paper tries 0-50%)
+    # fraction of pixels masked to 0 during training (the paper tries 0-50%)
+    corruption: float = setting(0.25, ge=0, lt=1)
 
 
 class DAE(AE):

@@ -15,12 +15,13 @@ import torch
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.config import setting
 from genbench_ae.ae import AEConfig, default_sizes
 
 
 @dataclass
 class PCAConfig:
-    components: int = 32  # principal components kept: the feature dimension
+    components: int = setting(32, ge=1, le=100_000)  # principal components kept: the feature dimension
 
 
 class PCA(GenerativeModel):

@@ -15,16 +15,17 @@ import torch.nn.functional as F
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.config import setting
 from genbench_ae.ae import default_sizes
 from genbench_ae.nets import Encoder, LabelledSet, classifier_head
 
 
 @dataclass
 class ScratchClassifierConfig:
-    latent_dim: int = 32  # as aeclf: the code the head reads and `encode` gives
-    hidden: int = 16  # as aeclf's encoder
-    head_hidden: int = 128  # as aeclf's head
-    lr: float = 1e-3  # Adam learning rate
+    latent_dim: int = setting(32, ge=1, le=4096)  # as aeclf: the code the head reads and `encode` gives
+    hidden: int = setting(16, ge=1, le=4096)  # as aeclf's encoder
+    head_hidden: int = setting(128, ge=1, le=4096)  # as aeclf's head
+    lr: float = setting(1e-3, gt=0, le=1)  # Adam learning rate
 
 
 class ScratchClassifier(GenerativeModel):

@@ -33,23 +33,26 @@ from torch import nn
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.api.translation import check_direction
+from genbench.config import setting
 
 
 @dataclass
 class CycleGANConfig:
-    ngf: int = 64  # generator channels at full resolution (paper: 64), doubled per downsampling
-    n_down: int = 2  # stride-2 downsamplings in the generator (paper: 2)
-    n_blocks: int = 9  # residual blocks at the bottleneck (paper: 9 at 256x256, 6 at 128x128)
-    ndf: int = 64  # discriminator channels of its first layer (paper: 64)
-    d_layers: int = 3  # stride-2 layers of the PatchGAN: 3 = 70x70 patches, 2 = 34x34, 1 = 16x16
-    lambda_cyc: float = 10.0  # cycle-consistency weight (paper: 10)
-    lambda_idt: float = 0.5  # identity weight, as a fraction of lambda_cyc (paper: 0.5)
-    pool_size: int = 50  # generated images the discriminators' history pool holds (paper: 50)
-    lr: float = 2e-4  # Adam step size (paper)
-    beta1: float = 0.5  # Adam beta1 (paper)
-    beta2: float = 0.999
-    decay_start: float = 0.5  # fraction of the run after which lr decays linearly to 0 (paper: 100 of 200 epochs)
-    init_gain: float = 0.02  # std of the N(0, std) weight init (reference: init_type normal, gain 0.02)
+    ngf: int = setting(64, ge=1, le=4096)  # generator channels at full resolution (paper: 64), doubled per downsampling
+    n_down: int = setting(2, ge=0, le=8)  # stride-2 downsamplings in the generator (paper: 2)
+    n_blocks: int = setting(9, ge=0, le=64)  # residual blocks at the bottleneck (paper: 9 at 256x256, 6 at 128x128)
+    ndf: int = setting(64, ge=1, le=4096)  # discriminator channels of its first layer (paper: 64)
+    d_layers: int = setting(3, ge=1, le=8)  # stride-2 layers of the PatchGAN: 3 = 70x70 patches, 2 = 34x34, 1 = 16x16
+    lambda_cyc: float = setting(10.0, ge=0, le=1000)  # cycle-consistency weight (paper: 10)
+    lambda_idt: float = setting(0.5, ge=0, le=1000)  # identity weight, as a fraction of lambda_cyc (paper: 0.5)
+    pool_size: int = setting(50, ge=0, le=10**6)  # generated images the discriminators' history pool holds (paper: 50)
+    lr: float = setting(2e-4, gt=0, le=1)  # Adam step size (paper)
+    beta1: float = setting(0.5, ge=0, lt=1)  # Adam beta1 (paper)
+    beta2: float = setting(0.999, ge=0, lt=1)
+    # fraction of the run after which lr decays linearly to 0 (paper: 100 of 200 epochs)
+    decay_start: float = setting(0.5, ge=0, le=1)
+    # std of the N(0, std) weight init (reference: init_type normal, gain 0.02)
+    init_gain: float = setting(0.02, gt=0, le=10)
 
 
 def linear_decay(step: int, total: int, decay_start: float) -> float:

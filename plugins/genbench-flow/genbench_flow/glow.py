@@ -17,6 +17,7 @@ from torch import nn
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import eval_setting
+from genbench.config import setting
 from genbench_flow.flow import FlowModel, max_levels
 from genbench_flow.layers import ActNorm, AffineCoupling, GlowNet, InvConv1x1, Split, Squeeze
 
@@ -36,18 +37,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 class GlowConfig:
     # -- architecture: None takes the preset's value ----------------------------------
     preset: Literal["tiny", "small", "paper"] = "small"
-    levels: int | None = None  # L: squeezes; all but the last end with a split
-    steps: int | None = None  # K: steps of flow per level
-    hidden: int | None = None  # channels of each coupling's network
+    levels: int | None = setting(None, ge=1, le=8)  # L: squeezes; all but the last end with a split
+    steps: int | None = setting(None, ge=1, le=256)  # K: steps of flow per level
+    hidden: int | None = setting(None, ge=1, le=4096)  # channels of each coupling's network
     # -- dequantisation -----------------------------------------------------------------
     dequantization: Literal["uniform", "variational"] = "uniform"  # "variational": Flow++'s learned q(v|k)
-    dequant_hidden: int = 16  # channels of the variational dequantiser's networks
+    dequant_hidden: int = setting(16, ge=1, le=4096)  # channels of the variational dequantiser's networks
     # -- training -----------------------------------------------------------------------
-    lr: float = 1e-3  # Adam, Glow's rate
-    warmup_steps: int = 100  # linear learning-rate warm-up
-    max_grad_norm: float = 50.0  # global gradient-norm clip inside the optimizer; 0 = off
+    lr: float = setting(1e-3, gt=0, le=1)  # Adam, Glow's rate
+    warmup_steps: int = setting(100, ge=0, le=10**9)  # linear learning-rate warm-up
+    max_grad_norm: float = setting(50.0, ge=0, le=1e6)  # global gradient-norm clip inside the optimizer; 0 = off
     # -- evaluation-time settings ---------------------------------------------------------
-    temperature: float = eval_setting(1.0, "sampling temperature T: every latent's σ is scaled by T (Glow Sec. 5)")
+    temperature: float = eval_setting(
+        1.0, "sampling temperature T: every latent's σ is scaled by T (Glow Sec. 5)", ge=0, le=10
+    )
 
     def architecture(self) -> dict[str, Any]:
         """Levels, steps and hidden channels: the preset with every set field applied over it."""

@@ -19,6 +19,7 @@ from torch import nn
 
 from genbench.api.dataset import DataInfo
 from genbench.api.model import eval_setting
+from genbench.config import setting
 from genbench_flow.flow import FlowModel, max_levels
 from genbench_flow.layers import ActNorm, AffineCoupling, ResNet, Split, Squeeze
 
@@ -39,18 +40,18 @@ PRESETS: dict[str, dict[str, Any]] = {
 class RealNVPConfig:
     # -- architecture: None takes the preset's value ----------------------------------
     preset: Literal["tiny", "small", "paper"] = "small"
-    scales: int | None = None  # scales of the multi-scale architecture (squeezes + 1)
-    hidden: int | None = None  # feature maps of the s/t ResNets
-    blocks: int | None = None  # residual blocks per s/t ResNet
+    scales: int | None = setting(None, ge=1, le=8)  # scales of the multi-scale architecture (squeezes + 1)
+    hidden: int | None = setting(None, ge=1, le=4096)  # feature maps of the s/t ResNets
+    blocks: int | None = setting(None, ge=1, le=64)  # residual blocks per s/t ResNet
     # -- dequantisation -----------------------------------------------------------------
     dequantization: Literal["uniform", "variational"] = "uniform"  # "variational": Flow++'s learned q(v|k)
-    dequant_hidden: int = 16  # channels of the variational dequantiser's networks
+    dequant_hidden: int = setting(16, ge=1, le=4096)  # channels of the variational dequantiser's networks
     # -- training -----------------------------------------------------------------------
-    lr: float = 1e-3  # Adam (the paper's rate)
-    warmup_steps: int = 100  # linear learning-rate warm-up
-    max_grad_norm: float = 50.0  # global gradient-norm clip inside the optimizer; 0 = off
+    lr: float = setting(1e-3, gt=0, le=1)  # Adam (the paper's rate)
+    warmup_steps: int = setting(100, ge=0, le=10**9)  # linear learning-rate warm-up
+    max_grad_norm: float = setting(50.0, ge=0, le=1e6)  # global gradient-norm clip inside the optimizer; 0 = off
     # -- evaluation-time settings ---------------------------------------------------------
-    temperature: float = eval_setting(1.0, "sampling temperature T: every latent's σ is scaled by T")
+    temperature: float = eval_setting(1.0, "sampling temperature T: every latent's σ is scaled by T", ge=0, le=10)
 
     def architecture(self) -> dict[str, Any]:
         """Scales, hidden channels and blocks: the preset with every set field applied over it."""
