@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from genbench.api.dataset import DataInfo
@@ -10,6 +9,7 @@ from genbench.api.metric import Metric
 from genbench.api.model import GenerativeModel
 from genbench.benchmarks import Benchmark
 from genbench.config import EvalConfig, TrainConfig, apply_overrides
+from genbench.engine.protocols import resolve_labels
 from genbench.errors import GenbenchError
 from genbench.specs import MetricSpec, ModelSpec, load_target
 
@@ -34,8 +34,7 @@ def resolve_run_configs(
     ``--set`` overrides parsed by :func:`genbench.config.parse_set`. ``genbench run`` and the suite
     planner both use it, so a suite finds the run that a command stored (same config hash)."""
     train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
-    eval_cfg = apply_overrides(EvalConfig(), sets["eval"], prefix="eval.")
-    eval_cfg = dataclasses.replace(eval_cfg, labels=bench.labels(eval_cfg.labels))  # the label budget, explicit
+    eval_cfg = resolve_labels(bench, apply_overrides(EvalConfig(), sets["eval"], prefix="eval."))
     return train_cfg, eval_cfg, resolve_config(spec, info, sets["model"])
 
 

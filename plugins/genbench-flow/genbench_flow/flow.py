@@ -47,6 +47,15 @@ def max_levels(height: int, width: int) -> int:
     return n
 
 
+def apply_preset(config: Any, presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The architecture of ``config``: its preset's values, each replaced by the config's own field when set."""
+    arch = dict(presets[config.preset])
+    for key in arch:
+        if getattr(config, key) is not None:
+            arch[key] = getattr(config, key)
+    return arch
+
+
 class ClippedAdam(torch.optim.Adam):
     """Adam that clips the global gradient norm to ``max_grad_norm`` before each step.
 

@@ -18,7 +18,7 @@ from torch import nn
 from genbench.api.dataset import DataInfo
 from genbench.api.model import eval_setting
 from genbench.config import setting
-from genbench_flow.flow import FlowModel, max_levels
+from genbench_flow.flow import FlowModel, apply_preset, max_levels
 from genbench_flow.layers import ActNorm, AffineCoupling, GlowNet, InvConv1x1, Split, Squeeze
 
 # Architecture presets; any field set in the config (not None) overrides its preset value.
@@ -54,11 +54,7 @@ class GlowConfig:
 
     def architecture(self) -> dict[str, Any]:
         """Levels, steps and hidden channels: the preset with every set field applied over it."""
-        arch = dict(PRESETS[self.preset])
-        for key in arch:
-            if getattr(self, key) is not None:
-                arch[key] = getattr(self, key)
-        return arch
+        return apply_preset(self, PRESETS)
 
 
 class Glow(FlowModel):

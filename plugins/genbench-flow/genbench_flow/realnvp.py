@@ -20,7 +20,7 @@ from torch import nn
 from genbench.api.dataset import DataInfo
 from genbench.api.model import eval_setting
 from genbench.config import setting
-from genbench_flow.flow import FlowModel, max_levels
+from genbench_flow.flow import FlowModel, apply_preset, max_levels
 from genbench_flow.layers import ActNorm, AffineCoupling, ResNet, Split, Squeeze
 
 # Architecture presets; any field set in the config (not None) overrides its preset value.
@@ -55,11 +55,7 @@ class RealNVPConfig:
 
     def architecture(self) -> dict[str, Any]:
         """Scales, hidden channels and blocks: the preset with every set field applied over it."""
-        arch = dict(PRESETS[self.preset])
-        for key in arch:
-            if getattr(self, key) is not None:
-                arch[key] = getattr(self, key)
-        return arch
+        return apply_preset(self, PRESETS)
 
 
 class RealNVP(FlowModel):
