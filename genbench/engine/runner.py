@@ -40,6 +40,7 @@ from genbench.specs import ModelSpec
 from genbench.store import Store, default_db_url
 from genbench.store.db import STALE_AFTER, is_dead, new_run_id, process_owner
 from genbench.store.heartbeat import Heartbeat
+from genbench.store.queries import loss_history
 from genbench.store.schema import LIVE_STATUSES, Artifact, LossPoint, MetricRecord, Run, utcnow
 
 STALE_HEARTBEAT = STALE_AFTER  # a "running" run silent this long is taken as dead (old name)
@@ -478,12 +479,7 @@ class Runner:
 
     def _loss_history(self, run_id: str) -> dict[str, list[tuple[int, int, float]]]:
         """Every logged loss of a run: name -> [(step, images seen, interval mean)] in step order."""
-        with self.store.session() as s:
-            points = s.scalars(select(LossPoint).where(LossPoint.run_id == run_id).order_by(LossPoint.step)).all()
-            history: dict[str, list[tuple[int, int, float]]] = {}
-            for p in points:
-                history.setdefault(p.name, []).append((p.step, p.images_seen, p.value))
-        return history
+        return loss_history(self.store, run_id)
 
     def _save_loss_curve(self, run: Run, history: dict[str, list[tuple[int, int, float]]]) -> None:
         series = {name: [(images, v) for _, images, v in pts] for name, pts in history.items()}

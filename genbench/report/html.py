@@ -15,12 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from genbench.report.leaderboard import Board, build_boards
 from genbench.report.pareto import XAxis, save_pareto
 from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
 from genbench.store import Store
+from genbench.store.queries import list_runs
 from genbench.store.schema import Run
 
 CSS = """
@@ -160,12 +159,8 @@ def write_report(
     for i, board in enumerate(boards):
         png = save_pareto(board, out / "pareto" / f"{board.benchmark}-{board.budget}-{i}.png", x=pareto_x)
         sections.append(_board_html(board, i, png.relative_to(out).as_posix() if png else None, pareto_x))
-    query = select(Run).order_by(Run.benchmark, Run.budget, Run.family, Run.model, Run.seed)
-    if dataset:
-        query = query.where(Run.dataset == dataset)
-    with store.session() as s:
-        run_ids = [r.id for r in s.scalars(query).all()]
-    runs = [store.get_run(rid) for rid in run_ids]
+    listed = sorted(list_runs(store, dataset=dataset), key=lambda r: (r.benchmark, r.budget, r.family, r.model, r.seed))
+    runs = [store.get_run(r.id) for r in listed]  # with their metrics and artifacts
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     families = sorted({r.family for r in runs})
     toc = "".join(f'<li><a href="#board-{i}">{_e(b.title)} ({_e(b.dataset)})</a></li>' for i, b in enumerate(boards))

@@ -18,9 +18,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from genbench.store import Store
+from genbench.store.queries import finished_metric_values
 from genbench.store.schema import MetricRecord, Run
 
 # Engine settings that change how the work is chunked or logged, never what is measured.
@@ -242,13 +241,7 @@ def build_boards(
     store: Store, *, dataset: str | None = None, benchmark: str | None = None, metric: str | None = None
 ) -> list[Board]:
     """Every leaderboard of finished runs; ``metric`` keeps the boards that have it and sorts by it."""
-    query = select(MetricRecord, Run).join(Run).where(Run.status == "finished")
-    if dataset:
-        query = query.where(Run.dataset == dataset)
-    if benchmark:
-        query = query.where(Run.benchmark == benchmark)
-    with store.session() as s:
-        pairs = s.execute(query.order_by(MetricRecord.id)).all()
+    pairs = finished_metric_values(store, dataset=dataset, benchmark=benchmark)
     # A run re-evaluated with the same settings keeps its latest value; memory-only settings
     # (iwae_batch...) do not make a value "different".
     latest: dict[tuple[str, str, str, str], tuple[MetricRecord, Run, dict[str, Any], dict[str, Any], str]] = {}

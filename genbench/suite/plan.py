@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
-
 from genbench.api.dataset import DataInfo
 from genbench.benchmarks import Benchmark
 from genbench.config import config_hash, parse_set
@@ -22,6 +20,7 @@ from genbench.errors import GenbenchError
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec
 from genbench.store import Store
+from genbench.store.queries import runs_of_job
 from genbench.store.schema import Run, utcnow
 from genbench.suite import Suite
 
@@ -115,20 +114,10 @@ def expand(suite: Suite, plugins: Plugins, seeds: tuple[int, ...] | None = None)
 
 def find_runs(store: Store, job: Job) -> list[Run]:
     """Stored runs of this job, newest first."""
-    query = (
-        select(Run)
-        .where(
-            Run.model == job.model,
-            Run.benchmark == job.benchmark,
-            Run.benchmark_version == job.benchmark_version,
-            Run.budget == job.budget,
-            Run.seed == job.seed,
-            Run.config_hash == job.config_hash,
-        )
-        .order_by(Run.created_at.desc())
-    )
-    with store.session() as s:
-        return list(s.scalars(query).all())
+    return runs_of_job(
+        store, model=job.model, benchmark=job.benchmark, benchmark_version=job.benchmark_version,
+        budget=job.budget, seed=job.seed, config_hash=job.config_hash,
+    )  # fmt: skip
 
 
 def classify(job: Job, runs: list[Run]) -> PlannedJob:
