@@ -37,6 +37,7 @@ DEFAULT_PLUGINS = (
     "genbench.data.builtin",
     "genbench.metrics.builtin",
     "genbench.benchmarks.builtin",
+    "genbench.cli.views",  # the read-only views: runs, show, leaderboard, plugins, models...
     "genbench.suite.builtin",
 )
 ENTRY_POINT_GROUP = "genbench"
@@ -84,8 +85,11 @@ class Plugins:
         from genbench import __version__
 
         for name in DEFAULT_PLUGINS:
-            pm.register(importlib.import_module(name), name=name)
-            infos[name] = PluginInfo(name, __version__, builtin=True, distribution="genbench")
+            info = infos[name] = PluginInfo(name, __version__, builtin=True, distribution="genbench")
+            try:
+                pm.register(importlib.import_module(name), name=name)
+            except (Exception, SystemExit) as exc:  # a broken built-in leaves the other plugins working
+                info.error = f"import failed: {type(exc).__name__}: {exc}"
         if use_entry_points:
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 dist_version = ep.dist.version if ep.dist is not None else "?"
@@ -191,16 +195,40 @@ class Plugins:
         return info.origin if info else plugin
 
     def register_commands(self, app: typer.Typer) -> None:
-        """Let each plugin add its sub-commands; one that fails is marked broken, the rest still add theirs."""
+        """Let each plugin add its commands, built-ins (the core's views) first, one plugin at a time.
+
+        A plugin whose registration raises (even ``sys.exit``), adds a command typer cannot build,
+        replaces the root callback or takes a name another plugin already has is marked broken and
+        its commands are taken out again: every other command still works. A plugin's command that
+        raises when it runs is a :class:`PluginFault` naming the plugin.
+        """
+        from genbench.cli.guard import check_new_commands, command_names, guard_commands
+
+        taken = command_names(app)  # the core's own: run, resume, eval
         for impl in self.manager.hook.genbench_register_commands.get_hookimpls():
             info = self.info_of(impl.plugin_name)
             if info is not None and info.error:
                 continue
+            commands, groups, callback = (
+                len(app.registered_commands),
+                len(app.registered_groups),
+                app.registered_callback,
+            )
             try:
                 impl.function(app=app)
-            except Exception as exc:
+                names = check_new_commands(app, commands, groups, taken, callback)
+            except (Exception, SystemExit) as exc:
+                del app.registered_commands[commands:]
+                del app.registered_groups[groups:]
+                app.registered_callback = callback
                 if info is not None:
                     info.error = f"genbench_register_commands failed: {type(exc).__name__}: {exc}"
+                continue
+            taken |= names
+            if info is not None:
+                info.registers.setdefault("commands", []).extend(sorted(names))
+            if info is None or not info.builtin:  # a fault in a built-in command is genbench's: a traceback
+                guard_commands(app, commands, groups, info.origin if info else impl.plugin_name)
 
     def broken_for(self, name: str) -> PluginInfo | None:
         """A broken plugin that likely provides ``name`` (its entry point or distribution names it)."""

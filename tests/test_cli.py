@@ -239,14 +239,14 @@ def two_runs(toy_plugins, results, capsys):
 def test_runs_at_80_columns_never_cut_ids_or_models(two_runs, results, capsys, monkeypatch):
     from rich.console import Console
 
-    monkeypatch.setattr(cli, "console", Console(force_terminal=True, width=80, color_system=None))
+    monkeypatch.setattr(cli.output, "console", Console(force_terminal=True, width=80, color_system=None))
     code, out, _ = genbench(capsys, "runs", "--results-dir", str(results))
     assert code == 0
     assert all(len(line) <= 80 for line in out.splitlines()), out
     for run_id in two_runs:
         assert run_id in out
     assert "toy/toy-pixel" in out and "…" not in out
-    monkeypatch.setattr(cli, "console", Console(force_terminal=True, width=50, color_system=None))
+    monkeypatch.setattr(cli.output, "console", Console(force_terminal=True, width=50, color_system=None))
     code, out, _ = genbench(capsys, "runs", "--results-dir", str(results))
     assert two_runs[0] in out and "toy/toy-pixel" in out and "left out to fit 50 columns" in " ".join(out.split())
 
@@ -279,7 +279,7 @@ def test_empty_leaderboard_message_matches_the_filter(two_runs, results, capsys)
 
 
 def test_progress_is_plain_lines_when_not_a_terminal(toy_plugins, results, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(cli.output, "PLAIN_EVERY_S", 0.0)
     code, out, err = genbench(capsys, *RUN, "--results-dir", str(results))
     assert code == 0, err
     assert "training for 2,048 images" in err and "img/s" in err
@@ -398,6 +398,71 @@ def test_failing_command_registration_breaks_only_that_plugin(faulty, capsys):
     assert "genbench_register_commands failed: RuntimeError" in info["genbench_faulty"]["error"]
 
 
+def test_no_plugins_command_breaks_another(results, capsys, monkeypatch):
+    """Each way a plugin's commands go wrong (tests/plugins/genbench_badcommands/) stays inside that
+    plugin: the core's commands and views and the other plugins' commands work, `genbench plugins` says why."""
+    bad = [f"genbench_badcommands.{name}" for name in ("exits", "untypable", "clash", "raises", "callback")]
+    monkeypatch.setenv("GENBENCH_PLUGINS", ",".join(["genbench_toy", "genbench_faulty", *bad]))
+    cli_reset()
+    try:
+        code, out, _ = genbench(capsys, "toy-params")
+        assert code == 0 and out.strip() == "128"
+        code, out, err = genbench(capsys, "runs", "--results-dir", str(results))
+        assert code == 0 and "no runs yet" in out and "not the real runs" not in out, err
+        for args in (["--help"], ["datasets"], ["run", "--help"], ["suite", "--help"]):
+            code, _, err = genbench(capsys, *args)
+            assert code == 0, (args, err)
+        code, out, _ = genbench(capsys, "--version")
+        assert code == 0 and out.startswith("genbench ")  # the root callback is still genbench's
+        code, out, _ = genbench(capsys, "plugins", "--format", "json")
+        errors = {r["entry_point"]: r["error"] or "" for r in json.loads(out)}
+        assert "genbench_register_commands failed: SystemExit: no commands today" in errors[bad[0]]
+        assert "genbench_register_commands failed: MixedAnnotatedAndDefaultStyleError" in errors[bad[1]]
+        assert "command 'runs' is already registered by another plugin" in errors[bad[2]]
+        assert errors[bad[3]] == ""  # its command is fine until it runs
+        assert "replaced the root callback" in errors[bad[4]]
+        assert errors["genbench_toy"] == "" and errors["genbench.cli.views"] == ""
+        code, _, err = genbench(capsys, "twice")
+        assert code == 2 and "No such command" in err
+        code, _, err = genbench(capsys, "boom")
+        assert code == 1 and "Traceback" not in err
+        text = " ".join(err.split())
+        assert (
+            "plugin genbench_badcommands.raises dev failed while running `genbench boom`: ModuleNotFoundError" in text
+        )
+    finally:
+        cli_reset()
+
+
+def test_a_failing_core_view_registration_leaves_every_other_command(results, capsys, monkeypatch):
+    """The core's views are a plugin like any other: if their registration fails, the rest still works."""
+    from genbench import hookimpl
+    from genbench.cli import views
+    from genbench.plugins import get_plugins
+
+    @hookimpl
+    def broken(app) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("the views are broken")
+
+    monkeypatch.setattr(views, "genbench_register_commands", broken)
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy")
+    cli_reset()
+    try:
+        code, out, _ = genbench(capsys, "toy-params")
+        assert code == 0 and out.strip() == "128"
+        for args in (["--help"], ["run", "--help"], ["suite", "--help"], ["report", "--help"]):
+            code, _, err = genbench(capsys, *args)
+            assert code == 0, (args, err)
+        code, _, err = genbench(capsys, "runs")
+        assert code == 2 and "No such command" in err
+        info = get_plugins().info_of("genbench.cli.views")
+        assert info is not None and "genbench_register_commands failed: RuntimeError: the views are broken" in (
+            info.error or ""
+        )
+    finally:
+        cli_reset()
+
+
 def test_clash_leaves_every_other_command_working(results, capsys, monkeypatch):
     monkeypatch.setenv("GENBENCH_PLUGINS", "genbench_toy,genbench_clash")
     cli_reset()
@@ -476,7 +541,9 @@ def test_progress_bars_on_a_terminal(toy_plugins, results, capsys, monkeypatch):
     from rich.console import Console
 
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "err_console", Console(file=screen, force_terminal=True, width=100, color_system=None))
+    monkeypatch.setattr(
+        cli.output, "err_console", Console(file=screen, force_terminal=True, width=100, color_system=None)
+    )
     code, _, _ = genbench(capsys, *RUN, "--results-dir", str(results))
     assert code == 0
     text = screen.getvalue()

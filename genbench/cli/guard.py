@@ -1,0 +1,79 @@
+"""Checks on the commands a plugin adds, so that one plugin's mistake never breaks another's command.
+
+typer builds every command only when the app runs: a command it cannot build (a parameter type it
+does not know) would fail ``genbench`` as a whole, and a name taken twice would silently replace
+the first command. :func:`check_new_commands` builds a plugin's commands right after it adds them;
+:func:`guard_commands` makes a command that raises while it runs a fault naming its plugin.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import typer
+import typer.core
+import typer.main
+from typer.models import CommandInfo
+
+from genbench.errors import GenbenchError, PluginFault
+
+
+def command_names(app: typer.Typer, commands: int = 0, groups: int = 0) -> set[str]:
+    """The names of ``app``'s commands and groups from the ``commands``-th command and the
+    ``groups``-th group on, built as ``genbench`` will build them: raises if typer cannot."""
+    probe = typer.Typer(add_completion=False)
+    probe.callback()(_nothing)  # a group, even when there is one command
+    probe.registered_commands = app.registered_commands[commands:]
+    probe.registered_groups = app.registered_groups[groups:]
+    group = typer.main.get_command(probe)
+    assert isinstance(group, typer.core.TyperGroup)
+    return set(group.commands)
+
+
+def check_new_commands(app: typer.Typer, commands: int, groups: int, taken: set[str], callback: object) -> set[str]:
+    """The names of the commands and groups a plugin added (``app`` had ``commands`` commands and
+    ``groups`` groups before). Raises when one cannot be built, takes a name in ``taken``, or the
+    plugin replaced the root callback (was ``callback``)."""
+    if app.registered_callback is not callback:
+        raise GenbenchError("it replaced the root callback (`genbench --version`, `--debug`)")
+    names = command_names(app, commands, groups)
+    twice = sorted(names & taken)
+    if twice:
+        raise GenbenchError(f"command {', '.join(map(repr, twice))} is already registered by another plugin")
+    return names
+
+
+def _nothing() -> None:
+    """A placeholder root callback."""
+
+
+def guard_commands(app: typer.Typer, commands: int, groups: int, origin: str) -> None:
+    """Make the commands (and groups' commands) added since ``commands``/``groups`` turn an
+    unexpected exception into a PluginFault naming ``origin``."""
+    for info in app.registered_commands[commands:]:
+        _guard(info, origin)
+    for group in app.registered_groups[groups:]:
+        if group.typer_instance is not None:
+            guard_commands(group.typer_instance, 0, 0, origin)
+
+
+def _guard(info: CommandInfo, origin: str) -> None:
+    callback = info.callback
+    if callback is None or getattr(callback, "__genbench_guarded__", False):
+        return
+    name = info.name or typer.main.get_command_name(callback.__name__)
+
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except (GenbenchError, typer.TyperException, typer.Exit, typer.Abort):
+            raise  # the plugin telling the user something, or typer's own way out
+        except Exception as exc:
+            raise PluginFault(
+                f"plugin {origin} failed while running `genbench {name}`: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    guarded.__genbench_guarded__ = True  # type: ignore[attr-defined]
+    info.callback = guarded

@@ -1,0 +1,165 @@
+"""The commands that train and score: run, resume and eval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from genbench.cli import output
+from genbench.cli.options import Budget, DbOpt, DeviceOpt, ResultsOpt, SetOpt
+from genbench.cli.output import EvalProgress, reporter
+
+if TYPE_CHECKING:
+    from genbench.engine.runner import Outcome, Runner
+
+
+def _runner(results_dir: Path, db: str | None, progress: EvalProgress | None = None) -> Runner:
+    from genbench.engine.runner import Runner
+
+    return Runner(
+        results_dir,
+        db,
+        notice=lambda m: output.err_console.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
+        progress=progress,
+        phase=lambda m: output.err_console.print(f"[bold]{m}[/]", highlight=False, soft_wrap=True),
+    )
+
+
+def _print_outcome(runner: Runner, outcome: Outcome) -> None:
+    from genbench.report.leaderboard import rank_of
+    from genbench.report.tables import fmt_value
+
+    run = outcome.run
+    style = {"finished": "green", "interrupted": "yellow"}.get(run.status, "red")
+    output.console.print(
+        f"run [bold]{run.id}[/] {run.family}/{run.model} on {run.dataset} ({run.budget}, seed {run.seed}): "
+        f"[{style}]{run.status}[/]" + (f" — {run.message}" if run.message else "")
+    )
+    if outcome.train is not None and outcome.train.loop_seconds > 0:
+        tr = outcome.train
+        output.console.print(
+            f"trained {run.images_seen:,} images in {run.wall_seconds:.1f} s "
+            f"({tr.images_seen / max(tr.loop_seconds, 1e-9):,.0f} img/s this session)"
+        )
+    if not outcome.scores:
+        return
+    table = Table(header_style="bold")
+    for col in ("metric", "value", "", "rank", "fingerprint", "seconds"):
+        table.add_column(col, justify="right" if col in ("value", "rank", "seconds") else "left", no_wrap=True)
+    for sc in outcome.scores:
+        rank = rank_of(runner.store, run.id, sc.name, sc.fingerprint_hash)
+        table.add_row(
+            sc.name,
+            fmt_value(sc.value),
+            ("↓ " if sc.direction == "min" else "↑ ") + sc.unit,
+            f"{rank[0]} of {rank[1]}" if rank else "-",
+            sc.fingerprint_hash,
+            f"{sc.seconds:.1f}",
+        )
+    output.console.print(table)
+    settings = {k: v for sc in outcome.scores for k, v in sc.settings.items()}  # the model's eval settings, shared
+    if settings:
+        output.console.print("eval settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), highlight=False)
+    for art in run.artifacts:
+        output.console.print(f"[dim]{art.kind}: {art.path}[/]")
+    if run.budget == "smoke" and run.status == "finished":
+        output.console.print(
+            "[dim]smoke is a plumbing check (a few thousand images): its samples are expected to look like noise; "
+            "--budget quick gives a first real result[/]"
+        )
+
+
+def run(
+    family: Annotated[str, typer.Argument(help="Model family (e.g. vae, gan, diffusion) or a model name.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name; `genbench datasets` lists them.")],
+    model: Annotated[
+        Optional[str], typer.Option("--model", "-m", help="Model of the family; default: its default.")
+    ] = None,
+    budget: Annotated[
+        Budget,
+        typer.Option(
+            "--budget", "-b", help="Training budget in images seen; `genbench benchmarks` lists each dataset's."
+        ),
+    ] = Budget.quick,
+    benchmark: Annotated[
+        Optional[str], typer.Option("--benchmark", help="Benchmark; default: the dataset's (`genbench benchmarks`).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation and data order.")] = 0,
+    set_: SetOpt = None,
+    device: DeviceOpt = "auto",
+    data_dir: Annotated[
+        Optional[str],
+        typer.Option("--data-dir", envvar="GENBENCH_DATA", help="Data root folder holding e.g. MNIST/raw/."),
+    ] = None,
+    results_dir: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+    stop_after_steps: Annotated[
+        int, typer.Option("--stop-after-steps", hidden=True, help="Stop as a Ctrl-C would at this step (tests).")
+    ] = 0,
+    threads: Annotated[
+        int, typer.Option("--threads", help="CPU threads for torch; 0: $OMP_NUM_THREADS, else the idle CPUs (max 4).")
+    ] = 0,
+) -> None:
+    """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
+    from genbench.engine.runner import RunRequest
+
+    req = RunRequest(
+        family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps
+    )
+    req.threads = threads
+    label = f"{family} {model or ''} {dataset}".replace("  ", " ")
+    progress = EvalProgress()
+    runner = _runner(results_dir, db, progress)
+    try:
+        outcome = runner.run(req, reporter(label))
+    finally:
+        progress.close()
+    _print_outcome(runner, outcome)
+    if outcome.run.status == "diverged":
+        raise typer.Exit(1)
+
+
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    device: DeviceOpt = "auto",
+    results_dir: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+) -> None:
+    """Continue an interrupted run from its last checkpoint, then evaluate it."""
+    progress = EvalProgress()
+    runner = _runner(results_dir, db, progress)
+    try:
+        outcome = runner.resume(run_id, reporter(f"resume {run_id}"), device)
+    finally:
+        progress.close()
+    _print_outcome(runner, outcome)
+
+
+def eval_(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    set_: SetOpt = None,
+    device: DeviceOpt = "auto",
+    results_dir: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+    metric: Annotated[
+        Optional[list[str]], typer.Option("--metric", help="Score only these metrics (repeatable), e.g. probe-acc.")
+    ] = None,
+) -> None:
+    """Re-evaluate a finished run's checkpoint, e.g. `--set sampler=ddim --set steps=50 --set eval.num_samples=5000`."""
+    progress = EvalProgress()
+    runner = _runner(results_dir, db, progress)
+    try:
+        outcome = runner.evaluate(run_id, set_ or [], device, metric or None)
+    finally:
+        progress.close()
+    _print_outcome(runner, outcome)
+
+
+def register(app: typer.Typer) -> None:
+    """Add run, resume and eval to the root app."""
+    app.command()(run)
+    app.command()(resume)
+    app.command("eval")(eval_)

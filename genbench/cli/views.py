@@ -1,0 +1,366 @@
+"""The read-only views: runs, show, leaderboard, plugins, models, benchmarks, datasets and metrics.
+
+They reach the CLI as a built-in plugin (``genbench.plugins.DEFAULT_PLUGINS``) through
+``genbench_register_commands``, the hook a third-party plugin adds its commands with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from genbench import hookimpl
+from genbench.cli import output
+from genbench.cli.options import DbOpt, Format, FormatOpt, ListFormat, ResultsOpt, Status, open_store
+from genbench.cli.output import print_columns
+
+if TYPE_CHECKING:
+    from genbench.registry import Registry
+    from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
+    from genbench.store import Store
+    from genbench.store.schema import Run
+
+
+@hookimpl
+def genbench_register_commands(app: typer.Typer) -> None:
+    for command in (leaderboard, runs, show, plugins, models, benchmarks, datasets, metrics):
+        app.command()(command)
+
+
+def leaderboard(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Only this dataset's boards.")] = None,
+    benchmark: Annotated[Optional[str], typer.Option("--benchmark", help="Only this benchmark's boards.")] = None,
+    metric: Annotated[Optional[str], typer.Option("--metric", help="Only this metric's boards.")] = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table for people; markdown, csv or json to share.")
+    ] = Format.table,
+    results_dir: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+) -> None:
+    """Finished runs ranked per metric; only comparable values share a table. Mean ± std over seeds."""
+    from genbench.plugins import get_plugins
+    from genbench.report.leaderboard import build_boards
+    from genbench.report.tables import board_table, boards_markdown, boards_records, records_csv
+
+    plugins = get_plugins()
+    if dataset:
+        plugins.datasets.get(dataset)
+    if benchmark:
+        plugins.benchmark(benchmark)
+    if metric:
+        plugins.metrics.get(metric)
+    store = open_store(results_dir, db)
+    boards = build_boards(store, dataset=dataset, benchmark=benchmark, metric=metric)
+    if format is Format.json:
+        print(json.dumps(boards_records(boards), indent=2))
+    elif format is Format.csv:
+        print(records_csv(boards_records(boards)), end="")
+    elif format is Format.markdown:
+        print(boards_markdown(boards))
+    elif not boards:
+        output.console.print(_empty_leaderboard_message(store, dataset=dataset, benchmark=benchmark, metric=metric))
+    else:
+        for board in boards:
+            output.console.print(board_table(board))
+
+
+def _empty_leaderboard_message(store: Store, **filters: str | None) -> str:
+    """What an empty leaderboard means for the filter given: nothing finished at all, or nothing that matches."""
+    from genbench.store.queries import count_runs
+
+    finished = count_runs(store, status="finished")
+    given = " ".join(f"--{k} {v}" for k, v in filters.items() if v)
+    if not finished:
+        return "no finished runs yet: `genbench run vae --dataset digits --budget smoke` makes one"
+    if not given:
+        return f"{finished} finished run(s), none with a metric value to rank: `genbench runs` lists them"
+    return f"no finished run matches {given} ({finished} finished run(s) in all: `genbench leaderboard` shows them)"
+
+
+def runs(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Only runs on this dataset.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Only runs of this model.")] = None,
+    family: Annotated[Optional[str], typer.Option("--family", help="Only runs of this model family.")] = None,
+    status: Annotated[Optional[Status], typer.Option("--status", help="Only runs with this status.")] = None,
+    format: FormatOpt = ListFormat.table,
+    results_dir: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+) -> None:
+    """List stored runs, newest first. Piped, it prints plain full-width lines (`genbench runs | grep dcgan`)."""
+    from genbench.store.db import shown_status
+    from genbench.store.queries import count_runs, list_runs
+
+    store = open_store(results_dir, db)
+    filters = {"dataset": dataset, "model": model, "family": family, "status": status.value if status else None}
+    rows = list_runs(store, **filters)
+    if format is ListFormat.json:
+        print(json.dumps([_run_record(r) for r in rows], indent=2, default=str))
+        return
+    if not rows:
+        stored = count_runs(store)
+        given = " ".join(f"--{k} {v}" for k, v in filters.items() if v)
+        if stored and given:
+            output.console.print(f"no run matches {given} ({stored} run(s) stored: `genbench runs` lists them)")
+        else:
+            output.console.print("no runs yet: `genbench run vae --dataset digits --budget smoke` makes one")
+        return
+    headers = ["id", "status", "model", "dataset", "budget", "seed", "images", "wall s", "created"]
+    cells = [
+        [
+            r.id, shown_status(r), f"{r.family}/{r.model}", r.dataset, r.budget, str(r.seed),
+            f"{r.images_seen:,}", f"{r.wall_seconds:.1f}", f"{r.created_at:%Y-%m-%d %H:%M}",
+        ]
+        for r in rows
+    ]  # fmt: skip
+    # Columns give way in this order when the terminal is narrow; id and model are never cut.
+    importance = ["id", "model", "status", "dataset", "budget", "created", "seed", "images", "wall s"]
+    print_columns(headers, cells, importance, right={"seed", "images", "wall s"})
+
+
+def _run_record(r: Run) -> dict[str, Any]:
+    return {c.name: getattr(r, c.name) for c in r.__table__.columns}
+
+
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    results_dir: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+) -> None:
+    """A run's config, metrics, timings, loss summary and artifact paths."""
+    from genbench.report.tables import fmt_value
+    from genbench.store.db import shown_status
+    from genbench.store.queries import loss_history
+
+    store = open_store(results_dir, db)
+    r = store.get_run(run_id)
+    output.console.print(f"[bold]run {r.id}[/]  {r.family}/{r.model} on {r.dataset}  status [bold]{shown_status(r)}[/]")
+    if r.message:
+        output.console.print(f"message: {r.message}")
+    facts = Table(show_header=False, box=None)
+    for key, value in (
+        ("benchmark", f"{r.benchmark} v{r.benchmark_version}, budget {r.budget} ({r.budget_images:,} images)"),
+        ("seed", r.seed),
+        ("progress", f"{r.images_seen:,} images, {r.steps:,} steps"),
+        ("wall time", f"{r.wall_seconds:.1f} s (model steps {r.train_seconds:.1f} s)"),
+        ("device", f"{r.device}: {r.hardware}"),
+        ("parameters", f"{r.num_params:,}"),
+        ("config hash", r.config_hash),
+        ("git commit", r.git_commit or "unknown (genbench was not run from a git checkout)"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in r.versions.items())),
+        ("created", f"{r.created_at:%Y-%m-%d %H:%M:%S} UTC, heartbeat {r.heartbeat:%H:%M:%S}"),
+    ):
+        facts.add_row(f"[dim]{key}[/]", str(value))
+    output.console.print(facts)
+    output.console.print("[bold]config[/]")
+    used = {m.fingerprint.get("num_samples") for m in r.metrics} - {None}
+    for section, values in r.config.items():
+        if section == "skipped_metrics" or not isinstance(values, dict) or not values:
+            continue
+        if section == "eval" and not values.get("num_samples") and used:
+            # 0 means "the benchmark's count for the budget": show the count the metrics used.
+            values = {**values, "num_samples": f"{'/'.join(map(str, sorted(used)))} (the benchmark's)"}
+        output.console.print(f"  {section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    for line in _skipped_lines(r.config.get("skipped_metrics") or {}):
+        output.console.print(f"  {line}")
+    if r.metrics:
+        table = Table(title="metrics", title_justify="left", header_style="bold")
+        for col in ("metric", "value", "settings", "fingerprint", "samples"):
+            table.add_column(col, no_wrap=col != "settings")  # settings wrap; ids and numbers are never cut
+        for m in r.metrics:
+            table.add_row(
+                m.name, fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
+                ", ".join(f"{k}={v}" for k, v in m.settings.items()), m.fingerprint_hash,
+                _samples_used(m.fingerprint),
+            )  # fmt: skip
+        output.console.print(table)
+    curves = {name: [value for _, _, value in points] for name, points in loss_history(store, r.id).items()}
+    if curves:
+        output.console.print("[bold]logged during training[/] (interval means)")
+    for name, values in curves.items():
+        summary = f"first {values[0]:.4g}, last {values[-1]:.4g}, min {min(values):.4g} ({len(values)} points)"
+        output.console.print(f"  {name}: {summary}")
+    for art in r.artifacts:
+        output.console.print(f"{art.kind}: {art.path}")
+
+
+def _samples_used(fingerprint: dict[str, Any]) -> str:
+    """How many images the metric scored: test images for a likelihood, else generated samples."""
+    if "dequantization" in fingerprint and fingerprint.get("reference_count"):
+        return f"{fingerprint['reference_count']:,} (test)"
+    return f"{fingerprint['num_samples']:,}" if fingerprint.get("num_samples") else "-"
+
+
+def _skipped_lines(skipped: dict[str, str]) -> list[str]:
+    from genbench.engine.evaluate import grouped_reasons
+
+    return grouped_reasons(skipped) if skipped else []
+
+
+def plugins(format: FormatOpt = ListFormat.table) -> None:
+    """Installed plugins (by distribution), their versions and what they register; broken ones with why."""
+    from genbench.plugins import get_plugins
+
+    infos = get_plugins().info
+    if format is ListFormat.json:
+        records = [
+            {
+                "distribution": i.distribution or None, "entry_point": i.name, "version": i.version,
+                "builtin": i.builtin, "registers": i.registers, "error": i.error, "clashes": i.clashes,
+            }
+            for i in infos
+        ]  # fmt: skip
+        print(json.dumps(records, indent=2))
+        return
+    table = Table(header_style="bold")
+    for col in ("plugin", "entry point", "version", "registers", "status"):
+        table.add_column(col, overflow="fold")
+    for info in infos:
+        registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.registers.items() if v)
+        if info.error:
+            status = f"[red]broken: {info.error}[/]"
+        elif info.clashes:
+            status = f"[red]clash: {', '.join(info.clashes)} also registered by another plugin[/]"
+        else:
+            status = "built-in" if info.builtin else "ok"
+        table.add_row(info.label, info.name, info.version, registers or "-", status)
+    output.console.print(table)
+    clashes = [reg.clash_message(name) for reg in _registries() for name in reg.clashes]
+    clashes += list(get_plugins().benchmark_clashes.values())
+    for message in clashes:
+        output.err_console.print(f"[red]clash:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _registries() -> tuple[Registry[ModelSpec], Registry[DatasetSpec], Registry[MetricSpec]]:
+    from genbench.plugins import get_plugins
+
+    p = get_plugins()
+    return (p.models, p.datasets, p.metrics)
+
+
+def models(
+    family: Annotated[Optional[str], typer.Option("--family", help="Only this family's models.")] = None,
+    format: FormatOpt = ListFormat.table,
+) -> None:
+    """Installed model families and their models, with capabilities and the plugin that provides them."""
+    from genbench.plugins import get_plugins
+
+    p = get_plugins()
+    families = p.families()
+    if family is not None and family not in families:
+        p.resolve_model(family, None)  # broken plugin / did-you-mean error
+    specs = [spec for name, group in sorted(families.items()) if family in (None, name) for spec in group]
+    if format is ListFormat.json:
+        records = [
+            {
+                "family": m.family, "model": m.name, "default": m.default, "capabilities": sorted(m.capabilities),
+                "plugin": p.origin(p.models.plugin_of(m.name)), "description": m.description, "paper": m.paper,
+            }
+            for m in specs
+        ]  # fmt: skip
+        print(json.dumps(records, indent=2))
+        return
+    headers = ["family", "model", "capabilities", "plugin", "description"]
+    cells = [
+        [
+            m.family, m.name + (" (default)" if m.default else ""), ",".join(sorted(m.capabilities)),
+            p.origin(p.models.plugin_of(m.name)), m.description,
+        ]
+        for m in specs
+    ]  # fmt: skip
+    print_columns(headers, cells, ["model", "family", "capabilities", "plugin", "description"])
+    for info in p.info:
+        if info.error:
+            output.err_console.print(
+                f"[red]plugin {info.label} is broken:[/] {info.error}", highlight=False, soft_wrap=True
+            )
+
+
+def benchmarks(format: FormatOpt = ListFormat.table) -> None:
+    """Benchmarks: dataset, what each budget means in images seen, evaluation samples and metrics."""
+    from genbench.plugins import get_plugins
+
+    p = get_plugins()
+    if format is ListFormat.json:
+        records = [
+            {
+                "benchmark": b.name, "version": b.version, "dataset": b.dataset,
+                "budgets": {k: {"images": v, "eval_samples": b.num_samples[k]} for k, v in b.budgets.items()},
+                "metrics": list(b.metrics), "optional_metrics": list(b.optional_metrics), "description": b.description,
+            }
+            for b in p.benchmarks.values()
+        ]  # fmt: skip
+        print(json.dumps(records, indent=2))
+        return
+    table = Table(header_style="bold")
+    for col in ("benchmark", "dataset", "budget", "images seen", "eval samples"):
+        table.add_column(col, justify="right" if col in ("images seen", "eval samples") else "left", no_wrap=True)
+    ordered = sorted(p.benchmarks.values(), key=lambda b: b.name)
+    for b in ordered:
+        for i, (budget, images) in enumerate(b.budgets.items()):
+            table.add_row(
+                f"{b.name} v{b.version}" if i == 0 else "", b.dataset if i == 0 else "", budget,
+                f"{images:,}", f"{b.num_samples.get(budget, 0):,}", end_section=i == len(b.budgets) - 1,
+            )  # fmt: skip
+    output.console.print(table)
+    output.console.print("images seen: training examples drawn, so 60,000 on MNIST is one pass over its training set")
+    for b in ordered:
+        needed = f"required {', '.join(b.metrics)}; " if b.metrics else ""
+        output.console.print(f"{b.name} metrics: {needed}when the model can: {', '.join(b.optional_metrics) or '-'}")
+
+
+def datasets(format: FormatOpt = ListFormat.table) -> None:
+    """Registered datasets with their shape, classes and benchmark."""
+    from genbench.plugins import get_plugins
+
+    p = get_plugins()
+    if format is ListFormat.json:
+        records = [
+            {
+                "dataset": d.name, "shape": list(d.shape), "num_classes": d.num_classes,
+                "benchmarks": [b.name for b in p.benchmarks.values() if b.dataset == d.name],
+                "needs_files": d.needs_files, "layout": d.layout, "description": d.description,
+            }
+            for d in p.datasets
+        ]  # fmt: skip
+        print(json.dumps(records, indent=2))
+        return
+    table = Table(header_style="bold")
+    for col in ("dataset", "shape", "classes", "benchmark", "files", "description"):
+        table.add_column(col)
+    for spec in p.datasets:
+        benches = ", ".join(f"{b.name} v{b.version}" for b in p.benchmarks.values() if b.dataset == spec.name)
+        files = spec.layout if spec.needs_files else "none needed"
+        table.add_row(
+            spec.name, "x".join(map(str, spec.shape)), str(spec.num_classes), benches or "-", files, spec.description
+        )
+    output.console.print(table)
+
+
+def metrics(format: FormatOpt = ListFormat.table) -> None:
+    """Registered metrics with direction, needed capability and fingerprint fields."""
+    from genbench.plugins import get_plugins
+
+    specs = list(get_plugins().metrics)
+    if format is ListFormat.json:
+        records = [
+            {
+                "metric": m.name, "direction": m.direction, "requires": m.requires, "unit": m.unit,
+                "fingerprint_fields": list(m.fingerprint_fields), "description": m.description,
+            }
+            for m in specs
+        ]  # fmt: skip
+        print(json.dumps(records, indent=2))
+        return
+    table = Table(header_style="bold")
+    for col in ("metric", "direction", "needs", "unit", "fingerprint fields", "description"):
+        table.add_column(col)
+    for spec in specs:
+        table.add_row(
+            spec.name, "lower is better" if spec.direction == "min" else "higher is better",
+            spec.requires or "-", spec.unit, ", ".join(spec.fingerprint_fields), spec.description,
+        )  # fmt: skip
+    output.console.print(table)
