@@ -35,10 +35,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-# The house style (pyproject.toml's [tool.ruff]): lint and formatting; `.ci/run` calls it before the tests.
+# The house style (pyproject.toml's [tool.ruff] and [tool.mypy]): lint, formatting and the public surface's
+# types; `.ci/run` calls it before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from genbench.errors import GenbenchError, did_you_mean
 
-T = TypeVar("T")
+
+class Named(Protocol):
+    """What a registry holds: a spec with a unique ``name`` (ModelSpec, DatasetSpec, MetricSpec)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class Registry(Generic[T]):
         self.clashed_specs: dict[str, list[T]] = {}
 
     def add(self, spec: T, plugin: str) -> None:
-        name = spec.name  # type: ignore[attr-defined]
+        name = spec.name
         if name in self.clashes:
             self.clashes[name].append(plugin)
             self.clashed_specs[name].append(spec)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Capability = Literal[
     "sample",  # unconditional samples: model.sample(n)
@@ -19,7 +19,7 @@ Capability = Literal[
     "classify",  # class logits: model.classify(x)
     "translate",  # two domains: model.translate(x, direction)
 ]
-CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
+CAPABILITIES: tuple[str, ...] = get_args(Capability)
 
 Direction = Literal["min", "max"]
 

@@ -41,9 +41,10 @@ def batch_at(data: ImageData, step: int, batch_size: int) -> Batch:
     idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
     batch = Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
     if data.has_domain_b:  # two-domain data: B images from the far end, so A and B are never paired
-        n_b = len(data.train_b_y)  # type: ignore[arg-type]
+        train_b_x, train_b_y, _, _ = data.splits_b
+        n_b = len(train_b_y)
         idx_b = (n_b - 1 - torch.arange(step * batch_size, (step + 1) * batch_size)) % n_b
-        batch.x_b, batch.y_b = ImageData.to_float(data.train_b_x[idx_b]), data.train_b_y[idx_b]  # type: ignore[index]
+        batch.x_b, batch.y_b = ImageData.to_float(train_b_x[idx_b]), train_b_y[idx_b]
     return batch
 
 
@@ -283,7 +284,7 @@ class ModelContract:
             pytest.skip("model does not translate")
         assert data.has_domain_b, f"set `dataset` to a two-domain dataset (e.g. digits2color), not '{data.name}'"
         model = self.build(spec, data).eval()
-        test_b = data.test_b_x[:5]  # type: ignore[index]
+        test_b = data.splits_b[2][:5]
         inputs = {"a2b": ImageData.to_float(data.test_x[:5]), "b2a": ImageData.to_float(test_b)}
         with torch.no_grad():
             for direction, x in inputs.items():

@@ -44,10 +44,11 @@ class ImageData:
             raise ValueError("a two-domain dataset needs all of train_b_x, train_b_y, test_b_x, test_b_y")
         pairs = [(self.train_x, self.train_y), (self.test_x, self.test_y)]
         if self.has_domain_b:
-            pairs += [(self.train_b_x, self.train_b_y), (self.test_b_x, self.test_b_y)]  # type: ignore[list-item]
-            if self.train_b_x.shape[1:] != self.train_x.shape[1:]:  # type: ignore[union-attr]
+            train_b_x, train_b_y, test_b_x, test_b_y = self.splits_b
+            pairs += [(train_b_x, train_b_y), (test_b_x, test_b_y)]
+            if train_b_x.shape[1:] != self.train_x.shape[1:]:
                 raise ValueError("both domains must hold images of one shape")
-            if self.paired_test and len(self.test_b_x) != len(self.test_x):  # type: ignore[arg-type]
+            if self.paired_test and len(test_b_x) != len(self.test_x):
                 raise ValueError("paired test splits must have one counterpart per image")
         for x, y in pairs:
             if x.dtype != torch.uint8 or x.dim() != 4:
@@ -72,13 +73,20 @@ class ImageData:
         """True for a two-domain dataset (for translation models)."""
         return self.train_b_x is not None
 
+    @property
+    def splits_b(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Domain B's (train_b_x, train_b_y, test_b_x, test_b_y); a ValueError on one-domain data."""
+        train_b_x, train_b_y, test_b_x, test_b_y = self.train_b_x, self.train_b_y, self.test_b_x, self.test_b_y
+        if train_b_x is None or train_b_y is None or test_b_x is None or test_b_y is None:
+            raise ValueError(f"dataset {self.name!r} has one domain")
+        return train_b_x, train_b_y, test_b_x, test_b_y
+
     def domain(self, which: str) -> ImageData:
         """Domain ``"a"`` or ``"b"`` of a two-domain dataset as a one-domain ImageData."""
         if which == "a":
             return ImageData(f"{self.name}/A", self.train_x, self.train_y, self.test_x, self.test_y, self.num_classes)
         if which == "b" and self.has_domain_b:
-            b = (self.train_b_x, self.train_b_y, self.test_b_x, self.test_b_y)
-            return ImageData(f"{self.name}/B", *b, self.num_classes)  # type: ignore[arg-type]
+            return ImageData(f"{self.name}/B", *self.splits_b, self.num_classes)
         raise ValueError(f"dataset {self.name!r} has no domain {which!r}")
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,10 +25,10 @@ class EMA(nn.Module):
     def update(self, module: nn.Module) -> None:
         # One fused kernel per dtype/device group instead of one launch per tensor: on a GPU the
         # per-tensor loop costs as much as a small network's forward pass.
-        averaged = list(self.module.parameters())
+        averaged: list[torch.Tensor] = list(self.module.parameters())
         torch._foreach_lerp_(averaged, [p.detach() for p in module.parameters()], 1.0 - self.decay)
         for ema_b, b in zip(self.module.buffers(), module.buffers()):
             ema_b.copy_(b)
 
-    def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)

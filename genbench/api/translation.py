@@ -60,7 +60,8 @@ class TranslationContext:
         """The whole test split of domain ``"a"`` or ``"b"``: uint8 images and labels."""
         if domain == "a":
             return self.data.test_x, self.data.test_y
-        return self.data.test_b_x, self.data.test_b_y  # type: ignore[return-value]
+        _, _, test_b_x, test_b_y = self.data.splits_b
+        return test_b_x, test_b_y
 
     def count(self, direction: str) -> int:
         """How many source images are translated: the protocol's count, at most the test split."""
