@@ -60,7 +60,7 @@ def guard_commands(app: typer.Typer, commands: int, groups: int, origin: str) ->
 
 def _guard(info: CommandInfo, origin: str) -> None:
     callback = info.callback
-    if callback is None or getattr(callback, "__genbench_guarded__", False):
+    if callback is None:
         return
     name = info.name or typer.main.get_command_name(callback.__name__)
 
@@ -68,12 +68,11 @@ def _guard(info: CommandInfo, origin: str) -> None:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
-        except (GenbenchError, typer.TyperException, typer.Exit, typer.Abort):
-            raise  # the plugin telling the user something, or typer's own way out
+        except (GenbenchError, PluginFault, typer.TyperException, typer.Exit, typer.Abort):
+            raise  # the plugin telling the user something, a fault already named, or typer's own way out
         except Exception as exc:
             raise PluginFault(
                 f"plugin {origin} failed while running `genbench {name}`: {type(exc).__name__}: {exc}"
             ) from exc
 
-    guarded.__genbench_guarded__ = True  # type: ignore[attr-defined]
     info.callback = guarded

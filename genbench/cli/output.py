@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 console = Console()
 err_console = Console(stderr=True)
@@ -66,8 +70,8 @@ class EvalProgress:
 
     def __init__(self) -> None:
         self.plain = not err_console.is_terminal
-        self.progress = None
-        self.tasks: dict[str, object] = {}
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
         self.started: dict[str, float] = {}
         self.last_line: dict[str, float] = {}
 
@@ -138,7 +142,7 @@ class RichReporter:
             transient=False,
         )
         self.label = label
-        self.task = None
+        self.task: TaskID | None = None
 
     def start(self, total_images: int, done_images: int) -> None:
         self.progress.start()
@@ -146,7 +150,8 @@ class RichReporter:
 
     def update(self, images_seen: int, losses: dict[str, float], images_per_s: float) -> None:
         stats = " ".join(f"{k}={v:.4g}" for k, v in losses.items()) + f" {images_per_s:,.0f} img/s"
-        self.progress.update(self.task, completed=images_seen, stats=stats)
+        if self.task is not None:  # started
+            self.progress.update(self.task, completed=images_seen, stats=stats)
 
     def stop(self) -> None:
         self.progress.stop()

@@ -156,7 +156,7 @@ def show(
         facts.add_row(f"[dim]{key}[/]", str(value))
     output.console.print(facts)
     output.console.print("[bold]config[/]")
-    used = {m.fingerprint.get("num_samples") for m in r.metrics} - {None}
+    used: set[int] = {n for m in r.metrics if (n := m.fingerprint.get("num_samples")) is not None}
     for section, values in r.config.items():
         if section == "skipped_metrics" or not isinstance(values, dict) or not values:
             continue
