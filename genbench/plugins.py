@@ -204,7 +204,7 @@ class Plugins:
         """
         from genbench.cli.guard import check_new_commands, command_names, guard_commands
 
-        taken = command_names(app)  # the core's own: run, resume, eval
+        taken = command_names(app, build=False)  # the core's own: run, resume, eval
         for impl in self.manager.hook.genbench_register_commands.get_hookimpls():
             info = self.info_of(impl.plugin_name)
             if info is not None and info.error:
@@ -216,7 +216,8 @@ class Plugins:
             )
             try:
                 impl.function(app=app)
-                names = check_new_commands(app, commands, groups, taken, callback)
+                builtin = info is not None and info.builtin
+                names = check_new_commands(app, commands, groups, taken, callback, build=not builtin)
             except (Exception, SystemExit) as exc:
                 del app.registered_commands[commands:]
                 del app.registered_groups[groups:]

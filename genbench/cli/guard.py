@@ -19,9 +19,15 @@ from typer.models import CommandInfo
 from genbench.errors import GenbenchError, PluginFault
 
 
-def command_names(app: typer.Typer, commands: int = 0, groups: int = 0) -> set[str]:
+def command_names(app: typer.Typer, commands: int = 0, groups: int = 0, *, build: bool = True) -> set[str]:
     """The names of ``app``'s commands and groups from the ``commands``-th command and the
-    ``groups``-th group on, built as ``genbench`` will build them: raises if typer cannot."""
+    ``groups``-th group on, built as ``genbench`` will build them: raises if typer cannot.
+    ``build=False`` reads the names only (genbench's own commands: tested, and start-up stays fast)."""
+    if not build:
+        names = {_command_name(c) for c in app.registered_commands[commands:]}
+        for g in app.registered_groups[groups:]:
+            names.add(g.name or (g.typer_instance.info.name if g.typer_instance else None) or "")
+        return names - {""}
     probe = typer.Typer(add_completion=False)
     probe.callback()(_nothing)  # a group, even when there is one command
     probe.registered_commands = app.registered_commands[commands:]
@@ -31,17 +37,25 @@ def command_names(app: typer.Typer, commands: int = 0, groups: int = 0) -> set[s
     return set(group.commands)
 
 
-def check_new_commands(app: typer.Typer, commands: int, groups: int, taken: set[str], callback: object) -> set[str]:
+def check_new_commands(
+    app: typer.Typer, commands: int, groups: int, taken: set[str], callback: object, *, build: bool = True
+) -> set[str]:
     """The names of the commands and groups a plugin added (``app`` had ``commands`` commands and
-    ``groups`` groups before). Raises when one cannot be built, takes a name in ``taken``, or the
-    plugin replaced the root callback (was ``callback``)."""
+    ``groups`` groups before). Raises when one cannot be built (``build``), takes a name in ``taken``,
+    or the plugin replaced the root callback (was ``callback``)."""
     if app.registered_callback is not callback:
         raise GenbenchError("it replaced the root callback (`genbench --version`, `--debug`)")
-    names = command_names(app, commands, groups)
+    names = command_names(app, commands, groups, build=build)
     twice = sorted(names & taken)
     if twice:
         raise GenbenchError(f"command {', '.join(map(repr, twice))} is already registered by another plugin")
     return names
+
+
+def _command_name(info: CommandInfo) -> str:
+    if info.name:
+        return info.name
+    return typer.main.get_command_name(info.callback.__name__) if info.callback else ""
 
 
 def _nothing() -> None:
@@ -62,7 +76,7 @@ def _guard(info: CommandInfo, origin: str) -> None:
     callback = info.callback
     if callback is None:
         return
-    name = info.name or typer.main.get_command_name(callback.__name__)
+    name = _command_name(info)
 
     @functools.wraps(callback)
     def guarded(*args: Any, **kwargs: Any) -> Any:
