@@ -38,6 +38,7 @@ DEFAULT_PLUGINS = (
     "genbench.metrics.builtin",
     "genbench.benchmarks.builtin",
     "genbench.suite.builtin",
+    "genbench.report.builtin",  # the sample grid and loss curve of every run, on the lifecycle hooks
 )
 ENTRY_POINT_GROUP = "genbench"
 
