@@ -18,7 +18,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
+import torch
+
 from genbench.api.dataset import DataInfo, ImageData
+from genbench.api.metric import Metric
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, check_settings, config_hash, parse_set
@@ -62,6 +65,23 @@ class RunRequest:
     data_dir: str | None = None
     stop_after_steps: int = 0  # >0: stop as a Ctrl-C would at that step (not part of the config)
     threads: int = 0  # torch CPU threads; 0 = engine.device.default_threads() (recorded with the run)
+
+
+@dataclass(kw_only=True)
+class RunPlan:
+    """A run request resolved and checked: what will be trained, on what, scored how. Nothing is stored yet."""
+
+    spec: ModelSpec
+    bench: Benchmark
+    data: ImageData
+    metrics: list[Metric]
+    skipped: dict[str, str]  # optional metrics that cannot run here -> why
+    train_cfg: TrainConfig
+    eval_cfg: EvalConfig
+    model_cfg: Any
+    device: torch.device
+    threads: int
+    origin: str  # the model's plugin, for messages about a fault inside it
 
 
 @dataclass
@@ -139,13 +159,31 @@ class Runner:
     # -- run ---------------------------------------------------------------------------
 
     def run(self, req: RunRequest, reporter: Reporter | None = None) -> Outcome:
+        """Check the request (nothing is written until all of it holds), store a new run, train and score it."""
+        plan = self._check(req)
+        seed_everything(req.seed)
+        with blame(plan.origin, f"building model '{plan.spec.name}'"):
+            model = build_model(plan.spec, plan.data.info, plan.model_cfg)
+        run = self._new_run(req, plan, model)
+        writer = self._writer(run.id)
+        writer.create(run)
+        return self._run_session(
+            RunSession(
+                run=run, model=model, data=plan.data, bench=plan.bench, metrics=plan.metrics,
+                train_cfg=plan.train_cfg, eval_cfg=plan.eval_cfg, device=plan.device, writer=writer,
+                reporter=reporter, stop_after_steps=req.stop_after_steps,
+            )
+        )  # fmt: skip
+
+    def _check(self, req: RunRequest) -> RunPlan:
+        """Resolve and check everything a run needs (names, settings, data, metrics, folders, database)."""
         plugins = self.plugins
         spec = plugins.resolve_model(req.family, req.model)
         dspec = plugins.datasets.get(req.dataset)
         bench = plugins.benchmark(req.benchmark) if req.benchmark else plugins.benchmark_for(req.dataset)
         if bench.dataset != req.dataset:
             raise GenbenchError(f"benchmark '{bench.name}' is on dataset '{bench.dataset}', not '{req.dataset}'")
-        budget_images = bench.images(req.budget)
+        bench.images(req.budget)  # an unknown budget fails here
         if not 0 <= req.seed <= MAX_SEED:
             raise GenbenchError(f"--seed {req.seed} is out of range: it must be between 0 and {MAX_SEED}")
         sets = parse_set(req.sets)
@@ -163,56 +201,49 @@ class Runner:
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
         for line in grouped_reasons(skipped):
             self.notice(line)
-        store = self.store
-        store.require_writable()
+        self.store.require_writable()
         representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
         anomaly_context(bench, data, req.data_dir, metrics)  # so does a missing out-of-distribution set
+        return RunPlan(
+            spec=spec, bench=bench, data=data, metrics=metrics, skipped=skipped, train_cfg=train_cfg,
+            eval_cfg=eval_cfg, model_cfg=model_cfg, device=device, threads=threads, origin=origin,
+        )  # fmt: skip
 
-        seed_everything(req.seed)
-        with blame(origin, f"building model '{spec.name}'"):
-            model = build_model(spec, data.info, model_cfg)
+    def _new_run(self, req: RunRequest, plan: RunPlan, model: GenerativeModel) -> Run:
+        """The row of a new run (not stored yet), owned by this process, and its folder."""
         resolved = {
-            "model": dataclasses.asdict(model_cfg),
-            "train": dataclasses.asdict(train_cfg),
-            "eval": dataclasses.asdict(eval_cfg),
+            "model": dataclasses.asdict(plan.model_cfg),
+            "train": dataclasses.asdict(plan.train_cfg),
+            "eval": dataclasses.asdict(plan.eval_cfg),
             "data_dir": req.data_dir,
-            "skipped_metrics": skipped,
-            "threads": threads,  # not in the config hash: it changes speed, not what is trained
+            "skipped_metrics": plan.skipped,
+            "threads": plan.threads,  # not in the config hash: it changes speed, not what is trained
         }
         run_id = new_run_id()
         run_dir = self.results_dir / "runs" / run_id
         run_dir.mkdir(parents=True)
-        run = Run(
+        return Run(
             id=run_id,
             status="running",
-            family=spec.family,
-            model=spec.name,
+            family=plan.spec.family,
+            model=plan.spec.name,
             dataset=req.dataset,
-            benchmark=bench.name,
-            benchmark_version=bench.version,
+            benchmark=plan.bench.name,
+            benchmark_version=plan.bench.version,
             budget=req.budget,
-            budget_images=budget_images,
+            budget_images=plan.bench.images(req.budget),
             seed=req.seed,
             config=resolved,
             config_hash=config_hash({k: resolved[k] for k in ("model", "train", "eval")}),
-            versions=package_versions(plugins, spec),
+            versions=package_versions(self.plugins, plan.spec),
             git_commit=git_commit(),
-            device=device.type,
-            hardware=hardware(device),
+            device=plan.device.type,
+            hardware=hardware(plan.device),
             num_params=sum(p.numel() for p in model.parameters()),
             run_dir=str(run_dir),
             owner=process_owner(),
             heartbeat=utcnow(),
         )
-        writer = self._writer(run_id)
-        writer.create(run)
-        return self._run_session(
-            RunSession(
-                run=run, model=model, data=data, bench=bench, metrics=metrics, train_cfg=train_cfg,
-                eval_cfg=eval_cfg, device=device, writer=writer, reporter=reporter,
-                stop_after_steps=req.stop_after_steps,
-            )
-        )  # fmt: skip
 
     # -- resume ------------------------------------------------------------------------
 
@@ -352,12 +383,13 @@ class Runner:
                 if beat.lost:
                     raise  # another process owns the run now: its row is not ours to write
                 self._fail(s, exc)
-        return Outcome(self._announce_end(s), s.scores, s.result)
+        self._announce_end(s)
+        return Outcome(self.store.get_run(s.run.id), s.scores, s.result)
 
     def _prepare(self, s: RunSession) -> None:
-        """The run's row is stored (new) or restarted (resumed): give the model its labelled subset, announce it."""
-        give_labelled(s.model, representation_context(s.bench, s.data, s.eval_cfg), s.data)
+        """The run's row is stored (new) or restarted (resumed): announce it, give the model its labelled subset."""
         self._hook("genbench_run_started", run=s.run, resumed=s.resumed, session=s)
+        give_labelled(s.model, representation_context(s.bench, s.data, s.eval_cfg), s.data)
 
     def _train(self, s: RunSession, why_stop: Callable[[], str | None]) -> None:
         """Train to the budget or until stopped, then store how training ended: "evaluating" when it
@@ -417,23 +449,21 @@ class Runner:
             f"plugin {origin} failed while {s.stage} model '{run.model}': {message} (run {run.id} stored as failed)"
         ) from exc
 
-    def _announce_end(self, s: RunSession) -> Run | None:
-        """run_finished with the stored row; files plugins add then (the loss curve) are stored after it.
-        Returns the final row. A failed run on a full disk may refuse even a read: then it says nothing."""
+    def _announce_end(self, s: RunSession) -> None:
+        """run_finished with the stored row, then store the files plugins added at it (the loss curve).
+        A failed run on a full disk may refuse even a read: then nothing is announced."""
         try:
             final = self.store.get_run(s.run.id)
         except Exception:
             if s.status == "failed":
-                return None
+                return
             raise
         self._hook("genbench_run_finished", run=final, session=s)
         try:
             s.writer.add_artifacts(s.artifacts)
         except Exception as exc:
-            if s.status != "failed":
+            if s.status != "failed":  # the run is stored as it ended; only its pictures are missing
                 self.notice(f"run {final.id}: its artifacts could not be stored: {type(exc).__name__}: {exc}")
-            return final
-        return self.store.get_run(s.run.id)
 
     def _hook(self, name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook; a tracker's failure is a note, never the end of the run."""
