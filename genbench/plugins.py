@@ -41,6 +41,7 @@ DEFAULT_PLUGINS = (
     "genbench.report.builtin",  # the sample grid and loss curve of every run, on the lifecycle hooks
 )
 ENTRY_POINT_GROUP = "genbench"
+LIFECYCLE_HOOKS = ("genbench_run_started", "genbench_losses_logged", "genbench_evaluated", "genbench_run_finished")
 
 
 @dataclass
@@ -150,6 +151,13 @@ class Plugins:
                     else:
                         sink.add(item, impl.plugin_name)
                         info.registers[kind].append(item.name)
+
+        for hook_name in LIFECYCLE_HOOKS:  # trackers and the default artifacts plugin: `genbench plugins` says so
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name in infos:
+                    infos[impl.plugin_name].registers.setdefault("lifecycle", []).append(
+                        hook_name.removeprefix("genbench_")
+                    )
 
         benchmarks: dict[str, Benchmark] = {}
         bench_clashes: dict[str, str] = {}

@@ -73,6 +73,8 @@ def test_the_phases_are_announced_in_order_and_finished_comes_with_the_metrics(t
 def test_the_default_plugin_keeps_the_grid_and_curve_with_the_run(toy_plugins, results):
     runner = Runner(results)
     assert ARTIFACTS_PLUGIN in DEFAULT_PLUGINS and runner.plugins.manager.has_plugin(ARTIFACTS_PLUGIN)
+    info = runner.plugins.info_of(ARTIFACTS_PLUGIN)
+    assert info is not None and info.registers == {"lifecycle": ["evaluated", "run_finished"]}  # `genbench plugins`
     out = runner.run(toy_request())
     arts = {a.kind: Path(a.path) for a in out.run.artifacts}
     assert set(arts) == {"checkpoint", "samples", "loss_curve"}
