@@ -152,12 +152,7 @@ class Plugins:
                         sink.add(item, impl.plugin_name)
                         info.registers[kind].append(item.name)
 
-        for hook_name in LIFECYCLE_HOOKS:  # trackers and the default artifacts plugin: `genbench plugins` says so
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                if impl.plugin_name in infos:
-                    infos[impl.plugin_name].registers.setdefault("lifecycle", []).append(
-                        hook_name.removeprefix("genbench_")
-                    )
+        _list_lifecycle_hooks(pm, infos)
 
         benchmarks: dict[str, Benchmark] = {}
         bench_clashes: dict[str, str] = {}
@@ -298,6 +293,15 @@ def _drop_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) 
             if pm.is_registered(impl.plugin):
                 pm.unregister(impl.plugin)
     pm.check_pending()
+
+
+def _list_lifecycle_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+    """Which lifecycle hooks each plugin follows (trackers, the default artifacts plugin): `genbench plugins` says."""
+    for hook_name in LIFECYCLE_HOOKS:
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name in infos:
+                followed = infos[impl.plugin_name].registers.setdefault("lifecycle", [])
+                followed.append(hook_name.removeprefix("genbench_"))
 
 
 @functools.cache
