@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import typer
 
     from genbench.engine.evaluate import Score
+    from genbench.engine.session import RunSession
     from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
     from genbench.store.schema import Run
 
@@ -70,12 +71,19 @@ def genbench_register_commands(app: typer.Typer) -> None:
 
 
 # -- lifecycle hooks: called by the runner while a run trains and is scored -----------------
-# Trackers (TensorBoard, MLflow...) implement them. They are called in the training process,
-# with keyword arguments; an exception in one is reported as a note and never stops the run.
+# A run is four phases, each announced by one hook: prepare (run_started), train (losses_logged),
+# evaluate (evaluated), finish (run_finished). Trackers (TensorBoard, MLflow...) implement them,
+# and so does genbench's own default plugin, genbench/report/builtin.py, which draws the sample
+# grid and the loss curve. They are called in the training process, with keyword arguments; an
+# exception in one is reported as a note naming the plugin and never stops the run. Every one
+# receives ``session``, the :class:`~genbench.engine.session.RunSession`: the model, data,
+# device, configs, ``history`` (stored losses, once training stopped), ``scores``, and
+# ``add_artifact(kind, path)`` to keep a file with the run. An implementation may leave out any
+# argument it does not use (pluggy passes only those it names), so older trackers keep working.
 
 
 @hookspec
-def genbench_run_started(run: Run, resumed: bool) -> None:
+def genbench_run_started(run: Run, resumed: bool, session: RunSession) -> None:
     """A run's row is stored and training is about to start (``resumed``: from a checkpoint).
 
     ``run`` is the :class:`~genbench.store.schema.Run` row: id, family, model, dataset, budget,
@@ -84,17 +92,29 @@ def genbench_run_started(run: Run, resumed: bool) -> None:
 
 
 @hookspec
-def genbench_losses_logged(run: Run, step: int, images_seen: int, losses: dict[str, float]) -> None:
+def genbench_losses_logged(
+    run: Run, step: int, images_seen: int, losses: dict[str, float], session: RunSession
+) -> None:
     """Every ``train.log_every`` steps: the interval means of the run's losses at ``step``."""
 
 
 @hookspec
-def genbench_evaluated(run: Run, scores: list[Score]) -> None:
+def genbench_evaluated(run: Run, scores: list[Score], session: RunSession) -> None:
     """A run was scored (after training, or by ``genbench eval``): one
-    :class:`~genbench.engine.evaluate.Score` per metric, with its value, unit and fingerprint."""
+    :class:`~genbench.engine.evaluate.Score` per metric, with its value, unit and fingerprint.
+
+    Called before the scores are stored. After training ``session.status`` is ``"evaluating"``
+    (at ``genbench eval``: ``"finished"``); artifacts added now are stored in the same transaction
+    as the metrics and, after training, the status "finished". The default plugin draws the sample
+    grid here (``tryfirst``: trackers find it in ``session.artifacts``).
+    """
 
 
 @hookspec
-def genbench_run_finished(run: Run) -> None:
+def genbench_run_finished(run: Run, session: RunSession) -> None:
     """Training stopped and, when it finished, the run was scored. ``run.status`` says how it
-    ended: finished, interrupted, diverged or failed; ``run.message`` says why."""
+    ended: finished, interrupted, diverged or failed; ``run.message`` says why.
+
+    ``run`` is the stored row; artifacts added now are stored right after the hook returns (the
+    default plugin draws the loss curve here, ``tryfirst``).
+    """

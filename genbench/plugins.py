@@ -39,8 +39,10 @@ DEFAULT_PLUGINS = (
     "genbench.benchmarks.builtin",
     "genbench.cli.views",  # the read-only views: runs, show, leaderboard, plugins, models...
     "genbench.suite.builtin",
+    "genbench.report.builtin",  # the sample grid and loss curve of every run, on the lifecycle hooks
 )
 ENTRY_POINT_GROUP = "genbench"
+LIFECYCLE_HOOKS = ("genbench_run_started", "genbench_losses_logged", "genbench_evaluated", "genbench_run_finished")
 
 
 @dataclass
@@ -153,6 +155,8 @@ class Plugins:
                     else:
                         sink.add(item, impl.plugin_name)
                         info.registers[kind].append(item.name)
+
+        _list_lifecycle_hooks(pm, infos)
 
         benchmarks: dict[str, Benchmark] = {}
         bench_clashes: dict[str, str] = {}
@@ -318,6 +322,15 @@ def _drop_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) 
             if pm.is_registered(impl.plugin):
                 pm.unregister(impl.plugin)
     pm.check_pending()
+
+
+def _list_lifecycle_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+    """Which lifecycle hooks each plugin follows (trackers, the default artifacts plugin): `genbench plugins` says."""
+    for hook_name in LIFECYCLE_HOOKS:
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name in infos:
+                followed = infos[impl.plugin_name].registers.setdefault("lifecycle", [])
+                followed.append(hook_name.removeprefix("genbench_"))
 
 
 @functools.cache

@@ -11,18 +11,17 @@ import errno
 import os
 import subprocess
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
-from sqlalchemy import delete, select
 
 from genbench.api.dataset import DataInfo, ImageData
+from genbench.api.metric import Metric
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, check_settings, config_hash, parse_set
@@ -32,16 +31,16 @@ from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
 from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_for
 from genbench.engine.protocols import anomaly_context, give_labelled, representation_context, resolve_labels
+from genbench.engine.session import RunSession
 from genbench.engine.trainer import Reporter, TrainResult, train
 from genbench.errors import GenbenchError, PluginFault, blame
 from genbench.plugins import Plugins, get_plugins
-from genbench.report.images import save_loss_curve, save_sample_grid
 from genbench.specs import ModelSpec
 from genbench.store import Store, default_db_url
 from genbench.store.db import STALE_AFTER, is_dead, new_run_id, process_owner
 from genbench.store.heartbeat import Heartbeat
-from genbench.store.queries import loss_history
-from genbench.store.schema import LIVE_STATUSES, Artifact, LossPoint, MetricRecord, Run, utcnow
+from genbench.store.runs import RunWriter
+from genbench.store.schema import LIVE_STATUSES, Run, utcnow
 
 STALE_HEARTBEAT = STALE_AFTER  # a "running" run silent this long is taken as dead (old name)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -66,6 +65,23 @@ class RunRequest:
     data_dir: str | None = None
     stop_after_steps: int = 0  # >0: stop as a Ctrl-C would at that step (not part of the config)
     threads: int = 0  # torch CPU threads; 0 = engine.device.default_threads() (recorded with the run)
+
+
+@dataclass(kw_only=True)
+class RunPlan:
+    """A run request resolved and checked: what will be trained, on what, scored how. Nothing is stored yet."""
+
+    spec: ModelSpec
+    bench: Benchmark
+    data: ImageData
+    metrics: list[Metric]
+    skipped: dict[str, str]  # optional metrics that cannot run here -> why
+    train_cfg: TrainConfig
+    eval_cfg: EvalConfig
+    model_cfg: Any
+    device: torch.device
+    threads: int
+    origin: str  # the model's plugin, for messages about a fault inside it
 
 
 @dataclass
@@ -143,13 +159,31 @@ class Runner:
     # -- run ---------------------------------------------------------------------------
 
     def run(self, req: RunRequest, reporter: Reporter | None = None) -> Outcome:
+        """Check the request (nothing is written until all of it holds), store a new run, train and score it."""
+        plan = self._check(req)
+        seed_everything(req.seed)
+        with blame(plan.origin, f"building model '{plan.spec.name}'"):
+            model = build_model(plan.spec, plan.data.info, plan.model_cfg)
+        run = self._new_run(req, plan, model)
+        writer = self._writer(run.id)
+        writer.create(run)
+        return self._run_session(
+            RunSession(
+                run=run, model=model, data=plan.data, bench=plan.bench, metrics=plan.metrics,
+                train_cfg=plan.train_cfg, eval_cfg=plan.eval_cfg, device=plan.device, writer=writer,
+                reporter=reporter, stop_after_steps=req.stop_after_steps,
+            )
+        )  # fmt: skip
+
+    def _check(self, req: RunRequest) -> RunPlan:
+        """Resolve and check everything a run needs (names, settings, data, metrics, folders, database)."""
         plugins = self.plugins
         spec = plugins.resolve_model(req.family, req.model)
         dspec = plugins.datasets.get(req.dataset)
         bench = plugins.benchmark(req.benchmark) if req.benchmark else plugins.benchmark_for(req.dataset)
         if bench.dataset != req.dataset:
             raise GenbenchError(f"benchmark '{bench.name}' is on dataset '{bench.dataset}', not '{req.dataset}'")
-        budget_images = bench.images(req.budget)
+        bench.images(req.budget)  # an unknown budget fails here
         if not 0 <= req.seed <= MAX_SEED:
             raise GenbenchError(f"--seed {req.seed} is out of range: it must be between 0 and {MAX_SEED}")
         sets = parse_set(req.sets)
@@ -167,51 +201,48 @@ class Runner:
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
         for line in grouped_reasons(skipped):
             self.notice(line)
-        store = self.store
-        store.require_writable()
+        self.store.require_writable()
         representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
         anomaly_context(bench, data, req.data_dir, metrics)  # so does a missing out-of-distribution set
+        return RunPlan(
+            spec=spec, bench=bench, data=data, metrics=metrics, skipped=skipped, train_cfg=train_cfg,
+            eval_cfg=eval_cfg, model_cfg=model_cfg, device=device, threads=threads, origin=origin,
+        )  # fmt: skip
 
-        seed_everything(req.seed)
-        with blame(origin, f"building model '{spec.name}'"):
-            model = build_model(spec, data.info, model_cfg)
+    def _new_run(self, req: RunRequest, plan: RunPlan, model: GenerativeModel) -> Run:
+        """The row of a new run (not stored yet), owned by this process, and its folder."""
         resolved = {
-            "model": dataclasses.asdict(model_cfg),
-            "train": dataclasses.asdict(train_cfg),
-            "eval": dataclasses.asdict(eval_cfg),
+            "model": dataclasses.asdict(plan.model_cfg),
+            "train": dataclasses.asdict(plan.train_cfg),
+            "eval": dataclasses.asdict(plan.eval_cfg),
             "data_dir": req.data_dir,
-            "skipped_metrics": skipped,
-            "threads": threads,  # not in the config hash: it changes speed, not what is trained
+            "skipped_metrics": plan.skipped,
+            "threads": plan.threads,  # not in the config hash: it changes speed, not what is trained
         }
         run_id = new_run_id()
         run_dir = self.results_dir / "runs" / run_id
         run_dir.mkdir(parents=True)
-        run = Run(
+        return Run(
             id=run_id,
             status="running",
-            family=spec.family,
-            model=spec.name,
+            family=plan.spec.family,
+            model=plan.spec.name,
             dataset=req.dataset,
-            benchmark=bench.name,
-            benchmark_version=bench.version,
+            benchmark=plan.bench.name,
+            benchmark_version=plan.bench.version,
             budget=req.budget,
-            budget_images=budget_images,
+            budget_images=plan.bench.images(req.budget),
             seed=req.seed,
             config=resolved,
             config_hash=config_hash({k: resolved[k] for k in ("model", "train", "eval")}),
-            versions=package_versions(plugins, spec),
+            versions=package_versions(self.plugins, plan.spec),
             git_commit=git_commit(),
-            device=device.type,
-            hardware=hardware(device),
+            device=plan.device.type,
+            hardware=hardware(plan.device),
             num_params=sum(p.numel() for p in model.parameters()),
             run_dir=str(run_dir),
             owner=process_owner(),
             heartbeat=utcnow(),
-        )
-        with store.session() as s:
-            s.add(run)
-        return self._train_and_score(
-            run, model, data, bench, metrics, train_cfg, eval_cfg, device, None, reporter, req.stop_after_steps
         )
 
     # -- resume ------------------------------------------------------------------------
@@ -237,13 +268,15 @@ class Runner:
         owner = process_owner()
         if not self.store.claim(run.id, owner):
             raise GenbenchError(f"run {run.id} was just resumed by another process; `genbench runs` shows it")
-        with self.store.session() as s:
-            # Losses logged after the checkpoint are replayed by the resumed run; metrics of an
-            # evaluation that was cut short are computed again.
-            s.execute(delete(LossPoint).where(LossPoint.run_id == run.id, LossPoint.step > state["step"]))
-            s.execute(delete(MetricRecord).where(MetricRecord.run_id == run.id))
-        run.status, run.owner = "running", owner
-        return self._train_and_score(run, model, data, bench, metrics, train_cfg, eval_cfg, device, state, reporter)
+        writer = self._writer(run.id)
+        writer.restart(after_step=state["step"])
+        return self._run_session(
+            RunSession(
+                run=self.store.get_run(run.id), model=model, data=data, bench=bench, metrics=metrics,
+                train_cfg=train_cfg, eval_cfg=eval_cfg, device=device, writer=writer, resume=state,
+                reporter=reporter,
+            )
+        )  # fmt: skip
 
     # -- eval --------------------------------------------------------------------------
 
@@ -270,7 +303,7 @@ class Runner:
                     f"{', '.join(sorted(allowed)) or 'eval.*'} may change"
                 )
         self.store.require_writable()
-        spec, bench, model, data, _, eval_cfg = self._rebuild(run, parsed["model"], parsed["eval"])
+        spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, parsed["model"], parsed["eval"])
         eval_cfg = resolve_labels(bench, eval_cfg)
         trained_labels = run.config["eval"].get("labels") or bench.labels()
         if model.uses_labelled_subset and eval_cfg.labels != trained_labels:
@@ -289,8 +322,14 @@ class Runner:
             metrics = [m for m in metrics if m.spec.name in only]
         for line in grouped_reasons(skipped):
             self.notice(line)
-        scores = self._score(run, model, data, bench, metrics, eval_cfg, device)
-        return Outcome(self.store.get_run(run.id), scores)
+        session = RunSession(
+            run=run, model=model, data=data, bench=bench, metrics=metrics, train_cfg=train_cfg, eval_cfg=eval_cfg,
+            device=device, writer=self._writer(run.id), status=run.status,
+        )  # fmt: skip
+        session.scores = self._score(session)
+        self._hook("genbench_evaluated", run=run, scores=session.scores, session=session)
+        session.writer.add_scores(session.scores, session.artifacts)
+        return Outcome(self.store.get_run(run.id), session.scores)
 
     def load_trained(self, run_id: str, settings: dict[str, str] | None = None) -> tuple[GenerativeModel, ImageData]:
         """A run's model with its final checkpoint loaded (eval-time ``settings`` applied) and its data."""
@@ -322,118 +361,109 @@ class Runner:
             model = build_model(spec, data.info, cfg)
         return spec, bench, model, data, train_cfg, eval_cfg
 
-    def _train_and_score(
-        self,
-        run: Run,
-        model: GenerativeModel,
-        data: ImageData,
-        bench: Benchmark,
-        metrics: list,
-        train_cfg: TrainConfig,
-        eval_cfg: EvalConfig,
-        device: torch.device,
-        resume: dict[str, Any] | None,
-        reporter: Reporter | None,
-        stop_after_steps: int = 0,
-    ) -> Outcome:
-        store = self.store
-        run_dir = Path(run.run_dir)
-        owner = run.owner or ""
-        pending: list[LossPoint] = []
+    def _writer(self, run_id: str) -> RunWriter:
+        """What a session writes through. The one place to hand a process a writer that writes
+        nothing (a non-zero rank under torchrun: it trains and scores, rank 0 stores)."""
+        return RunWriter(self.store, run_id)
 
-        def on_log(step: int, images: int, losses: dict[str, float]) -> None:
-            for name, value in losses.items():
-                if value == value and abs(value) != float("inf"):  # NaN/inf are reported, not stored
-                    pending.append(LossPoint(run_id=run.id, step=step, images_seen=images, name=name, value=value))
-            self._hook("genbench_losses_logged", run=run, step=step, images_seen=images, losses=dict(losses))
-
-        def on_checkpoint(step: int, images: int) -> None:
-            with store.session() as s:
-                s.add_all(pending)
-                row = s.get(Run, run.id)
-                row.steps, row.images_seen, row.heartbeat = step, images, utcnow()
-                if not any(a.kind == "checkpoint" for a in row.artifacts):
-                    s.add(Artifact(run_id=run.id, kind="checkpoint", path=str(run_dir / "checkpoint.pt")))
-            pending.clear()
-
-        self._hook("genbench_run_started", run=run, resumed=resume is not None)
-        started = time.perf_counter()
-        result: TrainResult | None = None
-        give_labelled(model, representation_context(bench, data, eval_cfg), data)
-        scores: list[Score] = []
-        with Heartbeat(store, run.id, owner) as beat:
-            stage = "training"
+    def _run_session(self, s: RunSession) -> Outcome:
+        """prepare, train, evaluate, finish; a Ctrl-C or a fault in any phase is stored before it is reported."""
+        with Heartbeat(self.store, s.run.id, s.run.owner or "") as beat:
             try:
-                try:
-                    result = train(
-                        model,
-                        data,
-                        train_cfg,
-                        budget_images=run.budget_images,
-                        seed=run.seed,
-                        device=device,
-                        checkpoint_path=run_dir / "checkpoint.pt",
-                        resume=resume,
-                        on_log=on_log,
-                        on_checkpoint=on_checkpoint,
-                        reporter=reporter,
-                        stop_after_steps=stop_after_steps,
-                        why_stop=beat.why_stop,
-                    )
-                    status, message = result.status, result.message
-                except KeyboardInterrupt:
-                    status, message = "interrupted", "interrupted; resume from the last checkpoint"
-                # "finished" is written only with the metrics: until then the run is evaluating.
-                stage = "evaluating"
-                live = status == "finished"
-                self._finish(run.id, owner, "evaluating" if live else status, message, pending, result,
-                             time.perf_counter() - started, release=not live)  # fmt: skip
-                started = time.perf_counter()
-                history = self._loss_history(run.id)
-                self._save_loss_curve(run, history)
-                if live:
-                    warning = model.training_warning(
-                        {k: [(step, v) for step, _, v in pts] for k, pts in history.items()}
-                    )
-                    if warning:
-                        with store.session() as s:
-                            s.get(Run, run.id).message = f"warning: {warning}"
-                    self.phase(f"training done; evaluating {', '.join(m.spec.name for m in metrics)}")
-                    scores = self._score(run, model, data, bench, metrics, eval_cfg, device, finish=owner,
-                                         wall=lambda: time.perf_counter() - started)  # fmt: skip
+                self._prepare(s)
+                self._train(s, beat.why_stop)
+                if s.status == "evaluating":  # trained to the budget
+                    self._evaluate(s)
+                    self._finish(s)
             except KeyboardInterrupt:  # a Ctrl-C while evaluating: resume evaluates again
-                msg = f"interrupted while {stage}; `genbench resume {run.id}` evaluates it"
-                self._finish(run.id, owner, "interrupted", msg, pending, None, time.perf_counter() - started)
+                s.status = "interrupted"
+                msg = f"interrupted while {s.stage}; `genbench resume {s.run.id}` evaluates it"
+                s.writer.stop("interrupted", msg, wall=s.lap())
             except Exception as exc:
                 if beat.lost:
                     raise  # another process owns the run now: its row is not ours to write
-                if _disk_full(exc):
-                    msg = (f"disk full while {stage} ({getattr(exc, 'filename', None) or run_dir}): free space, "
-                           f"then `genbench resume {run.id}` continues from the last checkpoint")  # fmt: skip
-                    self._finish_quietly(run.id, owner, msg, pending, time.perf_counter() - started)
-                    self._announce_finished(run.id)
-                    raise GenbenchError(msg) from None
-                message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                self._finish_quietly(run.id, owner, message, pending, time.perf_counter() - started)
-                self._announce_finished(run.id)
-                if isinstance(exc, (GenbenchError, PluginFault)):
-                    raise
-                origin = self.plugins.origin(self.plugins.models.plugin_of(run.model))
-                raise PluginFault(
-                    f"plugin {origin} failed while {stage} model '{run.model}': {message} "
-                    f"(run {run.id} stored as failed)"
-                ) from exc
-        final = store.get_run(run.id)
-        self._hook("genbench_run_finished", run=final)
-        return Outcome(final, scores, result)
+                self._fail(s, exc)
+        self._announce_end(s)
+        return Outcome(self.store.get_run(s.run.id), s.scores, s.result)
 
-    def _announce_finished(self, run_id: str) -> None:
-        """run_finished for a run that failed; the store may refuse even a read on a full disk."""
+    def _prepare(self, s: RunSession) -> None:
+        """The run's row is stored (new) or restarted (resumed): announce it, give the model its labelled subset."""
+        self._hook("genbench_run_started", run=s.run, resumed=s.resumed, session=s)
+        give_labelled(s.model, representation_context(s.bench, s.data, s.eval_cfg), s.data)
+
+    def _train(self, s: RunSession, why_stop: Callable[[], str | None]) -> None:
+        """Train to the budget or until stopped, then store how training ended: "evaluating" when it
+        reached the budget ("finished" is written only with the metrics), else the final status."""
+
+        def on_log(step: int, images: int, losses: dict[str, float]) -> None:
+            s.writer.log_losses(step, images, losses)
+            self._hook("genbench_losses_logged", run=s.run, step=step, images_seen=images, losses=dict(losses),
+                       session=s)  # fmt: skip
+
+        checkpoint = s.run_dir / "checkpoint.pt"
         try:
-            final = self.store.get_run(run_id)
+            s.result = train(s.model, s.data, s.train_cfg, budget_images=s.run.budget_images, seed=s.run.seed,
+                             device=s.device, checkpoint_path=checkpoint, resume=s.resume, on_log=on_log,
+                             on_checkpoint=lambda step, images: s.writer.checkpointed(step, images, checkpoint),
+                             reporter=s.reporter, stop_after_steps=s.stop_after_steps, why_stop=why_stop)  # fmt: skip
+            status, message = s.result.status, s.result.message
+        except KeyboardInterrupt:
+            status, message = "interrupted", "interrupted; resume from the last checkpoint"
+        s.stage = "evaluating"
+        s.status = "evaluating" if status == "finished" else status
+        s.writer.stop(s.status, message, result=s.result, wall=s.lap(), release=s.status != "evaluating")
+        s.history = s.writer.loss_history()
+
+    def _evaluate(self, s: RunSession) -> None:
+        """Score the trained model, then announce the scores (the default plugin draws the sample grid)."""
+        warning = s.model.training_warning({k: [(step, v) for step, _, v in pts] for k, pts in s.history.items()})
+        if warning:
+            s.writer.warn(f"warning: {warning}")
+        self.phase(f"training done; evaluating {', '.join(m.spec.name for m in s.metrics)}")
+        s.scores = self._score(s)
+        self._hook("genbench_evaluated", run=s.run, scores=s.scores, session=s)
+
+    def _finish(self, s: RunSession) -> None:
+        """Store the metrics, the artifacts made so far and "finished" in one transaction."""
+        s.writer.finish(s.scores, s.artifacts, wall=s.lap())
+        s.status = "finished"
+
+    def _fail(self, s: RunSession, exc: Exception) -> NoReturn:
+        """Store the run as failed, announce it, and raise one line: a full disk says how to go on,
+        a fault in plugin code names the model's plugin."""
+        run = s.run
+        if _disk_full(exc):
+            message = (f"disk full while {s.stage} ({getattr(exc, 'filename', None) or s.run_dir}): free space, "
+                       f"then `genbench resume {run.id}` continues from the last checkpoint")  # fmt: skip
+        else:
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        s.status = "failed"
+        s.writer.fail(message, wall=s.lap())
+        self._announce_end(s)
+        if _disk_full(exc):
+            raise GenbenchError(message) from None
+        if isinstance(exc, (GenbenchError, PluginFault)):
+            raise exc
+        origin = self.plugins.origin(self.plugins.models.plugin_of(run.model))
+        raise PluginFault(
+            f"plugin {origin} failed while {s.stage} model '{run.model}': {message} (run {run.id} stored as failed)"
+        ) from exc
+
+    def _announce_end(self, s: RunSession) -> None:
+        """run_finished with the stored row, then store the files plugins added at it (the loss curve).
+        A failed run on a full disk may refuse even a read: then nothing is announced."""
+        try:
+            final = self.store.get_run(s.run.id)
         except Exception:
-            return
-        self._hook("genbench_run_finished", run=final)
+            if s.status == "failed":
+                return
+            raise
+        self._hook("genbench_run_finished", run=final, session=s)
+        try:
+            s.writer.add_artifacts(s.artifacts)
+        except Exception as exc:
+            if s.status != "failed":  # the run is stored as it ended; only its pictures are missing
+                self.notice(f"run {final.id}: its artifacts could not be stored: {type(exc).__name__}: {exc}")
 
     def _hook(self, name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook; a tracker's failure is a note, never the end of the run."""
@@ -445,72 +475,15 @@ class Runner:
             culprit = next((i.plugin_name for i in hook.get_hookimpls() if i.function.__code__ in codes), "a plugin")
             self.notice(f"{name} failed in plugin '{culprit}': {type(exc).__name__}: {exc}")
 
-    def _finish(
-        self,
-        run_id: str,
-        owner: str,
-        status: str,
-        message: str,
-        pending: list[LossPoint],
-        result: TrainResult | None,
-        wall: float,
-        release: bool = True,
-    ) -> None:
-        """Store the session's end: status, message, pending losses, timings; ``release`` frees the run."""
-        with self.store.session() as s:
-            s.add_all(pending)
-            row = s.get(Run, run_id)
-            row.status, row.message, row.heartbeat = status, message or None, utcnow()
-            row.wall_seconds = (row.wall_seconds or 0.0) + wall
-            if release:
-                row.owner = None
-            if result is not None:
-                row.steps, row.images_seen = result.step, result.images_seen
-                row.train_seconds = (row.train_seconds or 0.0) + result.step_seconds
-        pending.clear()
-
-    def _finish_quietly(self, run_id: str, owner: str, message: str, pending: list[LossPoint], wall: float) -> None:
-        """Mark the run failed if the database still takes writes (a full disk may refuse them too:
-        then the heartbeat stops and the run shows as dead, which resume handles the same way)."""
-        try:
-            self._finish(run_id, owner, "failed", message, pending, None, wall)
-        except Exception:
-            pending.clear()
-
-    def _loss_history(self, run_id: str) -> dict[str, list[tuple[int, int, float]]]:
-        """Every logged loss of a run: name -> [(step, images seen, interval mean)] in step order."""
-        return loss_history(self.store, run_id)
-
-    def _save_loss_curve(self, run: Run, history: dict[str, list[tuple[int, int, float]]]) -> None:
-        series = {name: [(images, v) for _, images, v in pts] for name, pts in history.items()}
-        if not series:
-            return
-        path = save_loss_curve(series, Path(run.run_dir) / "losses.png", f"{run.model} on {run.dataset} ({run.id})")
-        with self.store.session() as s:
-            if not s.scalars(select(Artifact).where(Artifact.run_id == run.id, Artifact.kind == "loss_curve")).first():
-                s.add(Artifact(run_id=run.id, kind="loss_curve", path=str(path)))
-
-    def _score(
-        self,
-        run: Run,
-        model: GenerativeModel,
-        data: ImageData,
-        bench: Benchmark,
-        metrics: list,
-        eval_cfg: EvalConfig,
-        device: torch.device,
-        finish: str | None = None,
-        wall: Callable[[], float] | None = None,
-    ) -> list[Score]:
-        """Evaluate and store the metrics. ``finish`` (the owner): in the same transaction, save the
-        sample grid's artifact and mark the run finished, so a finished run always has its metrics."""
-        num_samples = eval_cfg.num_samples or bench.num_samples[run.budget]
-        scores = evaluate(
-            model,
-            metrics,
-            data,
-            num_samples=num_samples,
-            device=device,
+    def _score(self, s: RunSession) -> list[Score]:
+        """Evaluate the session's model on its metrics (nothing is stored here)."""
+        run, bench, eval_cfg = s.run, s.bench, s.eval_cfg
+        return evaluate(
+            s.model,
+            s.metrics,
+            s.data,
+            num_samples=eval_cfg.num_samples or bench.num_samples[run.budget],
+            device=s.device,
             seed=eval_cfg.seed,
             batch_size=eval_cfg.batch_size,
             cache_dir=self.results_dir / "cache",
@@ -519,47 +492,9 @@ class Runner:
             reference_split=bench.reference_split,
             reference_count=bench.reference_count,
             test_count=bench.test_images.get(run.budget, 0),
-            representation=representation_context(bench, data, eval_cfg),
-            anomaly=anomaly_context(bench, data, run.config.get("data_dir"), metrics),
+            representation=representation_context(bench, s.data, eval_cfg),
+            anomaly=anomaly_context(bench, s.data, run.config.get("data_dir"), s.metrics),
         )
-        grid = None
-        if finish is not None and "sample" in model.capabilities:
-            grid = save_sample_grid(
-                model, Path(run.run_dir) / "samples.png", device=device, seed=eval_cfg.seed, title=_grid_title(run)
-            )
-        elif finish is not None and "translate" in model.capabilities and data.has_domain_b:
-            from genbench.report.translation import save_translation_grid
-
-            grid = save_translation_grid(model, data, Path(run.run_dir) / "translations.png", device=device)
-        with self.store.session() as s:
-            if finish is not None:
-                row = s.get(Run, run.id)
-                row.status, row.owner, row.heartbeat = "finished", None, utcnow()
-                row.wall_seconds = (row.wall_seconds or 0.0) + (wall() if wall else 0.0)
-                if grid is not None:
-                    s.add(Artifact(run_id=run.id, kind="samples", path=str(grid)))
-            for sc in scores:
-                s.add(
-                    MetricRecord(
-                        run_id=run.id,
-                        name=sc.name,
-                        value=sc.value,
-                        direction=sc.direction,
-                        unit=sc.unit,
-                        fingerprint=sc.fingerprint,
-                        fingerprint_hash=sc.fingerprint_hash,
-                        settings=sc.settings,
-                        seconds=sc.seconds,
-                    )
-                )
-        self._hook("genbench_evaluated", run=run, scores=scores)
-        return scores
-
-
-def _grid_title(run: Run) -> str:
-    title = f"{run.family}/{run.model} on {run.dataset} - run {run.id}"
-    title += f" - budget {run.budget} ({run.budget_images:,} images)"
-    return title + (" - smoke: a plumbing check" if run.budget == "smoke" else "")
 
 
 def default_results_dir() -> Path:

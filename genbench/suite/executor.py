@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genbench.store import Store
-from genbench.store.schema import Run
+from genbench.store.runs import RunWriter
 from genbench.suite.plan import PlannedJob, find_runs
 
 
@@ -150,9 +150,9 @@ def execute(
 def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path, gpus: int, device: str,
             results_dir: Path, db_url: str | None, data_dir: str | None, jobs: int) -> Slot:  # fmt: skip
     if planned.action == "restart" and planned.run is not None and planned.run.status == "running":
-        with store.session() as s:  # a dead process left its row "running": close it, the job starts anew
-            row = s.get(Run, planned.run.id)
-            row.status, row.message = "failed", "process died before its first checkpoint; the suite started it again"
+        # A dead process left its row "running": close it, the job starts anew.
+        why = "process died before its first checkpoint; the suite started it again"
+        RunWriter(store, planned.run.id).stop("failed", why)
     env = dict(os.environ)
     # N jobs share the CPU cores: without this each would start one thread per core.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
