@@ -19,10 +19,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import shlex
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +28,7 @@ from typing import Any
 from genbench.errors import GenbenchError
 from genbench.store import Store
 from genbench.suite.executor import SuiteProgress, close_dead_run, job_command
+from genbench.suite.job import run_job
 from genbench.suite.plan import Job, PlannedJob, find_runs
 
 EXECUTORS = ("local", "slurm", "submitit-local")
@@ -130,27 +127,6 @@ def check_store(kind: str, db_url: str) -> None:
             "(its file locks are not reliable there); pass --db postgresql://user:pass@host/db "
             "(pip install 'genbench[postgres]')"
         )
-
-
-def run_job(cmd: list[str], db_url: str) -> None:
-    """The body of one submitted job: the local executor's ``genbench`` command, in this job's allocation.
-
-    The store URL travels in the environment, not on the command line where ``ps`` shows it."""
-    env = dict(os.environ, GENBENCH_DB=db_url)
-    if os.environ.get("SLURM_CPUS_PER_TASK"):  # the CPUs Slurm gave this job, not the submitting shell's setting
-        env["OMP_NUM_THREADS"] = os.environ["SLURM_CPUS_PER_TASK"]
-    print("$ " + shlex.join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, env=env)
-
-    def forward(signum: int, frame: Any) -> None:  # the run checkpoints and stops as "interrupted"
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
-        signal.signal(sig, forward)
-    rc = proc.wait()
-    if rc != 0:
-        raise RuntimeError(f"`{shlex.join(cmd[1:4])} ...` exited with code {rc}; its output is above")
 
 
 def job_key(job: Job) -> str:
