@@ -161,7 +161,11 @@ def suite_run(
             console.print(_head(suite.name, progress, started), highlight=False)
 
     def on_event(message: str) -> None:
-        (live.console if live else console).print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}", highlight=False)
+        from rich.markup import escape  # a job's label holds its --set overrides in brackets: text, not markup
+
+        (live.console if live else console).print(
+            f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(message)}", highlight=False
+        )
 
     try:
         if cluster:
@@ -189,7 +193,7 @@ def suite_run(
     )
     if progress.failed:
         for label, log in progress.failed_logs:
-            console.print(f"failed: {label}, log {log}", highlight=False, soft_wrap=True)
+            console.print(f"failed: {label}, log {log}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -23,7 +23,10 @@ def run_job(cmd: list[str], db_url: str) -> None:
     if os.environ.get("SLURM_CPUS_PER_TASK"):  # the CPUs Slurm gave this job, not the submitting shell's setting
         env["OMP_NUM_THREADS"] = os.environ["SLURM_CPUS_PER_TASK"]
     print("$ " + shlex.join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, env=env)
+    # Slurm signals every process of the job, and Python dies of SIGTERM and SIGUSR2: the command
+    # ignores both (SIGKILL after Slurm's KillWait still ends it) and gets SIGINT from us instead,
+    # once; its own session keeps a terminal's Ctrl-C (submitit-local) from reaching it twice.
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_ignore_cluster_signals)
 
     def forward(signum: int, frame: Any) -> None:
         if proc.poll() is None:
@@ -34,3 +37,10 @@ def run_job(cmd: list[str], db_url: str) -> None:
     rc = proc.wait()
     if rc != 0:
         raise RuntimeError(f"`{shlex.join(cmd[1:4])} ...` exited with code {rc}; its output is above")
+
+
+def _ignore_cluster_signals() -> None:
+    """In the child, before exec: an ignored signal stays ignored in the new program."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # not ignored, even when this job was started in the background
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
