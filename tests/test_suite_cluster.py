@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,7 @@ from genbench.store import Store
 from genbench.store.schema import Run
 from genbench.suite import load_suite
 from genbench.suite.cluster import make_executor, parse_slurm_params, slurm_parameters
+from genbench.suite.job import run_job
 from genbench.testing import run_cli
 
 pytest.importorskip("submitit")
@@ -61,7 +67,7 @@ def test_slurm_settings_become_the_sbatch_lines(tmp_path, monkeypatch):
     srun.parent.mkdir()
     srun.write_text("#!/bin/sh\nexit 0\n")
     srun.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{srun.parent}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{srun.parent}:{os.environ['PATH']}")
     params = parse_slurm_params(["partition=gpu", "time=60", "cpus-per-task=8", "mem=32G", "account=proj",
                                  "qos=high", "reservation=r1"])  # fmt: skip
     settings = slurm_parameters(params, suite_name="toy", device="cuda", jobs=4)
@@ -147,3 +153,36 @@ def test_a_job_that_fails_on_the_cluster_is_reported_with_its_log(monkeypatch, r
     assert log.is_file() and log.parent.parent == results.resolve() / "suites" / "toy-failing" / "submitit"
     text = log.read_text()
     assert "IndexError" in text and "exited with code" in text  # the run's own error, then the job's
+
+
+CHILD = """
+import os, signal, sys, time
+got = []
+signal.signal(signal.SIGINT, lambda *a: got.append("INT"))
+open(sys.argv[1], "w").close()  # ready: the SIGINT handler is in place
+deadline = time.time() + 30
+while not got and time.time() < deadline:
+    time.sleep(0.05)
+time.sleep(0.3)  # a second SIGINT would arrive now
+ignored = [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGTERM, signal.SIGUSR2)]
+print("got", got, "ignored", ignored, "db", os.environ["GENBENCH_DB"], flush=True)
+"""
+
+
+def test_a_job_turns_slurms_signals_into_one_sigint_for_its_command(tmp_path, capfd):
+    script, ready = tmp_path / "child.py", tmp_path / "ready"
+    script.write_text(CHILD)
+
+    def scancel() -> None:  # Slurm's SIGTERM to the job once the command is up
+        deadline = time.time() + 30
+        while not ready.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    threading.Thread(target=scancel, daemon=True).start()
+    run_job([sys.executable, str(script), str(ready)], "postgresql://u@h/db")
+    assert "got ['INT'] ignored [True, True] db postgresql://u@h/db" in capfd.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is before  # the job's handlers are undone
+    with pytest.raises(RuntimeError, match="exited with code 3"):
+        run_job([sys.executable, "-c", "raise SystemExit(3)"], "sqlite://")

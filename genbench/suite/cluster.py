@@ -244,11 +244,12 @@ def execute_cluster(
                     progress.done += 1
                     progress.durations.append(elapsed)
                     on_event(f"{status}: {t.planned.job.label} as run {rid} in {elapsed:.0f} s")
-                else:
+                else:  # interrupted (cancelled, or stopped before its time limit) or failed: the log says which
                     progress.failed += 1
                     progress.failed_logs.append((t.planned.job.label, _log(t.job)))
+                    again = "; `suite run` again resumes it" if status == "interrupted" else ""
                     on_event(f"{status}: {t.planned.job.label} as run {rid}: cluster job {t.job.job_id} ended "
-                             f"{t.job.state}, log {_log(t.job)}")  # fmt: skip
+                             f"{t.job.state}, log {_log(t.job)}{again}")  # fmt: skip
             running = [t for t in tracked if t.started is not None]
             progress.running = [_running_row(t, store) for t in running]
             progress.queued = len(tracked) - len(running)

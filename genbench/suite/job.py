@@ -32,9 +32,12 @@ def run_job(cmd: list[str], db_url: str) -> None:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
-        signal.signal(sig, forward)
-    rc = proc.wait()
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)}
+    try:
+        rc = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if rc != 0:
         raise RuntimeError(f"`{shlex.join(cmd[1:4])} ...` exited with code {rc}; its output is above")
 
