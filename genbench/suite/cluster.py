@@ -17,6 +17,7 @@ machine: the tests use it, and it tries a suite's cluster setup without a cluste
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import time
@@ -215,8 +216,9 @@ def execute_cluster(
             on_event(f"following {p.job.label}: cluster job {entry['job_id']} ({state}), submitted earlier")
         else:
             to_submit.append(p)
-    with executor.batch():  # one sbatch job array, not one sbatch call per job
-        submitted = []
+    submitted = []
+    data_dir = str(Path(data_dir).resolve()) if data_dir else None  # a job may start in another folder
+    with executor.batch() if to_submit else contextlib.nullcontext():  # one sbatch job array, not one per job
         for p in to_submit:
             close_dead_run(store, p)
             cmd = job_command(p, device=device, results_dir=results_dir, db_url=None, data_dir=data_dir)
