@@ -15,6 +15,9 @@ files (``genbench_register_benchmarks``), so a plugin ships suites the way it sh
       - benchmark: digits
         models: [ddpm]
         set: [sampler=ddpm, steps=1000]   # optional --set overrides for this entry
+    slurm:                 # optional sbatch settings for `suite run --executor slurm`; --slurm-param overrides
+      partition: gpu
+      time: 240            # minutes per job
 
 Nothing here imports torch.
 """
@@ -55,6 +58,7 @@ class Suite:
     description: str = ""
     device: str = "auto"
     path: str = ""
+    slurm: tuple[tuple[str, str], ...] = ()  # sbatch settings (key, value) for --executor slurm
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
@@ -91,7 +95,7 @@ def load_suite(path: str | Path) -> Suite:
         raise GenbenchError(f"cannot read suite file {path}: {exc}") from None
     if not isinstance(raw, dict):
         raise GenbenchError(f"suite file {path} must hold a mapping")
-    unknown = set(raw) - {"name", "version", "description", "device", "budget", "seeds", "entries"}
+    unknown = set(raw) - {"name", "version", "description", "device", "budget", "seeds", "entries", "slurm"}
     if unknown:
         raise GenbenchError(f"suite file {path}: unknown keys {sorted(unknown)}")
     try:
@@ -127,7 +131,11 @@ def load_suite(path: str | Path) -> Suite:
             )
         )
     description, device = str(raw.get("description", "")), str(raw.get("device", "auto"))
-    return Suite(name, version, tuple(entries), description, device, str(path))
+    slurm = raw.get("slurm") or {}
+    if not isinstance(slurm, dict) or any(isinstance(v, (dict, list)) for v in slurm.values()):
+        raise GenbenchError(f"suite file {path}: 'slurm' must map sbatch settings to values, like partition: gpu")
+    slurm_pairs = tuple((str(k), str(v)) for k, v in slurm.items())
+    return Suite(name, version, tuple(entries), description, device, str(path), slurm_pairs)
 
 
 def get_suite(name_or_path: str, suites: dict[str, Suite]) -> Suite:

@@ -78,24 +78,54 @@ def _view(name: str, progress, started: float):  # type: ignore[no-untyped-def]
 @suite_app.command("run")
 def suite_run(
     name: Annotated[str, typer.Argument(help="Suite name (`genbench suite list`) or path to a .suite.yaml file.")],
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once, each in its own process.")] = 1,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option("--jobs", "-j", help="Jobs at once, each in its own process (default 1; slurm: no limit)."),
+    ] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda; default: the suite's.")] = None,
     seeds: SeedsOpt = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", envvar="GENBENCH_DATA", help="Data root.")] = None,
     results_dir: ResultsOpt = Path("results"),
     db: DbOpt = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local: processes on this machine; slurm: one sbatch job per run through submitit "
+            "(pip install 'genbench[slurm]'); submitit-local: the slurm path on this machine.",
+        ),
+    ] = "local",
+    slurm_param: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--slurm-param",
+            help="sbatch setting key=value, repeatable, over the suite's slurm: mapping: partition=gpu, time=240 "
+            "(minutes), gpus_per_node=1, cpus_per_task=8, mem=32G, account=..., qos=...",
+        ),
+    ] = None,
 ) -> None:
     """Run what a suite still lacks: finished runs are kept, interrupted or dead ones resumed, the rest started."""
-    from genbench.errors import GenbenchError
+    from genbench.errors import GenbenchError, did_you_mean
     from genbench.plugins import get_plugins
+    from genbench.store import default_db_url
     from genbench.suite import get_suite, parse_seeds
+    from genbench.suite.cluster import EXECUTORS, check_store, parse_slurm_params, slurm_parameters
     from genbench.suite.executor import execute
     from genbench.suite.plan import plan
 
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise GenbenchError(f"--jobs {jobs}: give 1 or more")
+    if executor not in EXECUTORS:
+        raise GenbenchError(f"unknown executor '{executor}'{did_you_mean(executor, EXECUTORS)}")
+    if slurm_param and executor == "local":
+        raise GenbenchError("--slurm-param needs --executor slurm (or submitit-local)")
     plugins = get_plugins()
     suite = get_suite(name, plugins.suites)
+    cluster = executor != "local"
+    if cluster:  # bad settings or an unsafe store: one line before anything is planned or submitted
+        params = {**dict(suite.slurm), **parse_slurm_params(slurm_param or [])}
+        slurm_parameters(params, suite_name=suite.name, device=device or suite.device, jobs=jobs)
+        check_store(executor, db or default_db_url(results_dir))
     store = _store(results_dir, db)  # created here, once, before any job opens it
     planned = plan(suite, plugins, store, parse_seeds(seeds) if seeds else None)
     device = device or suite.device
@@ -104,12 +134,14 @@ def suite_run(
         from genbench.data import load_dataset
         from genbench.engine.device import resolve_device
 
-        resolve_device(device)
+        if not cluster:  # a login node may have no GPU; the job's node checks its own
+            resolve_device(device)
         for name in dict.fromkeys(p.job.dataset for p in planned if p.action != "done"):
             load_dataset(name, data_dir)
+    how = f"--executor {executor}" + (f" --jobs {jobs}" if jobs else "") if cluster else f"--jobs {jobs or 1}"
     console.print(
         f"suite [bold]{suite.name}[/] v{suite.version}: {len(planned)} jobs, {len(planned) - todo} already done or "
-        f"running, {todo} to run with --jobs {jobs} on {device}"
+        f"running, {todo} to run with {how} on {device}"
     )
     started = time.monotonic()
     cpu_before = _children_cpu()
@@ -129,24 +161,39 @@ def suite_run(
             console.print(_head(suite.name, progress, started), highlight=False)
 
     def on_event(message: str) -> None:
-        (live.console if live else console).print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}", highlight=False)
+        from rich.markup import escape  # a job's label holds its --set overrides in brackets: text, not markup
+
+        (live.console if live else console).print(
+            f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(message)}", highlight=False
+        )
 
     try:
-        progress = execute(
-            planned, suite_name=suite.name, store=store, results_dir=results_dir, db_url=db, device=device, jobs=jobs,
-            data_dir=data_dir, on_update=on_update, on_event=on_event,
-        )  # fmt: skip
+        if cluster:
+            from genbench.suite.cluster import execute_cluster
+
+            progress = execute_cluster(
+                planned, kind=executor, suite_name=suite.name, store=store, results_dir=results_dir,
+                db_url=db or default_db_url(results_dir), device=device, params=params, jobs=jobs, data_dir=data_dir,
+                on_update=on_update, on_event=on_event,
+            )  # fmt: skip
+        else:
+            progress = execute(
+                planned, suite_name=suite.name, store=store, results_dir=results_dir, db_url=db, device=device,
+                jobs=jobs or 1, data_dir=data_dir, on_update=on_update, on_event=on_event,
+            )  # fmt: skip
     finally:
         if live is not None:
             live.stop()
     wall = time.monotonic() - started
     # CPU time of the jobs says what the suite costs on idle cores when the machine is shared.
+    cpu = "" if cluster else f", jobs' CPU time {_children_cpu() - cpu_before:.1f} s"
     console.print(
         f"suite {suite.name}: {progress.done} of {progress.total} done, {progress.failed} failed, "
-        f"wall time {wall:.1f} s with --jobs {jobs}, jobs' CPU time {_children_cpu() - cpu_before:.1f} s"
+        f"wall time {wall:.1f} s with {how}{cpu}"
     )
     if progress.failed:
-        console.print("failed jobs' logs are under " + str(results_dir / "suites" / suite.name / "logs"))
+        for label, log in progress.failed_logs:
+            console.print(f"failed: {label}, log {log}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -160,13 +207,17 @@ def suite_status(
     """Each job of a suite: done, running, to resume or to start, with its run."""
     from genbench.plugins import get_plugins
     from genbench.suite import get_suite, parse_seeds
+    from genbench.suite.cluster import load_record, submitit_folder
     from genbench.suite.plan import plan
 
     plugins = get_plugins()
     suite = get_suite(name, plugins.suites)
     planned = plan(suite, plugins, _store(results_dir, db), parse_seeds(seeds) if seeds else None)
+    folder = submitit_folder(results_dir, suite.name)
+    submitted = load_record(folder)  # jobs `suite run --executor slurm` submitted: their id and Slurm state
     table = Table(title=f"suite {suite.name} v{suite.version}", title_justify="left", header_style="bold")
-    for col in ("model", "family", "benchmark", "budget", "seed", "settings", "state", "run", "wall s"):
+    columns = ("model", "family", "benchmark", "budget", "seed", "settings", "state", "run", "wall s")
+    for col in columns + (("cluster job",) if submitted else ()):
         # Names, states and run ids are never cut (a reader greps them); the rest wraps.
         table.add_column(col, justify="right" if col in ("seed", "wall s") else "left",
                          no_wrap=col in ("model", "state", "run"))  # fmt: skip
@@ -178,13 +229,24 @@ def suite_status(
         table.add_row(
             j.model, j.family, j.benchmark, j.budget, str(j.seed), " ".join(j.sets) or "-",
             f"[{style[p.action]}]{text}[/]" if style[p.action] else text, r.id if r else "-",
-            f"{r.wall_seconds:.0f}" if r else "-",
+            f"{r.wall_seconds:.0f}" if r else "-", *((_cluster_job(submitted, folder, p),) if submitted else ()),
         )  # fmt: skip
     console.print(table)
     words = {"done": "done", "running": "running elsewhere", "resume": "to resume", "restart": "to restart",
              "start": "to start"}  # fmt: skip
     counts = {w: sum(p.action == a for p in planned) for a, w in words.items()}
     console.print(", ".join(f"{n} {w}" for w, n in counts.items() if n))
+
+
+def _cluster_job(submitted, folder: Path, planned) -> str:  # type: ignore[no-untyped-def]
+    """The job's last cluster submission: executor, id and, while the job is not done, Slurm's state."""
+    from genbench.suite.cluster import job_key, job_state
+
+    entry = submitted.get(job_key(planned.job))
+    if entry is None:
+        return "-"
+    state = "" if planned.action == "done" else f" {job_state(entry, folder)}"
+    return f"{entry['executor']} {entry['job_id']}{state}"
 
 
 @suite_app.command("list")

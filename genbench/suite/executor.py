@@ -45,6 +45,7 @@ class SuiteProgress:
     queued: int = 0
     durations: list[float] = field(default_factory=list)  # wall seconds of jobs finished this session
     jobs: int = 1
+    failed_logs: list[tuple[str, str]] = field(default_factory=list)  # (label, log file) of each failed job
 
     def eta(self) -> float | None:
         """Seconds left: mean job time so far, spread over the worker slots."""
@@ -127,6 +128,7 @@ def execute(
                     progress.durations.append(elapsed)
                 else:
                     progress.failed += 1
+                    progress.failed_logs.append((slot.planned.job.label, str(slot.log)))
                 rid = runs[0].id if runs else "-"
                 on_event(f"{status}: {slot.planned.job.label} as run {rid} in {elapsed:.0f} s (exit {rc})")
             progress.running = [_running_row(s, store) for s in slots]
@@ -149,10 +151,7 @@ def execute(
 
 def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path, gpus: int, device: str,
             results_dir: Path, db_url: str | None, data_dir: str | None, jobs: int) -> Slot:  # fmt: skip
-    if planned.action == "restart" and planned.run is not None and planned.run.status == "running":
-        # A dead process left its row "running": close it, the job starts anew.
-        why = "process died before its first checkpoint; the suite started it again"
-        RunWriter(store, planned.run.id).stop("failed", why)
+    close_dead_run(store, planned)
     env = dict(os.environ)
     # N jobs share the CPU cores: without this each would start one thread per core.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
@@ -170,6 +169,13 @@ def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path,
         fh.flush()
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return Slot(planned, proc, log, time.monotonic(), gpu)
+
+
+def close_dead_run(store: Store, planned: PlannedJob) -> None:
+    """A dead process left its row "running" with no checkpoint: close it, the job starts anew."""
+    if planned.action == "restart" and planned.run is not None and planned.run.status == "running":
+        why = "process died before its first checkpoint; the suite started it again"
+        RunWriter(store, planned.run.id).stop("failed", why)
 
 
 def _running_row(slot: Slot, store: Store) -> tuple[str, float, float]:

@@ -1,0 +1,278 @@
+"""Run a suite's remaining jobs on a Slurm cluster through submitit (``genbench[slurm]``).
+
+Each submitted job runs the same ``genbench run``/``genbench resume`` command the local executor
+runs (:func:`genbench.suite.executor.job_command`), so a job is exactly as idempotent: it finds its
+run in the one shared store (PostgreSQL, whose URL every job gets through ``GENBENCH_DB``) and
+writes there. The progress view polls that store and submitit's job states. Jobs submitted by an
+earlier ``suite run`` that are still queued or running are followed, never submitted twice: their
+ids are kept in ``<results>/suites/<name>/submitit/jobs.json``.
+
+Signals: Ctrl-C here cancels the submitted jobs (``scancel``). Inside a job, the SIGTERM of
+``scancel`` and the USR2 Slurm sends 90 s before the time limit reach the ``genbench`` process
+as SIGINT, so its run checkpoints and stops as ``interrupted``; the next ``suite run`` resumes it.
+
+``--executor submitit-local`` runs the same code path through submitit's LocalExecutor on this
+machine: the tests use it, and it tries a suite's cluster setup without a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genbench.errors import GenbenchError
+from genbench.store import Store
+from genbench.suite.executor import SuiteProgress, close_dead_run, job_command
+from genbench.suite.job import run_job
+from genbench.suite.plan import Job, PlannedJob, find_runs
+
+EXECUTORS = ("local", "slurm", "submitit-local")
+DEFAULT_TIME_MIN = 240  # submitit's own default is 5 minutes; a partition's maximum caps what sbatch accepts
+_INT_KEYS = {"time", "nodes", "ntasks_per_node", "cpus_per_task", "cpus_per_gpu", "gpus_per_node", "gpus_per_task",
+             "array_parallelism", "signal_delay_s"}  # fmt: skip
+_BOOL_KEYS = {"exclusive", "stderr_to_stdout", "use_srun"}
+# genbench sets these itself: logs go where the failure report points, one job per suite job.
+_OWN_KEYS = {"output", "error", "open_mode", "array", "folder", "command", "map_count", "additional_parameters",
+             "setup", "teardown", "srun_args", "num_gpus"}  # fmt: skip
+_LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING", "REQUEUE_HOLD"}
+
+
+def _slurm_keys() -> set[str]:
+    try:
+        import submitit
+    except ImportError:
+        raise GenbenchError("a cluster executor needs submitit: pip install 'genbench[slurm]'") from None
+
+    return set(submitit.SlurmExecutor._valid_parameters()) - _OWN_KEYS
+
+
+def parse_slurm_params(items: Iterable[str], where: str = "--slurm-param") -> dict[str, str]:
+    """``["partition=gpu", "time=60"]`` -> ``{"partition": "gpu", "time": "60"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise GenbenchError(f"{where} {item}: expected key=value, like partition=gpu or time=240")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def slurm_parameters(params: Mapping[str, str], *, suite_name: str, device: str, jobs: int | None) -> dict[str, Any]:
+    """sbatch settings for submitit's SlurmExecutor: genbench's defaults, then ``params``.
+
+    Keys are sbatch's long options (``partition``, ``time`` in minutes or ``D-HH:MM:SS``,
+    ``gpus_per_node``, ``cpus_per_task``, ``mem``, ``account``, ``qos``, ``constraint`` ...;
+    dashes or underscores). A key submitit does not know goes to sbatch as it is (``reservation=x``
+    -> ``#SBATCH --reservation=x``), unless it is close to a known one: then it is a typo.
+    """
+    out: dict[str, Any] = {"job_name": f"genbench-{suite_name}", "time": DEFAULT_TIME_MIN, "stderr_to_stdout": True}
+    if device == "cuda":
+        out["gpus_per_node"] = 1
+    if jobs is not None:
+        out["array_parallelism"] = jobs  # --jobs N: at most N of the suite's jobs run at once
+    known, extra = _slurm_keys(), {}
+    for raw_key, value in params.items():
+        key = raw_key.replace("-", "_")
+        if key in _OWN_KEYS:
+            raise GenbenchError(f"slurm setting '{raw_key}' is set by genbench itself (logs, job array); drop it")
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)  # a typo, not another sbatch option
+            if close:
+                raise GenbenchError(f"unknown slurm setting '{raw_key}' (did you mean '{close[0]}'?)")
+            extra[raw_key] = value  # passed to sbatch verbatim: sbatch itself rejects what it does not know
+        elif key in _INT_KEYS and value.isdigit():
+            out[key] = int(value)
+        elif key in _INT_KEYS and key != "time":
+            raise GenbenchError(f"slurm setting {raw_key}={value}: expected a whole number")
+        elif key in _BOOL_KEYS:
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise GenbenchError(f"slurm setting {raw_key}={value}: expected true or false")
+            out[key] = value.lower() in ("true", "1", "yes")
+        else:
+            out[key] = value
+    if extra:
+        out["additional_parameters"] = extra
+    return out
+
+
+def make_executor(kind: str, folder: Path, parameters: Mapping[str, Any]) -> Any:
+    """A submitit AutoExecutor for ``slurm`` or ``submitit-local`` with these sbatch settings."""
+    try:
+        import submitit
+    except ImportError:
+        raise GenbenchError(f"--executor {kind} needs submitit: pip install 'genbench[slurm]'") from None
+    cluster = "slurm" if kind == "slurm" else "local"
+    try:
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster)
+    except RuntimeError as exc:  # submitit looks for srun: not on a Slurm login node
+        raise GenbenchError(f"--executor slurm: {exc} (run from a node that can sbatch, or --executor local)") from None
+    executor.update_parameters(**{f"slurm_{k}": v for k, v in parameters.items()})
+    if cluster == "local":  # the LocalExecutor reads the generic names and ignores the slurm_ ones
+        minutes = parameters["time"] if isinstance(parameters["time"], int) else DEFAULT_TIME_MIN
+        executor.update_parameters(timeout_min=minutes, stderr_to_stdout=True,
+                                   gpus_per_node=parameters.get("gpus_per_node", 0))  # fmt: skip
+    return executor
+
+
+def check_store(kind: str, db_url: str) -> None:
+    """Refuse a cluster executor whose jobs cannot all write one store safely."""
+    if kind == "slurm" and db_url.startswith("sqlite"):
+        raise GenbenchError(
+            "--executor slurm needs one store every node reaches: SQLite is unsafe on a network filesystem "
+            "(its file locks are not reliable there); pass --db postgresql://user:pass@host/db "
+            "(pip install 'genbench[postgres]')"
+        )
+
+
+def job_key(job: Job) -> str:
+    return f"{job.model}|{job.benchmark}|v{job.benchmark_version}|{job.budget}|s{job.seed}|{job.config_hash}"
+
+
+def submitit_folder(results_dir: Path, suite_name: str) -> Path:
+    return results_dir.resolve() / "suites" / suite_name / "submitit"
+
+
+def load_record(folder: Path) -> dict[str, dict[str, str]]:
+    """The cluster jobs earlier ``suite run`` calls submitted: job key -> executor, job id, log."""
+    try:
+        return json.loads((folder / "jobs.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_record(folder: Path, record: Mapping[str, Mapping[str, str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "jobs.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    tmp.replace(folder / "jobs.json")
+
+
+def job_state(entry: Mapping[str, str], folder: Path) -> str:
+    """Slurm's state of a recorded job (``sacct``), or UNKNOWN where it cannot be asked."""
+    if entry.get("executor") != "slurm":
+        return "UNKNOWN"  # a LocalExecutor job does not outlive the process that started it
+    try:
+        import submitit
+
+        return str(submitit.SlurmJob(folder=folder / "%j", job_id=entry["job_id"]).state)
+    except Exception:  # no submitit or no sacct here
+        return "UNKNOWN"
+
+
+@dataclass
+class Tracked:
+    """A submitted job being followed."""
+
+    planned: PlannedJob
+    job: Any  # submitit.Job
+    started: float | None = None  # when it was first seen running
+
+
+def _log(job: Any) -> str:
+    return str(job.paths.stdout)
+
+
+def execute_cluster(
+    planned: list[PlannedJob],
+    *,
+    kind: str,
+    suite_name: str,
+    store: Store,
+    results_dir: Path,
+    db_url: str,
+    device: str,
+    params: Mapping[str, str],
+    jobs: int | None = None,
+    data_dir: str | None = None,
+    on_update: Callable[[SuiteProgress], None] = lambda p: None,
+    on_event: Callable[[str], None] = lambda m: None,
+    poll_s: float = 1.0,
+) -> SuiteProgress:
+    """Submit every job whose action is start/resume/restart (or follow its earlier submission); wait for all."""
+    import submitit
+
+    check_store(kind, db_url)
+    results_dir = results_dir.resolve()  # a node may start the job in another folder
+    folder = submitit_folder(results_dir, suite_name)
+    executor = make_executor(kind, folder, slurm_parameters(params, suite_name=suite_name, device=device, jobs=jobs))
+    record = load_record(folder)
+    todo = [p for p in planned if p.action in ("start", "resume", "restart")]
+    progress = SuiteProgress(total=len(planned), queued=len(todo))
+    progress.done = sum(p.action == "done" for p in planned)
+    progress.elsewhere = sum(p.action == "running" for p in planned)
+    tracked: list[Tracked] = []
+    to_submit: list[PlannedJob] = []
+    for p in todo:
+        entry = record.get(job_key(p.job))
+        state = job_state(entry, folder) if entry and entry.get("executor") == kind else "UNKNOWN"
+        if entry and state in _LIVE_STATES:
+            tracked.append(Tracked(p, submitit.SlurmJob(folder=folder / "%j", job_id=entry["job_id"])))
+            on_event(f"following {p.job.label}: cluster job {entry['job_id']} ({state}), submitted earlier")
+        else:
+            to_submit.append(p)
+    submitted = []
+    data_dir = str(Path(data_dir).resolve()) if data_dir else None  # a job may start in another folder
+    with executor.batch() if to_submit else contextlib.nullcontext():  # one sbatch job array, not one per job
+        for p in to_submit:
+            close_dead_run(store, p)
+            cmd = job_command(p, device=device, results_dir=results_dir, db_url=None, data_dir=data_dir)
+            submitted.append((p, executor.submit(run_job, cmd, db_url)))
+    for p, job in submitted:
+        record[job_key(p.job)] = {"executor": kind, "job_id": str(job.job_id), "log": _log(job), "label": p.job.label}
+        tracked.append(Tracked(p, job))
+        on_event(f"submitted {p.job.label} ({p.action}) as cluster job {job.job_id}, log {_log(job)}")
+    if submitted:
+        _save_record(folder, record)
+    try:
+        while tracked:
+            for t in list(tracked):
+                state = str(t.job.state)
+                if t.started is None and (state == "RUNNING" or state.startswith("COMPLET")):
+                    t.started = time.monotonic()
+                if not t.job.done():
+                    continue
+                tracked.remove(t)
+                runs = find_runs(store, t.planned.job)
+                status = runs[0].status if runs else "failed"
+                elapsed = time.monotonic() - (t.started or time.monotonic())
+                rid = runs[0].id if runs else "-"
+                if status in ("finished", "diverged"):
+                    progress.done += 1
+                    progress.durations.append(elapsed)
+                    on_event(f"{status}: {t.planned.job.label} as run {rid} in {elapsed:.0f} s")
+                else:  # interrupted (cancelled, or stopped before its time limit) or failed: the log says which
+                    progress.failed += 1
+                    progress.failed_logs.append((t.planned.job.label, _log(t.job)))
+                    again = "; `suite run` again resumes it" if status == "interrupted" else ""
+                    on_event(f"{status}: {t.planned.job.label} as run {rid}: cluster job {t.job.job_id} ended "
+                             f"{t.job.state}, log {_log(t.job)}{again}")  # fmt: skip
+            running = [t for t in tracked if t.started is not None]
+            progress.running = [_running_row(t, store) for t in running]
+            progress.queued = len(tracked) - len(running)
+            progress.jobs = max(1, len(running))
+            on_update(progress)
+            if tracked:
+                time.sleep(poll_s)
+    except KeyboardInterrupt:
+        for t in tracked:  # scancel: a running job's run checkpoints and stops as "interrupted"
+            t.job.cancel(check=False)
+        on_event(f"cancelled {len(tracked)} cluster jobs; `genbench suite run` again resumes them")
+        raise
+    progress.running = []
+    on_update(progress)
+    return progress
+
+
+def _running_row(t: Tracked, store: Store) -> tuple[str, float, float]:
+    runs = find_runs(store, t.planned.job)
+    elapsed = time.monotonic() - (t.started or time.monotonic())
+    if not runs:
+        return t.planned.job.label, 0.0, elapsed
+    frac = 1.0 if runs[0].status != "running" else runs[0].images_seen / max(1, runs[0].budget_images)
+    return t.planned.job.label, min(frac, 1.0), elapsed
