@@ -27,6 +27,7 @@ from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, check_settings, config_hash, parse_set
 from genbench.data import load_dataset
+from genbench.engine import distributed
 from genbench.engine.build import build_model, model_class, resolve_run_configs
 from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
@@ -159,11 +160,15 @@ class Runner:
         check_settings(train_cfg, prefix="train.")
         check_settings(eval_cfg, prefix="eval.")
         check_settings(model_cfg)
-        device = resolve_device(req.device)
+        device = distributed.setup(resolve_device(req.device), batch_size=train_cfg.batch_size)
         ensure_writable(self.results_dir)
         threads = set_threads(req.threads)
         data = load_dataset(req.dataset, req.data_dir)  # missing data is said before missing metric weights
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
+        if not distributed.is_main():  # torchrun's other ranks train beside rank 0 and store nothing
+            seed_everything(req.seed)
+            model = build_model(spec, data.info, model_cfg)
+            return distributed.follow_run(req, model, data, bench, train_cfg, eval_cfg, device, budget_images)
         for line in grouped_reasons(skipped):
             self.notice(line)
         store = self.store
@@ -218,6 +223,8 @@ class Runner:
     def resume(self, run_id: str, reporter: Reporter | None = None, device_name: str = "auto") -> Outcome:
         """Continue a run from its last checkpoint: one killed or interrupted while training trains
         on, one killed while evaluating is evaluated. Never while another process holds the run."""
+        if not distributed.is_main():  # torchrun's other ranks: rank 0 shares the run and its checkpoint
+            return distributed.follow_resume(self, device_name)
         self.store.require_writable()
         run = self.store.get_run(run_id)
         if run.status == "finished":
@@ -231,7 +238,7 @@ class Runner:
         state = load_checkpoint(ckpt_path)
         set_threads(run.config.get("threads"))  # as the run was started with
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
-        device = resolve_device(device_name)
+        device = distributed.setup(resolve_device(device_name), batch_size=train_cfg.batch_size)
         metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
         owner = process_owner()
         if not self.store.claim(run.id, owner):
@@ -242,6 +249,7 @@ class Runner:
             s.execute(delete(LossPoint).where(LossPoint.run_id == run.id, LossPoint.step > state["step"]))
             s.execute(delete(MetricRecord).where(MetricRecord.run_id == run.id))
         run.status, run.owner = "running", owner
+        distributed.share_run(run)
         return self._train_and_score(run, model, data, bench, metrics, train_cfg, eval_cfg, device, state, reporter)
 
     # -- eval --------------------------------------------------------------------------
@@ -253,6 +261,7 @@ class Runner:
 
         ``only`` restricts scoring to those of the benchmark's metrics (e.g. ``probe-acc`` at
         another ``eval.labels``), so a cheap metric need not wait for the expensive ones."""
+        distributed.single_process("genbench eval")
         run = self.store.get_run(run_id)
         if run.status != "finished":
             raise GenbenchError(f"run {run.id} is {run.status}: only finished runs are evaluated (resume it first)")
