@@ -198,6 +198,19 @@ class DataParallel:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def check_replicas(self, model: nn.Module) -> None:
+        """Raise when the ranks' parameters differ: averaged gradients keep them bit-identical, so a
+        difference means some update escaped DDP (e.g. gradients made outside ``ctx.optimize``)."""
+        with torch.no_grad():
+            total = sum((p.double().sum() for p in model.parameters()), torch.zeros((), dtype=torch.float64))
+        t = torch.stack([total, -total]).to(self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        if float(t[0]) != -float(t[1]):
+            raise RuntimeError(
+                f"the {self.rank.world_size} training processes hold different parameters "
+                f"(sums {float(t[0])!r} vs {-float(t[1])!r}): an update was not averaged across them"
+            )
+
     def reseed(self, seed: int, step: int) -> None:
         """Give ranks other than 0 their own noise stream (a VAE's eps, a GAN's z), a function of
         (seed, rank, step): rank 0 keeps the run's stream, which its checkpoint holds."""

@@ -211,6 +211,12 @@ class _Loop:
             self.parallel.reseed(self.seed, self.step)
 
     def checkpoint(self) -> None:
+        window = self.window
+        if self.parallel:
+            self.parallel.check_replicas(self.model)
+            # The loss sums so far are this rank's: the checkpoint holds their mean over the ranks,
+            # which resumes under any process count (averaging the ranks' later sums stays linear).
+            window = _LossWindow(self.parallel.mean(window.sums), window.count)
         if self.checkpoint_path is None:  # a rank other than 0 of a torchrun launch
             return
         state = {
@@ -220,7 +226,7 @@ class _Loop:
             "rng": rng_state(),
             "step": self.step,
             "images_seen": self.images_seen,
-            "loss_window": self.window.state_dict(),
+            "loss_window": window.state_dict(),
         }
         save_checkpoint(self.checkpoint_path, state)
         if self.on_checkpoint:
