@@ -17,7 +17,8 @@ from genbench.testing import run_cli
 # The toy model's noise off: its step is then deterministic, so 1 and 2 processes can be compared
 # loss for loss; it has two optimizers and two backward passes per step (retain_graph).
 TOY = ["toy", "--dataset", "digits", "--budget", "smoke", "--device", "cpu", "--set", "noise=0",
-       "--set", "eval.num_samples=32"]  # fmt: skip
+       "--set", "eval.num_samples=32", "--set", "eval.batch_size=8"]  # fmt: skip
+# Four batches of samples: under 2 processes each rank draws two of them.
 RTOL = 1e-4  # 1 vs 2 processes differ only in float reduction order (observed: ~1e-7)
 
 
@@ -41,10 +42,31 @@ def stored(results: Path) -> tuple[list[tuple], dict[tuple[int, str], float]]:
     return runs, losses
 
 
-def test_two_processes_train_one_run_that_resumes_in_one(toy_plugins, results, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "run", *TOY, "--results-dir", str(results / "one"))
+def metric_values(results: Path) -> dict[str, list[float]]:
+    """Every stored value of each metric, in the order they were stored."""
+    out: dict[str, list[float]] = {}
+    with sqlite3.connect(results / "genbench.db") as db:
+        for name, value in db.execute("select name, value from metrics order by id"):
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def assert_same(two: dict, one: dict) -> None:
+    assert two and set(two) <= set(one)
+    for key, value in two.items():
+        assert value == pytest.approx(one[key], rel=RTOL), key
+
+
+def one_process(capsys, results: Path) -> tuple[tuple, dict]:
+    """The toy run in one process (in this one): what 2 processes must reproduce."""
+    code, out, err = run_cli(capsys, "run", *TOY, "--results-dir", str(results))
     assert code == 0, err
-    (run1,), one = stored(results / "one")
+    (run,), losses = stored(results)
+    return run, losses
+
+
+def test_a_two_process_run_resumes_in_one(toy_plugins, results, capsys):
+    run1, one = one_process(capsys, results / "one")
     assert run1[1:3] == ("finished", 2048)
 
     two_dir = results / "two"
@@ -55,28 +77,47 @@ def test_two_processes_train_one_run_that_resumes_in_one(toy_plugins, results, t
     assert proc.stdout.count("run " + run2[0]) == 1  # rank 0 alone prints the outcome
     ckpt = torch.load(two_dir / "runs" / run2[0] / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 12 and not any(k.startswith("module.") for k in ckpt["model"])
-    assert two and set(two) <= set(one)
-    for key, value in two.items():  # the global batch's mean loss, as one process logs it
-        assert value == pytest.approx(one[key], rel=RTOL), key
+    assert_same(two, one)  # the global batch's mean loss, as one process logs it
 
     code, out, err = run_cli(capsys, "resume", run2[0], "--device", "cpu", "--results-dir", str(two_dir))
     assert code == 0, err
     (run2,), two = stored(two_dir)
     assert run2[1:3] == ("finished", 2048)
     assert set(two) == set(one)
-    for key, value in two.items():
-        assert value == pytest.approx(one[key], rel=RTOL), key
+    assert_same(two, one)
+
+
+def test_a_one_process_run_resumes_in_two_that_share_the_sampling(toy_plugins, results, capsys):
+    _, one = one_process(capsys, results / "one")
+    two_dir = results / "two"
+    code, out, err = run_cli(capsys, "run", *TOY, "--results-dir", str(two_dir), "--stop-after-steps", "12")
+    assert code == 0, err
+    (run,), _ = stored(two_dir)
+    proc = torchrun(2, "resume", run[0], "--device", "cpu", "--results-dir", str(two_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,), two = stored(two_dir)
+    assert run[1:3] == ("finished", 2048)
+    assert set(two) == set(one)
+    assert_same(two, one)
+    # Rank 1 drew half of the evaluation's samples; one process evaluating the same checkpoint
+    # draws all of them itself, and must score the same.
+    code, out, err = run_cli(capsys, "eval", run[0], "--device", "cpu", "--results-dir", str(two_dir))
+    assert code == 0, err
+    scores = metric_values(two_dir)
+    assert len(scores) >= 2
+    for name, (shared, alone) in scores.items():
+        assert shared == pytest.approx(alone, rel=1e-6), name
 
 
 def test_a_gan_trains_in_two_processes(results):
     """Two optimizers, a discriminator step that reaches no generator parameter, BatchNorm: the
-    replicas stay bit-identical (the trainer checks it at every checkpoint and fails otherwise)."""
+    replicas stay bit-identical (the trainer checks it at every checkpoint, this stop's included)."""
     proc = torchrun(2, "run", "gan", "--model", "dcgan", "--dataset", "digits", "--budget", "smoke", "--device",
-                    "cpu", "--set", "eval.num_samples=64", "--results-dir", str(results))  # fmt: skip
+                    "cpu", "--stop-after-steps", "10", "--results-dir", str(results))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,), losses = stored(results)
-    assert run[1:3] == ("finished", 2048)
-    assert {name for _, name in losses} >= {"d_loss", "g_loss"}
+    assert run[1] == "interrupted" and run[3] == 10 and run[2] == 10 * (run[2] // 10) > 0
+    assert {name for _, name in losses} >= {"d_loss", "g_loss"}  # logged at step 10, averaged over the ranks
 
 
 def test_nproc_needs_a_batch_that_splits_evenly(toy_plugins, results, capsys):

@@ -51,7 +51,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from genbench.api.metric import EvalContext, Metric
 from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.engine.device import rng_state, seed_everything, set_rng_state
 from genbench.errors import GenbenchError
 
 if TYPE_CHECKING:
@@ -218,6 +220,45 @@ class DataParallel:
             torch.manual_seed(((seed * 1_000_003 + self.rank.rank) * 1_000_003 + step) % (1 << 63))
 
 
+# -- evaluation ------------------------------------------------------------------------------
+
+
+def share_sampling(ctx: EvalContext, metrics: list[Metric]) -> None:
+    """Under torchrun, every rank draws its share of the samples the metrics will read and rank 0
+    gathers them; a no-op in one process.
+
+    Batch ``k`` of the samples is drawn on rank ``k mod N`` from its own generator
+    (:meth:`EvalContext.chunk_generator`), so rank 0 ends with exactly the samples one process
+    draws. Feature extraction and the metrics then run on rank 0 (they are cheap beside sampling).
+    A metric that reads samples not foreseen here still gets the same ones: rank 0 draws them alone.
+    """
+    r = current()
+    if r is None or not dist.is_initialized():
+        return
+    wanted = {need for m in metrics for need in (m.spec.requires or "").split("|")}
+    kinds = [(kind, labels, offset) for kind, labels, offset in
+             (("sample", None, 0), ("conditional", ctx.conditional_labels(), 1))
+             if kind in wanted and kind in ctx.model.capabilities]  # fmt: skip
+    saved = rng_state()
+    seed_everything(ctx.seed)  # as evaluate() does before each metric, where one process samples
+    ctx.model.eval()
+    try:
+        for kind, labels, offset in kinds:
+            mine = ctx.sample_chunks(labels, offset, r.rank, r.world_size)
+            parts: list[Any] | None = [None] * r.world_size if r.main else None
+            dist.gather_object(mine, parts, dst=0)
+            if parts is None:
+                continue
+            total = sum(len(p) for p in parts)
+            x = ctx.finish_samples([parts[k % r.world_size][k // r.world_size] for k in range(total)])
+            if labels is None:
+                ctx._samples = x
+            else:
+                ctx._cond = (x, labels)
+    finally:
+        set_rng_state(saved)
+
+
 # -- the other ranks of a run ----------------------------------------------------------------
 
 
@@ -231,30 +272,33 @@ def follow_resume(runner: Runner, device_name: str) -> Outcome:
     """Rank > 0 of ``genbench resume``: rebuild the run rank 0 shares (no store is opened) and train
     beside it; the checkpoint arrives from rank 0 inside the trainer."""
     from genbench.engine.device import resolve_device, set_threads
+    from genbench.engine.evaluate import metrics_for
     from genbench.store.schema import Run
 
     device = join(resolve_device(device_name))  # rank 0 checks the batch size before it shares the run
     run = Run(**broadcast(None))
     set_threads(run.config.get("threads"))
     spec, bench, model, data, train_cfg, eval_cfg = runner._rebuild(run, {})
-    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, device, 0)
+    metrics, _ = metrics_for(runner.plugins, bench, spec, data.info.shape)
+    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, 0)
 
 
 def follow_run(
     req: RunRequest, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
-    device: torch.device, budget_images: int,
+    metrics: list[Metric], device: torch.device, budget_images: int,
 ) -> Outcome:  # fmt: skip
-    """Rank > 0 of ``genbench run``: train beside rank 0 from the same command; store nothing."""
+    """Rank > 0 of ``genbench run``: train beside rank 0 from the same command, then draw a share of
+    the evaluation's samples; store nothing."""
     from genbench.store.schema import Run
 
     run = Run(id="", model=req.model or req.family, dataset=req.dataset, budget=req.budget,
               budget_images=budget_images, seed=req.seed, status="running")  # fmt: skip
-    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, device, req.stop_after_steps)
+    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, req.stop_after_steps)
 
 
 def _train_beside(
     run: Run, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
-    device: torch.device, stop_after_steps: int,
+    metrics: list[Metric], device: torch.device, stop_after_steps: int,
 ) -> Outcome:  # fmt: skip
     from genbench.engine.protocols import give_labelled, representation_context
     from genbench.engine.runner import Outcome
@@ -266,6 +310,10 @@ def _train_beside(
         checkpoint_path=None, stop_after_steps=stop_after_steps,
     )  # fmt: skip
     run.status, run.message = result.status, result.message
+    if result.status == "finished":  # rank 0 evaluates exactly then (the ranks agree on how training ended)
+        num_samples = eval_cfg.num_samples or bench.num_samples[run.budget]
+        ctx = EvalContext(model, data, num_samples, device, seed=eval_cfg.seed, batch_size=eval_cfg.batch_size)
+        share_sampling(ctx, metrics)
     return Outcome(run, [], result)
 
 

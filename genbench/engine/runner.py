@@ -168,7 +168,7 @@ class Runner:
         if not distributed.is_main():  # torchrun's other ranks train beside rank 0 and store nothing
             seed_everything(req.seed)
             model = build_model(spec, data.info, model_cfg)
-            return distributed.follow_run(req, model, data, bench, train_cfg, eval_cfg, device, budget_images)
+            return distributed.follow_run(req, model, data, bench, train_cfg, eval_cfg, metrics, device, budget_images)
         for line in grouped_reasons(skipped):
             self.notice(line)
         store = self.store
