@@ -10,9 +10,12 @@ CUDA, gloo on the CPU. What the ranks share:
   global batch, and the run, do not depend on N beyond floating-point reduction order;
 - **gradients**: averaged by DDP (below); the initial parameters are rank 0's (DDP broadcasts them);
 - **losses**: the logged value is the mean over ranks, so it is the global batch's mean loss;
-- **the store**: rank 0 alone writes the database, checkpoints and artifacts, and evaluates; the
-  other ranks train beside it and write nothing. A resumed run's checkpoint (and run row) reaches
-  them from rank 0 through ``broadcast_object_list``, so no shared filesystem is needed.
+- **noise**: rank 0 keeps the run's random stream (the one its checkpoint holds); each other rank
+  draws its own, seeded from (seed, rank, step), so a step's noise differs between ranks;
+- **the store**: rank 0 alone writes the database, checkpoints and artifacts, and computes the
+  metrics; the other ranks train beside it and write nothing. A resumed run's checkpoint (and run
+  row) reaches them from rank 0 through ``broadcast_object_list``, so no shared filesystem is needed;
+- **evaluation**: every rank draws a share of the samples, gathered to rank 0 (:func:`share_sampling`).
 
 Why DDP is armed by hand. genbench models optimise manually: ``training_step`` calls
 ``ctx.optimize(loss, name)`` once per optimizer (a GAN two or more times per step), so each
@@ -86,6 +89,11 @@ def current() -> Rank | None:
     if world <= 1:
         return None
     return Rank(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def active() -> Rank | None:
+    """This process's rank once it has joined torchrun's process group (:func:`setup`), else None."""
+    return current() if dist.is_available() and dist.is_initialized() else None
 
 
 def is_main() -> bool:
@@ -232,8 +240,8 @@ def share_sampling(ctx: EvalContext, metrics: list[Metric]) -> None:
     draws. Feature extraction and the metrics then run on rank 0 (they are cheap beside sampling).
     A metric that reads samples not foreseen here still gets the same ones: rank 0 draws them alone.
     """
-    r = current()
-    if r is None or not dist.is_initialized():
+    r = active()
+    if r is None:
         return
     wanted = {need for m in metrics for need in (m.spec.requires or "").split("|")}
     kinds = [(kind, labels, offset) for kind, labels, offset in

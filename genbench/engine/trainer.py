@@ -186,7 +186,7 @@ class _Loop:
         self.window = _LossWindow()
         self.losses: list[tuple[int, int, dict[str, float]]] = []
         self.step_seconds = 0.0
-        self.rank = distributed.current()
+        self.rank = distributed.active()
         self.parallel: distributed.DataParallel | None = None
 
     @property
