@@ -120,6 +120,17 @@ def test_a_gan_trains_in_two_processes(results):
     assert {name for _, name in losses} >= {"d_loss", "g_loss"}  # logged at step 10, averaged over the ranks
 
 
+def test_a_crashing_rank_ends_the_launch(toy_plugins, results):
+    """Rank 1 raises mid-step while rank 0 waits on it in the gradient all-reduce: torchrun ends
+    them both (no hang). Rank 0 stores the run as failed when gloo reports the lost peer first, else
+    it is killed and the run goes stale; `genbench resume` continues either."""
+    proc = torchrun(2, "run", *TOY, "--set", "crash_rank=1", "--results-dir", str(results))
+    assert proc.returncode != 0
+    assert "rank 1 crashes, as asked" in proc.stderr
+    (run,), _ = stored(results)
+    assert run[1] in ("failed", "running") and run[3] == 0
+
+
 def test_nproc_needs_a_batch_that_splits_evenly(toy_plugins, results, capsys):
     code, out, err = run_cli(capsys, "run", *TOY, "--results-dir", str(results), "--nproc", "3")
     assert code == 2
