@@ -83,21 +83,42 @@ class EvalContext:
         with ``genbench.api.randn_tensor``, which draws on the generator's device and moves it)."""
         return torch.Generator("cpu").manual_seed(self.seed + offset)
 
+    def chunk_generator(self, offset: int, chunk: int) -> torch.Generator:
+        """The generator of the ``chunk``-th batch of samples. Each batch has its own, so any process
+        can draw any batch (torchrun ranks share the sampling) and get what one process draws."""
+        if chunk == 0:
+            return self.generator(offset)
+        return torch.Generator("cpu").manual_seed(((self.seed + offset) * 1_000_003 + chunk) % (1 << 63))
+
     @torch.no_grad()
-    def _generate(self, labels: torch.Tensor | None, offset: int) -> torch.Tensor:
-        gen = self.generator(offset)
+    def sample_chunks(
+        self, labels: torch.Tensor | None, offset: int, part: int = 0, parts: int = 1
+    ) -> list[torch.Tensor]:
+        """Batches ``part``, ``part + parts``, ... of the samples, as float (n, C, H, W) on the CPU."""
+        task = "sampling" if labels is None else "sampling (conditional)"
         chunks = []
-        self.report("sampling" if labels is None else "sampling (conditional)", 0, self.num_samples)
-        for i in range(0, self.num_samples, self.batch_size):
+        self.report(task, 0, self.num_samples)
+        for k, i in enumerate(range(0, self.num_samples, self.batch_size)):
+            if k % parts != part:
+                continue
             n = min(self.batch_size, self.num_samples - i)
             lab = None if labels is None else labels[i : i + n].to(self.device)
-            x = self.model.sample(n, labels=lab, generator=gen).float().cpu()
-            chunks.append(x)
-            self.report("sampling" if labels is None else "sampling (conditional)", i + n, self.num_samples)
+            chunks.append(self.model.sample(n, labels=lab, generator=self.chunk_generator(offset, k)).float().cpu())
+            self.report(task, i + n, self.num_samples)
+        return chunks
+
+    def finish_samples(self, chunks: list[torch.Tensor]) -> torch.Tensor:
+        """The batches, in order, checked and rounded to 8 bits."""
         x = torch.cat(chunks)
         check_images(x, f"samples of model '{type(self.model).__name__}'", self.data.info.shape)
         # Score what a user would save: 8-bit images, like the reference set.
         return torch.round(x * 255) / 255
+
+    def _generate(self, labels: torch.Tensor | None, offset: int) -> torch.Tensor:
+        return self.finish_samples(self.sample_chunks(labels, offset))
+
+    def conditional_labels(self) -> torch.Tensor:
+        return torch.arange(self.num_samples) % self.data.num_classes
 
     def samples(self) -> torch.Tensor:
         """(num_samples, C, H, W) unconditional samples in [0, 1]."""
@@ -110,7 +131,7 @@ class EvalContext:
         """Class-balanced conditional samples and the labels asked for."""
         if self._cond is None:
             self.model.eval()
-            labels = torch.arange(self.num_samples) % self.data.num_classes
+            labels = self.conditional_labels()
             self._cond = (self._generate(labels, offset=1), labels)
         return self._cond
 

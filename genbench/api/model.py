@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -74,6 +74,9 @@ class StepContext:
         self.step = 0  # number of completed training steps
         self.images_seen = 0
         self.total_steps = 0  # steps the whole run takes (learning-rate schedules); 0 when unknown
+        # Under torchrun: called with each loss before its backward, to arm DDP's gradient averaging
+        # for that backward (genbench.engine.distributed); None in a single process.
+        self.grad_sync: Callable[[torch.Tensor], None] | None = None
         # fp16 needs loss scaling; one scaler per optimizer keeps GAN steps independent.
         enabled = amp == "fp16" and device.type == "cuda"
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=enabled) for name in optimizers}
@@ -93,9 +96,12 @@ class StepContext:
         opt = self.optimizers[optimizer]
         scaler = self.scalers[optimizer]
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward(retain_graph=retain_graph)
+        scaled = scaler.scale(loss)
+        if self.grad_sync is not None:
+            self.grad_sync(scaled)
+        scaled.backward(retain_graph=retain_graph)
         params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
-        if self.world_size > 1:
+        if self.world_size > 1 and self.grad_sync is None:
             # Data parallel: average gradients across ranks so every replica takes the same step.
             for p in params:
                 torch.distributed.all_reduce(p.grad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -102,14 +103,21 @@ def run(
     threads: Annotated[
         int, typer.Option("--threads", help="CPU threads for torch; 0: $OMP_NUM_THREADS, else the idle CPUs (max 4).")
     ] = 0,
+    nproc: Annotated[
+        int, typer.Option("--nproc", help="Train one run with this many processes here (torchrun, DDP).")
+    ] = 0,
 ) -> None:
     """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
+    from genbench.engine import distributed
     from genbench.engine.runner import RunRequest
 
     req = RunRequest(
         family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps
     )
     req.threads = threads
+    if nproc > 1:
+        distributed.check_request(req, nproc)
+        raise typer.Exit(distributed.launch(nproc, sys.argv[1:]))
     label = f"{family} {model or ''} {dataset}".replace("  ", " ")
     progress = EvalProgress()
     runner = _runner(results_dir, db, progress)
@@ -117,6 +125,8 @@ def run(
         outcome = runner.run(req, reporter(label))
     finally:
         progress.close()
+    if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
+        return
     _print_outcome(runner, outcome)
     if outcome.run.status == "diverged":
         raise typer.Exit(1)
@@ -129,12 +139,16 @@ def resume(
     db: DbOpt = None,
 ) -> None:
     """Continue an interrupted run from its last checkpoint, then evaluate it."""
+    from genbench.engine import distributed
+
     progress = EvalProgress()
     runner = _runner(results_dir, db, progress)
     try:
         outcome = runner.resume(run_id, reporter(f"resume {run_id}"), device)
     finally:
         progress.close()
+    if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
+        return
     _print_outcome(runner, outcome)
 
 

@@ -17,6 +17,7 @@ from genbench.api.model import GenerativeModel, eval_fields
 from genbench.api.protocols import ProtocolContext
 from genbench.api.representation import RepresentationContext
 from genbench.benchmarks import Benchmark
+from genbench.engine import distributed
 from genbench.engine.build import build_metric
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
 from genbench.errors import GenbenchError, blame
@@ -121,6 +122,7 @@ def evaluate(
         representation=representation, anomaly=anomaly,
     )  # fmt: skip
     ctx.progress = progress
+    distributed.share_sampling(ctx, metrics)  # under torchrun, every rank draws a share of the samples
     settings = eval_fields(model.config)
     scores = []
     token = _ACTIVE.set(ctx)  # feature extractors report through it

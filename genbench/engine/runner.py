@@ -26,6 +26,7 @@ from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, check_settings, config_hash, parse_set
 from genbench.data import load_dataset
+from genbench.engine import distributed
 from genbench.engine.build import build_model, model_class, resolve_run_configs
 from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
@@ -164,6 +165,11 @@ class Runner:
         seed_everything(req.seed)
         with blame(plan.origin, f"building model '{plan.spec.name}'"):
             model = build_model(plan.spec, plan.data.info, plan.model_cfg)
+        if not distributed.is_main():
+            return distributed.follow_run(
+                req, model, plan.data, plan.bench, plan.train_cfg, plan.eval_cfg, plan.metrics, plan.device,
+                plan.bench.images(req.budget),
+            )  # fmt: skip
         run = self._new_run(req, plan, model)
         writer = self._writer(run.id)
         writer.create(run)
@@ -194,16 +200,17 @@ class Runner:
         check_settings(train_cfg, prefix="train.")
         check_settings(eval_cfg, prefix="eval.")
         check_settings(model_cfg)
-        device = resolve_device(req.device)
+        device = distributed.setup(resolve_device(req.device), batch_size=train_cfg.batch_size)
         ensure_writable(self.results_dir)
         threads = set_threads(req.threads)
         data = load_dataset(req.dataset, req.data_dir)  # missing data is said before missing metric weights
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
-        for line in grouped_reasons(skipped):
-            self.notice(line)
-        self.store.require_writable()
-        representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
-        anomaly_context(bench, data, req.data_dir, metrics)  # so does a missing out-of-distribution set
+        if distributed.is_main():  # torchrun's other ranks train beside rank 0 and store nothing
+            for line in grouped_reasons(skipped):
+                self.notice(line)
+            self.store.require_writable()
+            representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
+            anomaly_context(bench, data, req.data_dir, metrics)  # so does a missing out-of-distribution set
         return RunPlan(
             spec=spec, bench=bench, data=data, metrics=metrics, skipped=skipped, train_cfg=train_cfg,
             eval_cfg=eval_cfg, model_cfg=model_cfg, device=device, threads=threads, origin=origin,
@@ -250,6 +257,8 @@ class Runner:
     def resume(self, run_id: str, reporter: Reporter | None = None, device_name: str = "auto") -> Outcome:
         """Continue a run from its last checkpoint: one killed or interrupted while training trains
         on, one killed while evaluating is evaluated. Never while another process holds the run."""
+        if not distributed.is_main():  # torchrun's other ranks: rank 0 shares the run and its checkpoint
+            return distributed.follow_resume(self, device_name)
         self.store.require_writable()
         run = self.store.get_run(run_id)
         if run.status == "finished":
@@ -263,18 +272,19 @@ class Runner:
         state = load_checkpoint(ckpt_path)
         set_threads(run.config.get("threads"))  # as the run was started with
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
-        device = resolve_device(device_name)
+        device = distributed.setup(resolve_device(device_name), batch_size=train_cfg.batch_size)
         metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
         owner = process_owner()
         if not self.store.claim(run.id, owner):
             raise GenbenchError(f"run {run.id} was just resumed by another process; `genbench runs` shows it")
         writer = self._writer(run.id)
         writer.restart(after_step=state["step"])
+        run = self.store.get_run(run.id)
+        distributed.share_run(run)
         return self._run_session(
             RunSession(
-                run=self.store.get_run(run.id), model=model, data=data, bench=bench, metrics=metrics,
-                train_cfg=train_cfg, eval_cfg=eval_cfg, device=device, writer=writer, resume=state,
-                reporter=reporter,
+                run=run, model=model, data=data, bench=bench, metrics=metrics, train_cfg=train_cfg,
+                eval_cfg=eval_cfg, device=device, writer=writer, resume=state, reporter=reporter,
             )
         )  # fmt: skip
 
@@ -287,6 +297,7 @@ class Runner:
 
         ``only`` restricts scoring to those of the benchmark's metrics (e.g. ``probe-acc`` at
         another ``eval.labels``), so a cheap metric need not wait for the expensive ones."""
+        distributed.single_process("genbench eval")
         run = self.store.get_run(run_id)
         if run.status != "finished":
             raise GenbenchError(f"run {run.id} is {run.status}: only finished runs are evaluated (resume it first)")

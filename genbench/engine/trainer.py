@@ -20,8 +20,9 @@ from typing import Any, Protocol
 import torch
 
 from genbench.api.dataset import ImageData
-from genbench.api.model import GenerativeModel, StepContext
+from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.config import TrainConfig
+from genbench.engine import distributed
 from genbench.engine.batches import Batches
 from genbench.engine.checkpoint import save_checkpoint
 from genbench.engine.device import rng_state, set_rng_state
@@ -94,7 +95,7 @@ def train(
     budget_images: int,
     seed: int,
     device: torch.device,
-    checkpoint_path: Path,
+    checkpoint_path: Path | None,
     resume: dict[str, Any] | None = None,
     on_log: Callable[[int, int, dict[str, float]], None] | None = None,
     on_checkpoint: Callable[[int, int], None] | None = None,
@@ -108,122 +109,200 @@ def train(
     ``stop_after_steps`` > 0 stops as a Ctrl-C would once that step is reached (tests, demos).
     ``why_stop`` is asked before every step; a reason raises GenbenchError with it, writing no
     checkpoint (the run's lease was lost: another process owns the run now).
+
+    Under torchrun (:mod:`genbench.engine.distributed`) every rank calls this: rank 0's
+    ``resume`` reaches the others, each trains on its shard of the global batch, and only
+    rank 0 writes ``checkpoint_path`` (None on the others: they write nothing).
     """
-    reporter = reporter or SilentReporter()
-    model.to(device)
-    optimizers = model.configure_optimizers()
-    ctx = StepContext(optimizers, device=device, amp=cfg.amp, grad_clip=cfg.grad_clip or None, world_size=world_size)
-    batches = Batches(data.train_x, data.train_y, cfg.batch_size, seed, device)
-    # Two-domain data: domain B is drawn in its own seeded order, so nothing is paired with A.
-    batches_b = (
-        Batches(data.train_b_x, data.train_b_y, batches.batch_size, seed + 1_000_000, device)  # type: ignore[arg-type]
-        if data.has_domain_b
-        else None
-    )
-    steps = total_steps(budget_images, batches.batch_size)
-    # No optimizer and no state at all (a baseline such as an identity map): nothing can be learnt,
-    # so the run takes zero steps. A model with buffers but no optimizer (PCA's moment sums) learns
-    # in training_step without gradients and runs its steps like any other.
-    nothing_to_learn = not optimizers and not model.state_dict()
-    if nothing_to_learn:
-        steps = 0
-    ctx.total_steps = steps
-    every = cfg.checkpoint_every or max(batches.batch_size, budget_images // 4)
-    ckpt_steps = max(1, every // batches.batch_size)
+    loop = _Loop(model, data, cfg, budget_images, seed, device, checkpoint_path, world_size)
+    loop.on_log, loop.on_checkpoint = on_log, on_checkpoint
+    loop.restore(resume)
+    return loop.run(reporter or SilentReporter(), stop_after_steps, why_stop)
 
-    step = 0
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        for name, opt in optimizers.items():
-            opt.load_state_dict(resume["optimizers"][name])
-        ctx.load_state_dict(resume.get("scalers", {}))
-        set_rng_state(resume["rng"])
-        step = int(resume["step"])
-    # The loss window in progress travels with the checkpoint, so an interrupted-then-resumed
-    # run logs exactly the points an uninterrupted one does.
-    window = resume.get("loss_window", {}) if resume is not None else {}
-    sums: dict[str, torch.Tensor] = {k: v.to(device) for k, v in window.get("sums", {}).items()}
-    count = int(window.get("count", 0))
 
-    def checkpoint() -> None:
+@dataclass
+class _LossWindow:
+    """Loss sums since the last log point. It travels with the checkpoint, so an
+    interrupted-then-resumed run logs exactly the points an uninterrupted one does."""
+
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            v = torch.as_tensor(v).detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: torch.device) -> _LossWindow:
+        return cls({k: v.to(device) for k, v in state.get("sums", {}).items()}, int(state.get("count", 0)))
+
+
+class _Loop:
+    """The state of one training session and the steps that change it."""
+
+    def __init__(
+        self,
+        model: GenerativeModel,
+        data: ImageData,
+        cfg: TrainConfig,
+        budget_images: int,
+        seed: int,
+        device: torch.device,
+        checkpoint_path: Path | None,
+        world_size: int,
+    ) -> None:
+        model.to(device)
+        self.model, self.cfg, self.seed, self.device = model, cfg, seed, device
+        self.checkpoint_path = checkpoint_path
+        self.on_log: Callable[[int, int, dict[str, float]], None] | None = None
+        self.on_checkpoint: Callable[[int, int], None] | None = None
+        self.optimizers = model.configure_optimizers()
+        self.ctx = StepContext(
+            self.optimizers, device=device, amp=cfg.amp, grad_clip=cfg.grad_clip or None, world_size=world_size
+        )
+        self.batches = Batches(data.train_x, data.train_y, cfg.batch_size, seed, device)
+        # Two-domain data: domain B is drawn in its own seeded order, so nothing is paired with A.
+        self.batches_b = (
+            Batches(data.train_b_x, data.train_b_y, self.batches.batch_size, seed + 1_000_000, device)  # type: ignore[arg-type]
+            if data.has_domain_b
+            else None
+        )
+        self.steps = total_steps(budget_images, self.batches.batch_size)
+        # No optimizer and no state at all (a baseline such as an identity map): nothing can be learnt,
+        # so the run takes zero steps. A model with buffers but no optimizer (PCA's moment sums) learns
+        # in training_step without gradients and runs its steps like any other.
+        self.nothing_to_learn = not self.optimizers and not model.state_dict()
+        if self.nothing_to_learn:
+            self.steps = 0
+        self.ctx.total_steps = self.steps
+        every = cfg.checkpoint_every or max(self.batches.batch_size, budget_images // 4)
+        self.ckpt_steps = max(1, every // self.batches.batch_size)
+        self.step = 0
+        self.window = _LossWindow()
+        self.losses: list[tuple[int, int, dict[str, float]]] = []
+        self.step_seconds = 0.0
+        self.rank = distributed.active()
+        self.parallel: distributed.DataParallel | None = None
+
+    @property
+    def images_seen(self) -> int:
+        return self.step * self.batches.batch_size
+
+    def restore(self, resume: dict[str, Any] | None) -> None:
+        """Load a checkpoint's state (under torchrun: rank 0's, sent to every rank), then wrap the model."""
+        if self.rank is not None:
+            distributed.check_batch_size(self.batches.batch_size, self.rank.world_size)
+            resume = distributed.broadcast(resume)
+        if resume is not None:
+            self.model.load_state_dict(resume["model"])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(resume["optimizers"][name])
+            self.ctx.load_state_dict(resume.get("scalers", {}))
+            set_rng_state(resume["rng"])
+            self.step = int(resume["step"])
+            self.window = _LossWindow.from_state(resume.get("loss_window", {}), self.device)
+        if self.rank is not None:
+            self.parallel = distributed.DataParallel(self.model, self.ctx, self.rank, self.device)
+            self.parallel.reseed(self.seed, self.step)
+
+    def checkpoint(self) -> None:
+        window = self.window
+        if self.parallel:
+            self.parallel.check_replicas(self.model)
+            # The loss sums so far are this rank's: the checkpoint holds their mean over the ranks,
+            # which resumes under any process count (averaging the ranks' later sums stays linear).
+            window = _LossWindow(self.parallel.mean(window.sums), window.count)
+        if self.checkpoint_path is None:  # a rank other than 0 of a torchrun launch
+            return
         state = {
-            "model": model.state_dict(),
-            "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
-            "scalers": ctx.state_dict(),
+            "model": self.model.state_dict(),  # the unwrapped model: loads under any process count
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "scalers": self.ctx.state_dict(),
             "rng": rng_state(),
-            "step": step,
-            "images_seen": step * batches.batch_size,
-            "loss_window": {"sums": {k: v.cpu() for k, v in sums.items()}, "count": count},
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "loss_window": window.state_dict(),
         }
-        save_checkpoint(checkpoint_path, state)
-        if on_checkpoint:
-            on_checkpoint(step, step * batches.batch_size)
+        save_checkpoint(self.checkpoint_path, state)
+        if self.on_checkpoint:
+            self.on_checkpoint(self.step, self.images_seen)
 
-    step_seconds = 0.0
-    result_losses: list[tuple[int, int, dict[str, float]]] = []
-    status, message = "finished", ""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    def batch(self) -> Batch:
+        batch = self.batches.batch(self.step)
+        if self.batches_b is not None:
+            other = self.batches_b.batch(self.step)
+            batch = dataclasses.replace(batch, x_b=other.x, y_b=other.y)
+        return self.parallel.shard(batch) if self.parallel else batch
 
-    def flush() -> bool:
-        """Record the interval's mean losses; False when one is not finite."""
-        nonlocal sums, count
-        if not count:
-            return True
-        means = {k: float(v) / count for k, v in sums.items()}
-        sums, count = {}, 0
-        images = step * batches.batch_size
-        result_losses.append((step, images, means))
-        if on_log:
-            on_log(step, images, means)
-        elapsed = time.perf_counter() - loop_start
-        reporter.update(images, means, (step - first_step) * batches.batch_size / max(elapsed, 1e-9))
-        return all(math.isfinite(v) for v in means.values())
+    def train_step(self) -> None:
+        batch = self.batch()
+        self.ctx.step, self.ctx.images_seen = self.step, self.images_seen
+        self._sync()
+        t0 = time.perf_counter()
+        losses = self.model.training_step(batch, self.ctx)
+        self._sync()
+        self.step_seconds += time.perf_counter() - t0
+        self.window.add(losses)
+        self.step += 1
 
-    model.train()
-    reporter.start(steps * batches.batch_size, step * batches.batch_size)
-    first_step = step
-    loop_start = time.perf_counter()
-    with _StopFlag() as stop:
-        try:
-            while step < steps:
-                if why_stop is not None and (why := why_stop()):
-                    raise GenbenchError(why)
-                batch = batches.batch(step)
-                if batches_b is not None:
-                    other = batches_b.batch(step)
-                    batch = dataclasses.replace(batch, x_b=other.x, y_b=other.y)
-                ctx.step, ctx.images_seen = step, step * batches.batch_size
-                sync()
-                t0 = time.perf_counter()
-                losses = model.training_step(batch, ctx)
-                sync()
-                step_seconds += time.perf_counter() - t0
-                for k, v in losses.items():
-                    v = torch.as_tensor(v).detach().float()
-                    sums[k] = sums[k] + v if k in sums else v
-                count += 1
-                step += 1
-                at_checkpoint = step % ckpt_steps == 0 or step == steps
-                if step % cfg.log_every == 0 or at_checkpoint:
-                    if not flush():
-                        bad = ", ".join(f"{k}={v:.4g}" for k, v in result_losses[-1][2].items())
-                        status = "diverged"
-                        message = f"loss became non-finite at step {step} ({bad}); lower the learning rate"
+    def flush(self) -> str | None:
+        """Record the interval's mean losses; the divergence message when one is not finite."""
+        if not self.window.count:
+            return None
+        sums = self.parallel.mean(self.window.sums) if self.parallel else self.window.sums
+        means = {k: float(v) / self.window.count for k, v in sums.items()}
+        self.window = _LossWindow()
+        self.losses.append((self.step, self.images_seen, means))
+        if self.on_log:
+            self.on_log(self.step, self.images_seen, means)
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.reporter.update(self.images_seen, means, (self.step - self.first_step) * self.batches.batch_size / elapsed)
+        if all(math.isfinite(v) for v in means.values()):
+            return None
+        bad = ", ".join(f"{k}={v:.4g}" for k, v in means.items())
+        return f"loss became non-finite at step {self.step} ({bad}); lower the learning rate"
+
+    def run(self, reporter: Reporter, stop_after_steps: int, why_stop: Callable[[], str | None] | None) -> TrainResult:
+        self.model.train()
+        self.reporter = reporter
+        reporter.start(self.steps * self.batches.batch_size, self.images_seen)
+        self.first_step, self.started = self.step, time.perf_counter()
+        status, message = "finished", ""
+        with _StopFlag() as stop:
+            try:
+                while self.step < self.steps:
+                    if why_stop is not None and (why := why_stop()):
+                        raise GenbenchError(why)
+                    self.train_step()
+                    at_checkpoint = self.step % self.ckpt_steps == 0 or self.step == self.steps
+                    if self.step % self.cfg.log_every == 0 or at_checkpoint:
+                        if diverged := self.flush():  # the same on every rank: the losses are all-reduced
+                            status, message = "diverged", diverged
+                            break
+                    if stop_after_steps and stop_after_steps <= self.step < self.steps:
+                        stop.requested = True
+                    if self.parallel and self.step < self.steps:
+                        stop.requested = self.parallel.any(stop.requested)
+                    if stop.requested:
+                        self.checkpoint()
+                        status, message = "interrupted", f"stopped at step {self.step} of {self.steps}"
                         break
-                if stop_after_steps and step >= stop_after_steps and step < steps:
-                    stop.requested = True
-                if stop.requested:
-                    checkpoint()
-                    status, message = "interrupted", f"stopped at step {step} of {steps}"
-                    break
-                if at_checkpoint:
-                    checkpoint()
-        finally:
-            reporter.stop()
-    if nothing_to_learn:
-        checkpoint()  # the (stateless) model is stored like any other, for `genbench eval`
-        message = "nothing to train: the model has no optimizer and no state, so it saw no training images"
-    sync()
-    return TrainResult(
-        status, step, step * batches.batch_size, step_seconds, time.perf_counter() - loop_start, message, result_losses
-    )
+                    if at_checkpoint:
+                        self.checkpoint()
+            finally:
+                reporter.stop()
+        if self.nothing_to_learn:
+            self.checkpoint()  # the (stateless) model is stored like any other, for `genbench eval`
+            message = "nothing to train: the model has no optimizer and no state, so it saw no training images"
+        self._sync()
+        loop_seconds = time.perf_counter() - self.started
+        return TrainResult(status, self.step, self.images_seen, self.step_seconds, loop_seconds, message, self.losses)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()

@@ -7,6 +7,7 @@ multi-optimizer checkpointing, and noise drawn in each step exercises RNG restor
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class ToyConfig:
     noise: float = 0.01  # input jitter, so each step draws from the global RNG
     poison_step: int = -1  # >=0: the loss turns NaN from this step on (exercises divergence handling)
     warn_above: float = float("inf")  # a final logged loss above this gives a training warning
+    crash_rank: int = -1  # >=0: under torchrun, that rank raises at step 2 (a crash the others must not wait on)
     temperature: float = eval_setting(1.0, "scale multiplier when sampling")
 
 
@@ -56,6 +58,8 @@ class ToyPixel(GenerativeModel):
         }
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        if ctx.step == 2 and os.environ.get("RANK") == str(self.config.crash_rank):
+            raise RuntimeError(f"rank {self.config.crash_rank} crashes, as asked")
         x = (batch.x + self.config.noise * torch.randn_like(batch.x)).clamp(0, 1)
         if 0 <= self.config.poison_step <= ctx.step:
             x = x * float("nan")

@@ -1,0 +1,370 @@
+"""Several processes, one run: PyTorch's DistributedDataParallel under ``torchrun``.
+
+``torchrun --nproc_per_node=N -m genbench run ...`` (or ``genbench run --nproc N ...``, which
+launches exactly that) starts N copies of the same command. Each joins the process group from
+torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``PORT``): NCCL on
+CUDA, gloo on the CPU. What the ranks share:
+
+- **data**: every rank draws the same deterministic global batch of a step
+  (:class:`genbench.engine.batches.Batches`) and trains on its own contiguous shard of it, so the
+  global batch, and the run, do not depend on N beyond floating-point reduction order;
+- **gradients**: averaged by DDP (below); the initial parameters are rank 0's (DDP broadcasts them);
+- **losses**: the logged value is the mean over ranks, so it is the global batch's mean loss;
+- **noise**: rank 0 keeps the run's random stream (the one its checkpoint holds); each other rank
+  draws its own, seeded from (seed, rank, step), so a step's noise differs between ranks;
+- **the store**: rank 0 alone writes the database, checkpoints and artifacts, and computes the
+  metrics; the other ranks train beside it and write nothing. A resumed run's checkpoint (and run
+  row) reaches them from rank 0 through ``broadcast_object_list``, so no shared filesystem is needed;
+- **evaluation**: every rank draws a share of the samples, gathered to rank 0 (:func:`share_sampling`).
+
+Why DDP is armed by hand. genbench models optimise manually: ``training_step`` calls
+``ctx.optimize(loss, name)`` once per optimizer (a GAN two or more times per step), so each
+backward runs *inside* the step. DDP's usual pattern (and Lightning's training_step-as-forward
+wrapper) arms DDP's gradient reducer when the wrapped ``forward`` returns, i.e. after those
+backward passes: gradients would silently go unsynchronised. We keep DDP, for what it does well
+(broadcasting rank 0's parameters and buffers, bucketing gradients and all-reducing each bucket
+while the backward is still running), and arm its reducer ourselves just before each backward
+with the loss whose graph it is to expect: what DDP's own ``forward`` does after the module
+returns (``reducer.prepare_for_backward``), and what Lightning does for manual optimisation
+(lightning/pytorch/overrides/distributed.py, ``prepare_for_backward``). With
+``find_unused_parameters=True`` the reducer walks that loss's graph, so a discriminator step,
+which reaches no generator parameter, averages exactly the gradients it produced; several
+optimizers and several backward passes per step therefore need nothing more.
+
+Not FSDP: every genbench model fits one device (the largest, DDPM on CIFAR-10, has 35.7M
+parameters), and FSDP's sharded parameters would have to be gathered for each GAN sub-step and
+for the EMA copies that read whole parameters; DDP's replicas keep all of that unchanged.
+
+BatchNorm becomes SyncBatchNorm on CUDA (statistics over the global batch, as one process
+computes them). On the CPU PyTorch has no SyncBatchNorm, so each rank normalises over its own
+shard: a model with BatchNorm then depends on N through its batch statistics (running stats are
+rank 0's); models without BatchNorm do not.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from genbench.api.metric import EvalContext, Metric
+from genbench.api.model import Batch, GenerativeModel, StepContext
+from genbench.engine.device import rng_state, seed_everything, set_rng_state
+from genbench.errors import GenbenchError
+
+if TYPE_CHECKING:
+    from genbench.engine.runner import Outcome, Runner, RunRequest
+    from genbench.store.schema import Run
+
+# A rank that waits this long on the others (one crashed before torchrun noticed, a deadlock)
+# raises instead of hanging; torchrun then tears the other ranks down.
+TIMEOUT = timedelta(minutes=10)
+RUN_FIELDS = ("id", "model", "dataset", "benchmark", "benchmark_version", "budget", "budget_images", "seed",
+              "config", "run_dir")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rank:
+    """This process's place in a torchrun launch."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def current() -> Rank | None:
+    """This process's rank under torchrun (from its environment), or None in a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    return Rank(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def active() -> Rank | None:
+    """This process's rank once it has joined torchrun's process group (:func:`setup`), else None."""
+    return current() if dist.is_available() and dist.is_initialized() else None
+
+
+def is_main() -> bool:
+    """True in a single process and on rank 0: the process that writes the store and prints."""
+    r = current()
+    return r is None or r.main
+
+
+def check_batch_size(batch_size: int, world_size: int) -> None:
+    if world_size > 1 and batch_size % world_size:
+        lower = batch_size - batch_size % world_size
+        raise GenbenchError(
+            f"the global batch of {batch_size} images cannot be split evenly over {world_size} processes: "
+            f"pass --set train.batch_size={lower} (or {lower + world_size}), or another process count"
+        )
+
+
+def setup(device: torch.device, *, batch_size: int) -> torch.device:
+    """Under torchrun: check the batch splits evenly, join the process group (once) and return
+    this rank's device (``cuda:LOCAL_RANK`` on GPUs). In a single process: ``device`` unchanged."""
+    r = current()
+    if r is None:
+        return device
+    check_batch_size(batch_size, r.world_size)
+    return join(device)
+
+
+def join(device: torch.device) -> torch.device:
+    """Join torchrun's process group (once) and return this rank's device."""
+    r = current()
+    assert r is not None
+    if device.type == "cuda":
+        device = torch.device("cuda", r.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+    return device
+
+
+def single_process(what: str) -> None:
+    """Refuse a command that must not run once per rank (it would write the store N times)."""
+    if current() is not None:
+        raise GenbenchError(f"{what} runs in one process: start it without torchrun")
+
+
+def broadcast(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (pickled; tensors travel too)."""
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+class DataParallel:
+    """One rank's side of data-parallel training of ``model``: shards batches, averages gradients
+    through DDP, averages logged losses and agrees on stopping. See the module docstring."""
+
+    def __init__(self, model: GenerativeModel, ctx: StepContext, rank: Rank, device: torch.device) -> None:
+        self.rank = rank
+        self.device = device
+        trainable = any(p.requires_grad for p in model.parameters()) and bool(ctx.optimizers)
+        # A model that learns without gradients (PCA's moment sums) is not wrapped and not sharded:
+        # every rank computes the whole global batch, the same on each, as one process would.
+        self.shards = trainable
+        self.ddp: nn.parallel.DistributedDataParallel | None = None
+        if trainable:
+            if device.type == "cuda":
+                nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            self.ddp = nn.parallel.DistributedDataParallel(
+                model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=True,  # each backward reaches only its own part (a GAN's D step)
+                broadcast_buffers=False,  # the forward DDP would broadcast them in is never called
+            )
+            ctx.grad_sync = self.before_backward
+        ctx.world_size = rank.world_size
+
+    def before_backward(self, loss: torch.Tensor) -> None:
+        """Arm DDP's reducer for the backward of ``loss``: what DDP's forward does on return."""
+        assert self.ddp is not None
+        self.ddp.require_forward_param_sync = True
+        self.ddp.reducer.prepare_for_backward([loss])
+
+    def shard(self, batch: Batch) -> Batch:
+        """This rank's contiguous slice of the global batch."""
+        if not self.shards:
+            return batch
+        n = len(batch.x) // self.rank.world_size
+        part = slice(self.rank.rank * n, (self.rank.rank + 1) * n)
+        return Batch(
+            batch.x[part],
+            batch.y[part],
+            None if batch.x_b is None else batch.x_b[part],
+            None if batch.y_b is None else batch.y_b[part],
+        )
+
+    def mean(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-rank loss sums averaged over the ranks (one all-reduce for all of them)."""
+        if not sums or not self.shards:
+            return sums
+        names = sorted(sums)
+        flat = torch.stack([sums[k].to(self.device, torch.float64) for k in names])
+        dist.all_reduce(flat)
+        flat /= self.rank.world_size
+        return {k: flat[i] for i, k in enumerate(names)}
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when it is on any one (a Ctrl-C seen by one rank stops them all together)."""
+        t = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def check_replicas(self, model: nn.Module) -> None:
+        """Raise when the ranks' parameters differ: averaged gradients keep them bit-identical, so a
+        difference means some update escaped DDP (e.g. gradients made outside ``ctx.optimize``)."""
+        with torch.no_grad():
+            total = sum((p.double().sum() for p in model.parameters()), torch.zeros((), dtype=torch.float64))
+        t = torch.stack([total, -total]).to(self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        if float(t[0]) != -float(t[1]):
+            raise RuntimeError(
+                f"the {self.rank.world_size} training processes hold different parameters "
+                f"(sums {float(t[0])!r} vs {-float(t[1])!r}): an update was not averaged across them"
+            )
+
+    def reseed(self, seed: int, step: int) -> None:
+        """Give ranks other than 0 their own noise stream (a VAE's eps, a GAN's z), a function of
+        (seed, rank, step): rank 0 keeps the run's stream, which its checkpoint holds."""
+        if not self.rank.main:
+            torch.manual_seed(((seed * 1_000_003 + self.rank.rank) * 1_000_003 + step) % (1 << 63))
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+def share_sampling(ctx: EvalContext, metrics: list[Metric]) -> None:
+    """Under torchrun, every rank draws its share of the samples the metrics will read and rank 0
+    gathers them; a no-op in one process.
+
+    Batch ``k`` of the samples is drawn on rank ``k mod N`` from its own generator
+    (:meth:`EvalContext.chunk_generator`), so rank 0 ends with exactly the samples one process
+    draws. Feature extraction and the metrics then run on rank 0 (they are cheap beside sampling).
+    A metric that reads samples not foreseen here still gets the same ones: rank 0 draws them alone.
+    """
+    r = active()
+    if r is None:
+        return
+    wanted = {need for m in metrics for need in (m.spec.requires or "").split("|")}
+    kinds = [(kind, labels, offset) for kind, labels, offset in
+             (("sample", None, 0), ("conditional", ctx.conditional_labels(), 1))
+             if kind in wanted and kind in ctx.model.capabilities]  # fmt: skip
+    saved = rng_state()
+    seed_everything(ctx.seed)  # as evaluate() does before each metric, where one process samples
+    ctx.model.eval()
+    try:
+        for kind, labels, offset in kinds:
+            mine = ctx.sample_chunks(labels, offset, r.rank, r.world_size)
+            parts: list[Any] | None = [None] * r.world_size if r.main else None
+            dist.gather_object(mine, parts, dst=0)
+            if parts is None:
+                continue
+            total = sum(len(p) for p in parts)
+            x = ctx.finish_samples([parts[k % r.world_size][k // r.world_size] for k in range(total)])
+            if labels is None:
+                ctx._samples = x
+            else:
+                ctx._cond = (x, labels)
+    finally:
+        set_rng_state(saved)
+
+
+# -- the other ranks of a run ----------------------------------------------------------------
+
+
+def share_run(run: Run) -> None:
+    """Rank 0 of a resumed run: send the run row's fields the other ranks rebuild the run from."""
+    if current() is not None:
+        broadcast({f: getattr(run, f) for f in RUN_FIELDS})
+
+
+def follow_resume(runner: Runner, device_name: str) -> Outcome:
+    """Rank > 0 of ``genbench resume``: rebuild the run rank 0 shares (no store is opened) and train
+    beside it; the checkpoint arrives from rank 0 inside the trainer."""
+    from genbench.engine.device import resolve_device, set_threads
+    from genbench.engine.evaluate import metrics_for
+    from genbench.store.schema import Run
+
+    device = join(resolve_device(device_name))  # rank 0 checks the batch size before it shares the run
+    run = Run(**broadcast(None))
+    set_threads(run.config.get("threads"))
+    spec, bench, model, data, train_cfg, eval_cfg = runner._rebuild(run, {})
+    metrics, _ = metrics_for(runner.plugins, bench, spec, data.info.shape)
+    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, 0)
+
+
+def follow_run(
+    req: RunRequest, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
+    metrics: list[Metric], device: torch.device, budget_images: int,
+) -> Outcome:  # fmt: skip
+    """Rank > 0 of ``genbench run``: train beside rank 0 from the same command, then draw a share of
+    the evaluation's samples; store nothing."""
+    from genbench.store.schema import Run
+
+    run = Run(id="", model=req.model or req.family, dataset=req.dataset, budget=req.budget,
+              budget_images=budget_images, seed=req.seed, status="running")  # fmt: skip
+    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, req.stop_after_steps)
+
+
+def _train_beside(
+    run: Run, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
+    metrics: list[Metric], device: torch.device, stop_after_steps: int,
+) -> Outcome:  # fmt: skip
+    from genbench.engine.protocols import give_labelled, representation_context
+    from genbench.engine.runner import Outcome
+    from genbench.engine.trainer import train
+
+    give_labelled(model, representation_context(bench, data, eval_cfg), data)
+    result = train(
+        model, data, train_cfg, budget_images=run.budget_images, seed=run.seed, device=device,
+        checkpoint_path=None, stop_after_steps=stop_after_steps,
+    )  # fmt: skip
+    run.status, run.message = result.status, result.message
+    if result.status == "finished":  # rank 0 evaluates exactly then (the ranks agree on how training ended)
+        num_samples = eval_cfg.num_samples or bench.num_samples[run.budget]
+        ctx = EvalContext(model, data, num_samples, device, seed=eval_cfg.seed, batch_size=eval_cfg.batch_size)
+        share_sampling(ctx, metrics)
+    return Outcome(run, [], result)
+
+
+# -- genbench run --nproc N ------------------------------------------------------------------
+
+
+def check_request(req: RunRequest, nproc: int) -> None:
+    """Before launching ``nproc`` processes: the run's global batch must split evenly over them."""
+    from genbench.api.dataset import DataInfo
+    from genbench.config import parse_set
+    from genbench.engine.build import resolve_run_configs
+    from genbench.plugins import get_plugins
+
+    plugins = get_plugins()
+    spec = plugins.resolve_model(req.family, req.model)
+    dspec = plugins.datasets.get(req.dataset)
+    bench = plugins.benchmark(req.benchmark) if req.benchmark else plugins.benchmark_for(req.dataset)
+    info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
+    train_cfg, _, _ = resolve_run_configs(spec, bench, info, parse_set(req.sets))
+    check_batch_size(train_cfg.batch_size, nproc)
+
+
+def without_nproc(args: list[str]) -> list[str]:
+    """The command line with ``--nproc N`` / ``--nproc=N`` taken out."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def launch(nproc: int, args: list[str]) -> int:
+    """Run ``genbench <args>`` under torchrun with ``nproc`` processes on this machine; its exit code.
+
+    ``--standalone`` gives the launch its own rendezvous on a free local port, so two launches on
+    one machine do not collide; several machines use torchrun directly (README).
+    """
+    if current() is not None:
+        raise GenbenchError("--nproc is for a plain `genbench run`; under torchrun pass --nproc_per_node to torchrun")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "genbench", *without_nproc(args)]  # fmt: skip
+    return subprocess.call(cmd)
