@@ -149,7 +149,8 @@ class LDM(GenerativeModel):
                 z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         if ctx.step <= cfg.ae_steps:
             # Unit-variance latents (Rombach et al. Sec. 4.3.2); the last update uses the frozen autoencoder.
-            self.latent_scale.fill_(1.0 / z.std().clamp(min=1e-8).item())
+            # On the device, in float64 as the division by a Python float was: no host round trip.
+            self.latent_scale.copy_(z.std().clamp(min=1e-8).double().reciprocal())
         z = z * self.latent_scale  # (B, z_channels, h, w)
 
         b = z.shape[0]
