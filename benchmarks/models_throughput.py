@@ -1,6 +1,6 @@
 """Training images/s of every registered model at a dataset's shape, with and without mixed precision.
 
-    .venv/bin/python benchmarks/train_throughput.py --shape 3,32,32 --classes 10 --name cifar10 --device cuda
+    .venv/bin/python benchmarks/models_throughput.py --shape 3,32,32 --classes 10 --name cifar10 --device cuda
 
 The batches are random 8-bit images with random labels: a step costs the same whatever the pixels
 are, so this needs no data files (CIFAR-10 cannot be downloaded offline) and measures the model,
