@@ -126,3 +126,21 @@ def test_speed_settings_are_checked_and_adam_stays_unfused_on_the_cpu() -> None:
 def test_adam_is_fused_on_a_gpu() -> None:
     model = tiny_ddpm().to("cuda")
     assert model.configure_optimizers()["unet"].defaults["fused"] is True
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA's sync debug mode needs a GPU")
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_cuda_training_step_never_synchronises(amp: str) -> None:
+    # The GPU form of the meta-device test: CUDA raises on any call that waits for the device.
+    model = tiny_ddpm(compile="off").to("cuda")
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cuda"), amp=amp)
+    batch = Batch(torch.rand(8, 1, 8, 8, device="cuda"), torch.randint(0, 10, (8,), device="cuda"))
+    model.training_step(batch, ctx)  # the first step creates the optimizer's state
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in range(1, 4):
+            ctx.step = step
+            model.training_step(batch, ctx)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
