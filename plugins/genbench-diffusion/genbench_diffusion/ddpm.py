@@ -24,6 +24,7 @@ from genbench.errors import GenbenchError
 from genbench_diffusion.likelihood import negative_vlb
 from genbench_diffusion.samplers import make_sampler
 from genbench_diffusion.schedule import NoiseSchedule
+from genbench_diffusion.speed import CompileMode, adam, prepare_network, to_memory_format
 from genbench_diffusion.unet import UNet, guided_eps
 
 # Architecture presets; any field set in the config (not None) overrides its preset value.
@@ -58,6 +59,9 @@ class DDPMConfig:
     ema_decay: float = setting(0.9999, ge=0, le=1)
     # label dropout for classifier-free guidance; 1.0 = Ho et al.'s unconditional model
     p_uncond: float = setting(0.1, ge=0, le=1)
+    # -- speed: how the training step runs, not what it computes (beyond rounding) ----
+    compile: CompileMode = setting("off", help="torch.compile mode of the U-Net; reduce-overhead = CUDA graphs")
+    channels_last: bool = setting(False, help="NHWC memory format for the U-Net and its inputs")
     # -- evaluation-time settings -----------------------------------------------------
     sampler: Literal["ddpm", "ddim"] = eval_setting("ddpm", "ancestral DDPM or DDIM")
     steps: int = eval_setting(1000, "sampling steps, 1..timesteps; fewer than T respaces the chain", ge=1, le=100_000)
@@ -105,6 +109,9 @@ class DDPM(GenerativeModel):
         self.schedule = NoiseSchedule.make(
             config.schedule, config.timesteps, beta_start=config.beta_start, beta_end=config.beta_end
         )
+        # After the EMA copy, which samples: only the network that trains is compiled.
+        prepare_network(self.unet, compile=config.compile, channels_last=config.channels_last)
+        prepare_network(self.ema.module, compile="off", channels_last=config.channels_last)
 
     @classmethod
     def default_config(cls, info: DataInfo) -> DDPMConfig:
@@ -136,7 +143,7 @@ class DDPM(GenerativeModel):
     # -- training --------------------------------------------------------------------
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"unet": torch.optim.Adam(self.unet.parameters(), lr=self.config.lr)}
+        return {"unet": adam(self.unet.parameters(), self.config.lr)}
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         cfg = self.config
@@ -144,7 +151,7 @@ class DDPM(GenerativeModel):
         b = x0.shape[0]
         t = torch.randint(0, cfg.timesteps, (b,), device=x0.device)
         noise = torch.randn_like(x0)
-        x_t = self.schedule.q_sample(x0, t, noise)
+        x_t = to_memory_format(self.schedule.q_sample(x0, t, noise), cfg.channels_last)
         y = None
         if self.info.num_classes:
             # Classifier-free guidance: train the null label on a fraction p_uncond of the batch.

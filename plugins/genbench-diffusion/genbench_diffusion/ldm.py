@@ -25,6 +25,7 @@ from genbench.errors import GenbenchError
 from genbench_diffusion.autoencoder import KLAutoencoder
 from genbench_diffusion.samplers import make_sampler
 from genbench_diffusion.schedule import NoiseSchedule
+from genbench_diffusion.speed import adam
 from genbench_diffusion.unet import UNet, guided_eps
 
 
@@ -129,8 +130,8 @@ class LDM(GenerativeModel):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
-            "autoencoder": torch.optim.Adam(self.ae.parameters(), lr=self.config.ae_lr),
-            "unet": torch.optim.Adam(self.unet.parameters(), lr=self.config.lr),
+            "autoencoder": adam(self.ae.parameters(), self.config.ae_lr),
+            "unet": adam(self.unet.parameters(), self.config.lr),
         }
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -149,7 +150,8 @@ class LDM(GenerativeModel):
                 z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         if ctx.step <= cfg.ae_steps:
             # Unit-variance latents (Rombach et al. Sec. 4.3.2); the last update uses the frozen autoencoder.
-            self.latent_scale.fill_(1.0 / z.std().clamp(min=1e-8).item())
+            # On the device, in float64 as the division by a Python float was: no host round trip.
+            self.latent_scale.copy_(z.std().clamp(min=1e-8).double().reciprocal())
         z = z * self.latent_scale  # (B, z_channels, h, w)
 
         b = z.shape[0]

@@ -50,15 +50,17 @@ class _Sampler:
         device: torch.device | str = "cpu",
     ) -> torch.Tensor:
         device = torch.device(device)
-        ts, abar = self.timesteps, self.schedule.alphas_cumprod
+        # ᾱ as Python floats, read once: indexing a table on the GPU with float() each step would
+        # wait for the network's previous call every time.
+        ts, abar = self.timesteps, self.schedule.alphas_cumprod.tolist()
 
         def noise() -> torch.Tensor:
             return randn_tensor(shape, generator=generator, device=device)
 
         x = noise()  # x_T ~ N(0, I)
         for i in reversed(range(len(ts))):
-            a_t = float(abar[ts[i]])
-            a_prev = float(abar[ts[i - 1]]) if i > 0 else 1.0
+            a_t = abar[ts[i]]
+            a_prev = abar[ts[i - 1]] if i > 0 else 1.0
             eps = eps_fn(x, torch.full((shape[0],), ts[i], device=device, dtype=torch.long))
             x0 = x0_from_eps(x, eps, a_t)
             if self.clip_x0:  # Ho et al.'s sampler clips x̂_0 to the data range

@@ -1,8 +1,14 @@
 """The forward (noising) process: betas, their cumulative products and the posterior q(x_{t-1} | x_t, x_0).
 
 Timesteps are 0-indexed, t = 0 .. T-1, as in Ho et al.'s code: ``alphas_cumprod[t]`` is the
-paper's ᾱ_{t+1}. Values are kept in float64 (on the CPU) so that ᾱ_t near 0 and 1 stay exact;
+paper's ᾱ_{t+1}. Values are kept in float64 so that ᾱ_t near 0 and 1 stay exact;
 :meth:`NoiseSchedule.at` gathers them as float32 for a batch of timesteps.
+
+The tables are (non-persistent) buffers of an ``nn.Module``: a model that holds the schedule as a
+submodule moves them to its device once, with ``model.to(device)``, and a training step gathers
+them with the timesteps on that device. Indexing a CPU table with ``t.cpu()`` instead would copy
+t to the host and wait for the GPU on every step. Checkpoints do not carry the tables: they are
+rebuilt from the config.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import math
 from typing import Literal
 
 import torch
+from torch import nn
 
 ScheduleName = Literal["linear", "cosine"]
 
@@ -37,22 +44,41 @@ def cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> t
     return (1 - abar[1:] / abar[:-1]).clamp(max=max_beta)
 
 
-class NoiseSchedule:
-    """q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) and the quantities derived from β_1..β_T."""
+class NoiseSchedule(nn.Module):
+    """q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) and the quantities derived from β_1..β_T, as float64 buffers."""
+
+    betas: torch.Tensor
+    alphas: torch.Tensor
+    alphas_cumprod: torch.Tensor  # ᾱ_t
+    alphas_cumprod_prev: torch.Tensor  # ᾱ_{t-1}, with ᾱ_{-1} = 1
+    posterior_variance: torch.Tensor  # β̃_t
+    posterior_coef_x0: torch.Tensor
+    posterior_coef_xt: torch.Tensor
+    posterior_log_variance_clipped: torch.Tensor
 
     def __init__(self, betas: torch.Tensor) -> None:
-        self.betas = betas.to(torch.float64)
+        super().__init__()
+        betas = betas.to(torch.float64)
         self.num_timesteps = len(betas)
-        self.alphas = 1.0 - self.betas
-        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)  # ᾱ_t
-        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+        alphas = 1.0 - betas
+        alphas_cumprod = torch.cumprod(alphas, dim=0)
+        alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64, device=betas.device), alphas_cumprod[:-1]])
         # Posterior q(x_{t-1} | x_t, x_0) = N(coef_x0 x_0 + coef_xt x_t, β̃_t I) (Ho et al. eqs. 6-7).
-        self.posterior_variance = self.betas * (1 - self.alphas_cumprod_prev) / (1 - self.alphas_cumprod)
-        self.posterior_coef_x0 = self.betas * self.alphas_cumprod_prev.sqrt() / (1 - self.alphas_cumprod)
-        self.posterior_coef_xt = (1 - self.alphas_cumprod_prev) * self.alphas.sqrt() / (1 - self.alphas_cumprod)
+        posterior_variance = betas * (1 - alphas_cumprod_prev) / (1 - alphas_cumprod)
         # β̃_0 = 0; like Ho et al.'s code, use β̃_1 at t = 0 so that logs stay finite.
-        clipped = torch.cat([self.posterior_variance[1:2], self.posterior_variance[1:]])
-        self.posterior_log_variance_clipped = clipped.log()
+        clipped = torch.cat([posterior_variance[1:2], posterior_variance[1:]])
+        tables = {
+            "betas": betas,
+            "alphas": alphas,
+            "alphas_cumprod": alphas_cumprod,
+            "alphas_cumprod_prev": alphas_cumprod_prev,
+            "posterior_variance": posterior_variance,
+            "posterior_coef_x0": betas * alphas_cumprod_prev.sqrt() / (1 - alphas_cumprod),
+            "posterior_coef_xt": (1 - alphas_cumprod_prev) * alphas.sqrt() / (1 - alphas_cumprod),
+            "posterior_log_variance_clipped": clipped.log(),
+        }
+        for name, value in tables.items():
+            self.register_buffer(name, value, persistent=False)
 
     @classmethod
     def make(
@@ -66,8 +92,12 @@ class NoiseSchedule:
 
     @staticmethod
     def at(values: torch.Tensor, t: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """values[t] as ``dtype`` on t's device, shaped (B, 1, 1, 1) to broadcast over images."""
-        return values[t.cpu()].to(device=t.device, dtype=dtype).view(-1, 1, 1, 1)
+        """values[t] as ``dtype`` on t's device, shaped (B, 1, 1, 1) to broadcast over images.
+
+        A gather on t's device: no host round trip when ``values`` already lives there (the
+        schedule's buffers after ``model.to(device)``); otherwise the table is copied over first.
+        """
+        return values.to(t.device)[t].to(dtype).view(-1, 1, 1, 1)
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (Ho et al. eq. 4)."""

@@ -72,9 +72,11 @@ class AttnBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(2, 3).unbind(1)  # 3 x (B, HW, C)
-        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(C)) v: (B, HW, C)
-        return x + self.proj(out.transpose(1, 2).reshape(b, c, h, w))
+        # One head as (B, 1, HW, C): the fused kernels (flash, memory-efficient) take 4-D inputs only;
+        # with 3-D ones a GPU falls back to the math kernel, which materialises the HW x HW scores.
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, 1, c, h * w).transpose(3, 4).unbind(1)  # 3 x (B, 1, HW, C)
+        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(C)) v: (B, 1, HW, C)
+        return x + self.proj(out.transpose(2, 3).reshape(b, c, h, w))
 
 
 class Downsample(nn.Module):
