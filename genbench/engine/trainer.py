@@ -185,7 +185,7 @@ class _Loop:
         self.step = 0
         self.window = _LossWindow()
         self.losses: list[tuple[int, int, dict[str, float]]] = []
-        self.step_seconds = 0.0
+        self.timer = _StepTimer(device)
         self.rank = distributed.active()
         self.parallel: distributed.DataParallel | None = None
 
@@ -242,11 +242,9 @@ class _Loop:
     def train_step(self) -> None:
         batch = self.batch()
         self.ctx.step, self.ctx.images_seen = self.step, self.images_seen
-        self._sync()
-        t0 = time.perf_counter()
+        self.timer.start()
         losses = self.model.training_step(batch, self.ctx)
-        self._sync()
-        self.step_seconds += time.perf_counter() - t0
+        self.timer.stop()
         self.window.add(losses)
         self.step += 1
 
@@ -255,7 +253,8 @@ class _Loop:
         if not self.window.count:
             return None
         sums = self.parallel.mean(self.window.sums) if self.parallel else self.window.sums
-        means = {k: float(v) / self.window.count for k, v in sums.items()}
+        means = {k: float(v) / self.window.count for k, v in sums.items()}  # waits for the GPU anyway
+        self.timer.seconds()  # so the step events recorded since the last log are read and released
         self.window = _LossWindow()
         self.losses.append((self.step, self.images_seen, means))
         if self.on_log:
@@ -299,10 +298,42 @@ class _Loop:
         if self.nothing_to_learn:
             self.checkpoint()  # the (stateless) model is stored like any other, for `genbench eval`
             message = "nothing to train: the model has no optimizer and no state, so it saw no training images"
-        self._sync()
+        step_seconds = self.timer.seconds()  # waits for the GPU's last step
         loop_seconds = time.perf_counter() - self.started
-        return TrainResult(status, self.step, self.images_seen, self.step_seconds, loop_seconds, message, self.losses)
+        return TrainResult(status, self.step, self.images_seen, step_seconds, loop_seconds, message, self.losses)
 
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+
+class _StepTimer:
+    """Time spent inside ``training_step``. On CUDA it records events around each step and reads
+    them only when asked, so the CPU never waits for the GPU between steps (a synchronize per
+    step would serialise the launches of the next step behind the GPU's work)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self._seconds = 0.0
+        self._t0 = 0.0
+        self._events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self._start: torch.cuda.Event | None = None
+
+    def start(self) -> None:
+        if self.cuda:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.cuda and self._start is not None:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self._events.append((self._start, end))
+        else:
+            self._seconds += time.perf_counter() - self._t0
+
+    def seconds(self) -> float:
+        """The total so far; on CUDA this waits for the last recorded step to end."""
+        if self._events:
+            self._events[-1][1].synchronize()
+            self._seconds += sum(a.elapsed_time(b) for a, b in self._events) / 1000.0  # ms -> s
+            self._events.clear()
+        return self._seconds
