@@ -10,6 +10,7 @@ import pytest
 
 from genbench.errors import GenbenchError
 from genbench.store import Store
+from genbench.store.db import process_owner
 from genbench.store.schema import Run, utcnow
 from genbench.suite import load_suite, parse_seeds
 from genbench.suite.plan import expand, fits, plan
@@ -114,6 +115,21 @@ def test_suite_run_is_idempotent_resumes_interrupted_and_restarts_dead_runs(toy_
     assert len(after) == 3 and sum(r.status == "finished" and r.seed == 1 for r in after) == 1
     logs = {p.name.split("-s")[-1][0]: p.read_text() for p in (results / "suites" / "toy" / "logs").glob("*.log")}
     assert f"genbench resume {runs[0].id}" in logs["0"] and "genbench run toy" in logs["1"]
+
+
+def test_a_run_being_scored_is_running_and_a_dead_one_is_resumed(toy_plugins, results, tmp_path, capsys):
+    path = write(tmp_path, TOY_SUITE)
+    code, out, err = genbench(capsys, "suite", "run", str(path), "--results-dir", str(results))
+    assert code == 0, out + err
+    store = Store(f"sqlite:///{results / 'genbench.db'}")
+    with store.session() as s:
+        runs = sorted(s.query(Run).all(), key=lambda r: r.seed)
+        # Seed 0 is being scored by a live process (this one); seed 1's process died while scoring.
+        s.get(Run, runs[0].id).status, s.get(Run, runs[0].id).owner = "evaluating", process_owner()
+        s.get(Run, runs[0].id).heartbeat = utcnow()
+        dead = s.get(Run, runs[1].id)
+        dead.status, dead.heartbeat = "evaluating", utcnow() - timedelta(minutes=10)
+    assert [p.action for p in plan(load_suite(path), toy_plugins, store)] == ["running", "resume"]
 
 
 def test_suite_list_and_benchmarks_commands(toy_plugins, capsys):

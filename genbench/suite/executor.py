@@ -19,6 +19,7 @@ from pathlib import Path
 
 from genbench.store import Store
 from genbench.store.runs import RunWriter
+from genbench.store.schema import LIVE_STATUSES
 from genbench.suite.plan import PlannedJob, find_runs
 
 
@@ -172,8 +173,8 @@ def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path,
 
 
 def close_dead_run(store: Store, planned: PlannedJob) -> None:
-    """A dead process left its row "running" with no checkpoint: close it, the job starts anew."""
-    if planned.action == "restart" and planned.run is not None and planned.run.status == "running":
+    """A dead process left its row live with no checkpoint: close it, the job starts anew."""
+    if planned.action == "restart" and planned.run is not None and planned.run.status in LIVE_STATUSES:
         why = "process died before its first checkpoint; the suite started it again"
         RunWriter(store, planned.run.id).stop("failed", why)
 

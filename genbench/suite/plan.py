@@ -20,8 +20,9 @@ from genbench.errors import GenbenchError
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec
 from genbench.store import Store
+from genbench.store.db import is_dead
 from genbench.store.queries import runs_of_job
-from genbench.store.schema import Run, utcnow
+from genbench.store.schema import LIVE_STATUSES, Run
 from genbench.suite import Suite
 
 Action = Literal["done", "running", "resume", "restart", "start"]
@@ -122,17 +123,15 @@ def find_runs(store: Store, job: Job) -> list[Run]:
 
 def classify(job: Job, runs: list[Run]) -> PlannedJob:
     """What to do for a job given its stored runs (newest first)."""
-    from genbench.engine.runner import STALE_HEARTBEAT
-
     for status in ("finished", "diverged"):  # a diverged seed diverges again: it is a result too
         done = next((r for r in runs if r.status == status), None)
         if done:
             return PlannedJob(job, "done", done)
     for r in runs:
-        if r.status == "running" and utcnow() - r.heartbeat < STALE_HEARTBEAT:
+        if r.status in LIVE_STATUSES and not is_dead(r):  # training or being scored by a live process
             return PlannedJob(job, "running", r)
     for r in runs:
-        if r.status in ("interrupted", "running"):  # a stale "running" run's process died
+        if r.status == "interrupted" or r.status in LIVE_STATUSES:  # a live status whose process died
             has_ckpt = (Path(r.run_dir) / "checkpoint.pt").exists()
             return PlannedJob(job, "resume" if has_ckpt else "restart", r)
     return PlannedJob(job, "start", runs[0] if runs else None)  # never run, or only failed runs
