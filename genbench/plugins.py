@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -81,41 +82,14 @@ class Plugins:
 
     @classmethod
     def load(cls, *, extra: list[ModuleType] | None = None, use_entry_points: bool = True) -> Plugins:
+        """Register every plugin, collect what their hooks register and load the benchmark and suite files."""
         pm = pluggy.PluginManager("genbench")
         pm.add_hookspecs(hookspecs)
         infos: dict[str, PluginInfo] = {}
-        from genbench import __version__
-
-        for name in DEFAULT_PLUGINS:
-            info = infos[name] = PluginInfo(name, __version__, builtin=True, distribution="genbench")
-            try:
-                pm.register(importlib.import_module(name), name=name)
-            except (Exception, SystemExit) as exc:  # a broken built-in leaves the other plugins working
-                info.error = f"import failed: {type(exc).__name__}: {exc}"
+        _register_builtins(pm, infos)
         if use_entry_points:
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                dist_version = ep.dist.version if ep.dist is not None else "?"
-                dist_name = ep.dist.name if ep.dist is not None else ""
-                info = PluginInfo(ep.name, dist_version, builtin=False, distribution=dist_name)
-                infos[ep.name] = info
-                try:
-                    pm.register(ep.load(), name=ep.name)
-                except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down
-                    info.error = f"import failed: {type(exc).__name__}: {exc}"
-        # $GENBENCH_PLUGINS names extra plugin modules (like $PYTEST_PLUGINS): handy while
-        # developing a plugin, and how the test-suite loads its fixture plugins.
-        for name in filter(None, (n.strip() for n in os.environ.get("GENBENCH_PLUGINS", "").split(","))):
-            if name in infos:  # a built-in or an installed plugin: already registered, keep it
-                continue
-            info = infos[name] = PluginInfo(name, "dev", builtin=False)
-            try:
-                module = importlib.import_module(name)
-                if pm.is_registered(module):
-                    del infos[name]
-                    continue
-                pm.register(module, name=name)
-            except (Exception, SystemExit) as exc:
-                info.error = f"import failed: {type(exc).__name__}: {exc}"
+            _register_entry_points(pm, infos)
+        _register_env_plugins(pm, infos)
         for module in extra or []:
             pm.register(module, name=module.__name__)
             infos[module.__name__] = PluginInfo(module.__name__, "test", builtin=False)
@@ -127,63 +101,9 @@ class Plugins:
         models: Registry[ModelSpec] = Registry("model", label)
         datasets: Registry[DatasetSpec] = Registry("dataset", label)
         metrics: Registry[MetricSpec] = Registry("metric", label)
-        benchmark_paths: list[tuple[Path, str]] = []
-        for hook_name, sink in (
-            ("genbench_register_models", models),
-            ("genbench_register_datasets", datasets),
-            ("genbench_register_metrics", metrics),
-            ("genbench_register_benchmarks", None),
-        ):
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                info = infos[impl.plugin_name]
-                if info.error:
-                    continue
-                try:
-                    items = impl.function() or []
-                except (Exception, SystemExit) as exc:
-                    info.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
-                    continue
-                kind = hook_name.removeprefix("genbench_register_")
-                info.registers.setdefault(kind, [])
-                for item in items:
-                    if sink is None:
-                        benchmark_paths.append((Path(item), impl.plugin_name))
-                        if is_suite_file(item):
-                            info.registers.setdefault("suites", []).append(Path(item).name.split(".")[0])
-                        else:
-                            info.registers[kind].append(Path(item).stem)
-                    else:
-                        sink.add(item, impl.plugin_name)
-                        info.registers[kind].append(item.name)
-
+        benchmark_paths = _collect_registrations(pm, infos, models, datasets, metrics)
         _list_lifecycle_hooks(pm, infos)
-
-        benchmarks: dict[str, Benchmark] = {}
-        bench_clashes: dict[str, str] = {}
-        bench_plugin: dict[str, str] = {}
-        suites: dict[str, Suite] = {}
-        for path, plugin in benchmark_paths:
-            if is_suite_file(path):
-                suite = load_suite(path)
-                if suite.name in suites:
-                    raise GenbenchError(
-                        f"suite '{suite.name}' is declared twice ({suites[suite.name].path} and {path}): rename one"
-                    )
-                suites[suite.name] = suite
-                continue
-            bench = load_benchmark(path)
-            if bench.name in benchmarks or bench.name in bench_clashes:
-                first = benchmarks.pop(bench.name, None)
-                bench_clashes.setdefault(
-                    bench.name,
-                    f"benchmark '{bench.name}' is declared twice ({first.path if first else '?'} from "
-                    f"'{label(bench_plugin[bench.name])}' and {path} from '{label(plugin)}'): uninstall or rename one",
-                )
-                infos[plugin].clashes.append(f"benchmark {bench.name}")
-                infos[bench_plugin[bench.name]].clashes.append(f"benchmark {bench.name}")
-                continue
-            benchmarks[bench.name] = bench
-            bench_plugin[bench.name] = plugin
+        benchmarks, bench_clashes, suites = _load_declarations(benchmark_paths, infos, label)
         for registry in (models, datasets, metrics):
             for name, owners in registry.clashes.items():
                 for owner in owners:
@@ -303,6 +223,127 @@ class Plugins:
             if bench.dataset == dataset:
                 return bench
         raise GenbenchError(f"no benchmark is declared for dataset '{dataset}'; add one with --benchmark")
+
+
+def _register_builtins(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+    """Register the built-in plugins (DEFAULT_PLUGINS); one that fails to import is recorded as broken."""
+    from genbench import __version__
+
+    for name in DEFAULT_PLUGINS:
+        info = infos[name] = PluginInfo(name, __version__, builtin=True, distribution="genbench")
+        try:
+            pm.register(importlib.import_module(name), name=name)
+        except (Exception, SystemExit) as exc:  # a broken built-in leaves the other plugins working
+            info.error = f"import failed: {type(exc).__name__}: {exc}"
+
+
+def _register_entry_points(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+    """Register every installed ``genbench`` entry point; one that fails to load is recorded as broken."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist_version = ep.dist.version if ep.dist is not None else "?"
+        dist_name = ep.dist.name if ep.dist is not None else ""
+        info = PluginInfo(ep.name, dist_version, builtin=False, distribution=dist_name)
+        infos[ep.name] = info
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down
+            info.error = f"import failed: {type(exc).__name__}: {exc}"
+
+
+def _register_env_plugins(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+    """Register the modules $GENBENCH_PLUGINS names that are not registered yet; one that fails is broken."""
+    # $GENBENCH_PLUGINS names extra plugin modules (like $PYTEST_PLUGINS): handy while
+    # developing a plugin, and how the test-suite loads its fixture plugins.
+    for name in filter(None, (n.strip() for n in os.environ.get("GENBENCH_PLUGINS", "").split(","))):
+        if name in infos:  # a built-in or an installed plugin: already registered, keep it
+            continue
+        info = infos[name] = PluginInfo(name, "dev", builtin=False)
+        try:
+            module = importlib.import_module(name)
+            if pm.is_registered(module):
+                del infos[name]
+                continue
+            pm.register(module, name=name)
+        except (Exception, SystemExit) as exc:
+            info.error = f"import failed: {type(exc).__name__}: {exc}"
+
+
+def _collect_registrations(
+    pm: pluggy.PluginManager,
+    infos: dict[str, PluginInfo],
+    models: Registry[ModelSpec],
+    datasets: Registry[DatasetSpec],
+    metrics: Registry[MetricSpec],
+) -> list[tuple[Path, str]]:
+    """Call each working plugin's registration hooks into the registries; return its benchmark/suite files.
+
+    A plugin whose registration hook raises is recorded as broken and registers nothing more.
+    """
+    benchmark_paths: list[tuple[Path, str]] = []
+    for hook_name, sink in (
+        ("genbench_register_models", models),
+        ("genbench_register_datasets", datasets),
+        ("genbench_register_metrics", metrics),
+        ("genbench_register_benchmarks", None),
+    ):
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            info = infos[impl.plugin_name]
+            if info.error:
+                continue
+            try:
+                items = impl.function() or []
+            except (Exception, SystemExit) as exc:
+                info.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                continue
+            kind = hook_name.removeprefix("genbench_register_")
+            info.registers.setdefault(kind, [])
+            for item in items:
+                if sink is None:
+                    benchmark_paths.append((Path(item), impl.plugin_name))
+                    if is_suite_file(item):
+                        info.registers.setdefault("suites", []).append(Path(item).name.split(".")[0])
+                    else:
+                        info.registers[kind].append(Path(item).stem)
+                else:
+                    sink.add(item, impl.plugin_name)
+                    info.registers[kind].append(item.name)
+    return benchmark_paths
+
+
+def _load_declarations(
+    benchmark_paths: list[tuple[Path, str]], infos: dict[str, PluginInfo], label: Callable[[str], str]
+) -> tuple[dict[str, Benchmark], dict[str, str], dict[str, Suite]]:
+    """Load the benchmark and suite files: benchmarks, benchmark clashes (name -> why) and suites.
+
+    A benchmark two plugins declare is a clash recorded on both; a suite declared twice is an error.
+    """
+    benchmarks: dict[str, Benchmark] = {}
+    bench_clashes: dict[str, str] = {}
+    bench_plugin: dict[str, str] = {}
+    suites: dict[str, Suite] = {}
+    for path, plugin in benchmark_paths:
+        if is_suite_file(path):
+            suite = load_suite(path)
+            if suite.name in suites:
+                raise GenbenchError(
+                    f"suite '{suite.name}' is declared twice ({suites[suite.name].path} and {path}): rename one"
+                )
+            suites[suite.name] = suite
+            continue
+        bench = load_benchmark(path)
+        if bench.name in benchmarks or bench.name in bench_clashes:
+            first = benchmarks.pop(bench.name, None)
+            bench_clashes.setdefault(
+                bench.name,
+                f"benchmark '{bench.name}' is declared twice ({first.path if first else '?'} from "
+                f"'{label(bench_plugin[bench.name])}' and {path} from '{label(plugin)}'): uninstall or rename one",
+            )
+            infos[plugin].clashes.append(f"benchmark {bench.name}")
+            infos[bench_plugin[bench.name]].clashes.append(f"benchmark {bench.name}")
+            continue
+        benchmarks[bench.name] = bench
+        bench_plugin[bench.name] = plugin
+    return benchmarks, bench_clashes, suites
 
 
 def _drop_unknown_hooks(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:

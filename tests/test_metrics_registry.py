@@ -48,3 +48,15 @@ def test_registering_metrics_does_not_import_torch() -> None:
     code = "import sys, genbench.metrics.builtin as b; b.genbench_register_metrics(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_builtin_metrics_keep_their_order() -> None:
+    # Listings and leaderboards show metrics in registration order: grouping the specs must not reorder them.
+    from genbench.metrics.builtin import genbench_register_metrics
+
+    prdc = [f"{p}-{q}" for p in ("clf", "inception") for q in ("precision", "recall", "density", "coverage")]
+    translation = [f"{m}-{d}" for d in ("a2b", "b2a") for m in ("translate-acc", "translate-fd", "cycle-l1", "gt-l1")]
+    assert [s.name for s in genbench_register_metrics()] == [
+        "fid", "fid-clean", "kid", "is", "clf-fd", "clf-score", "cond-acc", *prdc,
+        "nll", "accuracy", "probe-acc", "recon-mse", "psnr", "ood-auroc", *translation,
+    ]  # fmt: skip

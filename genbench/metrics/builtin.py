@@ -18,6 +18,21 @@ _PRDC_WHAT = {
 
 @hookimpl
 def genbench_register_metrics() -> list[MetricSpec]:
+    """The built-in metrics grouped by the protocol they consume, in the order listings and leaderboards show them."""
+    return [
+        *_inception_metrics(),  # sampling: Inception features of samples
+        *_classifier_metrics(),  # sampling: the offline classifier on (class-conditional) samples
+        *_prdc_metrics(),  # sampling: k-NN precision/recall/density/coverage
+        *_likelihood_metrics(),
+        *_classification_metrics(),
+        *_representation_metrics(),
+        *_anomaly_metrics(),
+        *_translation_metrics(),
+    ]
+
+
+def _inception_metrics() -> list[MetricSpec]:
+    """``sample`` metrics on Inception features (genbench/metrics/inception.py)."""
     return [
         MetricSpec(
             "fid",
@@ -52,6 +67,12 @@ def genbench_register_metrics() -> list[MetricSpec]:
             _BASE + _EXTRACTOR + ("is_splits",),
             "Inception Score of the samples (10 splits)",
         ),
+    ]
+
+
+def _classifier_metrics() -> list[MetricSpec]:
+    """``sample`` and ``conditional`` metrics on the offline classifier (genbench/metrics/classifier_metrics.py)."""
+    return [
         MetricSpec(
             "clf-fd",
             "genbench.metrics.classifier_metrics:ClassifierFD",
@@ -76,22 +97,32 @@ def genbench_register_metrics() -> list[MetricSpec]:
             _BASE + _EXTRACTOR,
             "fraction of class-conditional samples the offline classifier assigns to their label",
         ),
-        *(
-            MetricSpec(
-                f"{prefix}-{quantity}",
-                f"genbench.metrics.prdc:{cls}",
-                "max",
-                "sample",
-                _BASE + _EXTRACTOR + _REFERENCE + ("prdc_k",),
-                f"{what}, on {features}",
-                options={"quantity": quantity},
-            )
-            for prefix, cls, features in (
-                ("clf", "ClassifierPRDC", "genbench's offline classifier features, k = 5"),
-                ("inception", "InceptionPRDC", "Inception pool features, k = 5"),
-            )
-            for quantity, what in _PRDC_WHAT.items()
-        ),
+    ]
+
+
+def _prdc_metrics() -> list[MetricSpec]:
+    """``sample`` k-NN metrics (genbench/metrics/prdc.py): each quantity on classifier, then Inception, features."""
+    return [
+        MetricSpec(
+            f"{prefix}-{quantity}",
+            f"genbench.metrics.prdc:{cls}",
+            "max",
+            "sample",
+            _BASE + _EXTRACTOR + _REFERENCE + ("prdc_k",),
+            f"{what}, on {features}",
+            options={"quantity": quantity},
+        )
+        for prefix, cls, features in (
+            ("clf", "ClassifierPRDC", "genbench's offline classifier features, k = 5"),
+            ("inception", "InceptionPRDC", "Inception pool features, k = 5"),
+        )
+        for quantity, what in _PRDC_WHAT.items()
+    ]
+
+
+def _likelihood_metrics() -> list[MetricSpec]:
+    """``log_likelihood`` metrics (genbench/metrics/nll.py)."""
+    return [
         MetricSpec(
             "nll",
             "genbench.metrics.nll:NLL",
@@ -101,6 +132,12 @@ def genbench_register_metrics() -> list[MetricSpec]:
             "negative log-likelihood of test images (the benchmark's count; standard: all), 8-bit",
             unit="bits/dim",
         ),
+    ]
+
+
+def _classification_metrics() -> list[MetricSpec]:
+    """``classify`` metrics (genbench/metrics/accuracy.py)."""
+    return [
         MetricSpec(
             "accuracy",
             "genbench.metrics.accuracy:Accuracy",
@@ -109,6 +146,12 @@ def genbench_register_metrics() -> list[MetricSpec]:
             _BASE + ("reference", "reference_count"),
             "top-1 accuracy on the test split",
         ),
+    ]
+
+
+def _representation_metrics() -> list[MetricSpec]:
+    """``encode`` and ``reconstruct`` metrics (genbench/metrics/probe.py, reconstruction.py)."""
+    return [
         MetricSpec(
             "probe-acc",
             "genbench.metrics.probe:LinearProbe",
@@ -134,6 +177,12 @@ def genbench_register_metrics() -> list[MetricSpec]:
             "mean per-image PSNR of reconstructions of the test split",
             unit="dB",
         ),
+    ]
+
+
+def _anomaly_metrics() -> list[MetricSpec]:
+    """Out-of-distribution metrics scored by ``log_likelihood`` or ``reconstruct`` (genbench/metrics/ood.py)."""
+    return [
         MetricSpec(
             "ood-auroc",
             "genbench.metrics.ood:OODAUROC",
@@ -142,7 +191,6 @@ def genbench_register_metrics() -> list[MetricSpec]:
             ("metric", "version", "in", "out", "count"),
             "AUROC of the benchmark's out-of-distribution test set vs its own, scored by NLL or reconstruction error",
         ),
-        *_translation_metrics(),
     ]
 
 

@@ -195,7 +195,7 @@ def execute_cluster(
     poll_s: float = 1.0,
 ) -> SuiteProgress:
     """Submit every job whose action is start/resume/restart (or follow its earlier submission); wait for all."""
-    import submitit
+    import submitit  # noqa: F401  (a missing submitit fails here, before anything is checked or submitted)
 
     check_store(kind, db_url)
     results_dir = results_dir.resolve()  # a node may start the job in another folder
@@ -206,6 +206,35 @@ def execute_cluster(
     progress = SuiteProgress(total=len(planned), queued=len(todo))
     progress.done = sum(p.action == "done" for p in planned)
     progress.elsewhere = sum(p.action == "running" for p in planned)
+    tracked, to_submit = _follow_earlier(todo, record, kind=kind, folder=folder, on_event=on_event)
+    data_dir = str(Path(data_dir).resolve()) if data_dir else None  # a job may start in another folder
+    tracked += _submit(
+        to_submit, executor, record, kind=kind, folder=folder, store=store, device=device, results_dir=results_dir,
+        db_url=db_url, data_dir=data_dir, on_event=on_event,
+    )  # fmt: skip
+    try:
+        _wait(tracked, progress, store, on_update=on_update, on_event=on_event, poll_s=poll_s)
+    except KeyboardInterrupt:
+        for t in tracked:  # scancel: a running job's run checkpoints and stops as "interrupted"
+            t.job.cancel(check=False)
+        on_event(f"cancelled {len(tracked)} cluster jobs; `genbench suite run` again resumes them")
+        raise
+    progress.running = []
+    on_update(progress)
+    return progress
+
+
+def _follow_earlier(
+    todo: list[PlannedJob],
+    record: Mapping[str, Mapping[str, str]],
+    *,
+    kind: str,
+    folder: Path,
+    on_event: Callable[[str], None],
+) -> tuple[list[Tracked], list[PlannedJob]]:
+    """Split the jobs to do into those an earlier ``suite run`` submitted and still live (followed) and the rest."""
+    import submitit
+
     tracked: list[Tracked] = []
     to_submit: list[PlannedJob] = []
     for p in todo:
@@ -216,57 +245,84 @@ def execute_cluster(
             on_event(f"following {p.job.label}: cluster job {entry['job_id']} ({state}), submitted earlier")
         else:
             to_submit.append(p)
+    return tracked, to_submit
+
+
+def _submit(
+    to_submit: list[PlannedJob],
+    executor: Any,
+    record: dict[str, dict[str, str]],
+    *,
+    kind: str,
+    folder: Path,
+    store: Store,
+    device: str,
+    results_dir: Path,
+    db_url: str,
+    data_dir: str | None,
+    on_event: Callable[[str], None],
+) -> list[Tracked]:
+    """Submit the jobs as one job array (a dead run of each closed first) and record their ids in jobs.json."""
     submitted = []
-    data_dir = str(Path(data_dir).resolve()) if data_dir else None  # a job may start in another folder
     with executor.batch() if to_submit else contextlib.nullcontext():  # one sbatch job array, not one per job
         for p in to_submit:
             close_dead_run(store, p)
             cmd = job_command(p, device=device, results_dir=results_dir, db_url=None, data_dir=data_dir)
             submitted.append((p, executor.submit(run_job, cmd, db_url)))
+    tracked = []
     for p, job in submitted:
         record[job_key(p.job)] = {"executor": kind, "job_id": str(job.job_id), "log": _log(job), "label": p.job.label}
         tracked.append(Tracked(p, job))
         on_event(f"submitted {p.job.label} ({p.action}) as cluster job {job.job_id}, log {_log(job)}")
     if submitted:
         _save_record(folder, record)
-    try:
-        while tracked:
-            for t in list(tracked):
-                state = str(t.job.state)
-                if t.started is None and (state == "RUNNING" or state.startswith("COMPLET")):
-                    t.started = time.monotonic()
-                if not t.job.done():
-                    continue
-                tracked.remove(t)
-                runs = find_runs(store, t.planned.job)
-                status = runs[0].status if runs else "failed"
-                elapsed = time.monotonic() - (t.started or time.monotonic())
-                rid = runs[0].id if runs else "-"
-                if status in ("finished", "diverged"):
-                    progress.done += 1
-                    progress.durations.append(elapsed)
-                    on_event(f"{status}: {t.planned.job.label} as run {rid} in {elapsed:.0f} s")
-                else:  # interrupted (cancelled, or stopped before its time limit) or failed: the log says which
-                    progress.failed += 1
-                    progress.failed_logs.append((t.planned.job.label, _log(t.job)))
-                    again = "; `suite run` again resumes it" if status == "interrupted" else ""
-                    on_event(f"{status}: {t.planned.job.label} as run {rid}: cluster job {t.job.job_id} ended "
-                             f"{t.job.state}, log {_log(t.job)}{again}")  # fmt: skip
-            running = [t for t in tracked if t.started is not None]
-            progress.running = [_running_row(t, store) for t in running]
-            progress.queued = len(tracked) - len(running)
-            progress.jobs = max(1, len(running))
-            on_update(progress)
-            if tracked:
-                time.sleep(poll_s)
-    except KeyboardInterrupt:
-        for t in tracked:  # scancel: a running job's run checkpoints and stops as "interrupted"
-            t.job.cancel(check=False)
-        on_event(f"cancelled {len(tracked)} cluster jobs; `genbench suite run` again resumes them")
-        raise
-    progress.running = []
-    on_update(progress)
-    return progress
+    return tracked
+
+
+def _wait(
+    tracked: list[Tracked],
+    progress: SuiteProgress,
+    store: Store,
+    *,
+    on_update: Callable[[SuiteProgress], None],
+    on_event: Callable[[str], None],
+    poll_s: float,
+) -> None:
+    """Poll the tracked jobs until all are done, taking each finished one out of ``tracked`` and into ``progress``."""
+    while tracked:
+        for t in list(tracked):
+            state = str(t.job.state)
+            if t.started is None and (state == "RUNNING" or state.startswith("COMPLET")):
+                t.started = time.monotonic()
+            if not t.job.done():
+                continue
+            tracked.remove(t)
+            _count_finished(t, progress, store, on_event)
+        running = [t for t in tracked if t.started is not None]
+        progress.running = [_running_row(t, store) for t in running]
+        progress.queued = len(tracked) - len(running)
+        progress.jobs = max(1, len(running))
+        on_update(progress)
+        if tracked:
+            time.sleep(poll_s)
+
+
+def _count_finished(t: Tracked, progress: SuiteProgress, store: Store, on_event: Callable[[str], None]) -> None:
+    """Count a job whose cluster job ended as done or failed, by the status its run has in the store."""
+    runs = find_runs(store, t.planned.job)
+    status = runs[0].status if runs else "failed"
+    elapsed = time.monotonic() - (t.started or time.monotonic())
+    rid = runs[0].id if runs else "-"
+    if status in ("finished", "diverged"):
+        progress.done += 1
+        progress.durations.append(elapsed)
+        on_event(f"{status}: {t.planned.job.label} as run {rid} in {elapsed:.0f} s")
+    else:  # interrupted (cancelled, or stopped before its time limit) or failed: the log says which
+        progress.failed += 1
+        progress.failed_logs.append((t.planned.job.label, _log(t.job)))
+        again = "; `suite run` again resumes it" if status == "interrupted" else ""
+        on_event(f"{status}: {t.planned.job.label} as run {rid}: cluster job {t.job.job_id} ended "
+                 f"{t.job.state}, log {_log(t.job)}{again}")  # fmt: skip
 
 
 def _running_row(t: Tracked, store: Store) -> tuple[str, float, float]:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from genbench.store import Store
+    from genbench.suite import Suite
+    from genbench.suite.executor import SuiteProgress
+    from genbench.suite.plan import PlannedJob
 
 console = Console()
 err_console = Console(stderr=True)
@@ -105,13 +113,39 @@ def suite_run(
     ] = None,
 ) -> None:
     """Run what a suite still lacks: finished runs are kept, interrupted or dead ones resumed, the rest started."""
-    from genbench.errors import GenbenchError, did_you_mean
     from genbench.plugins import get_plugins
     from genbench.store import default_db_url
     from genbench.suite import get_suite, parse_seeds
-    from genbench.suite.cluster import EXECUTORS, check_store, parse_slurm_params, slurm_parameters
-    from genbench.suite.executor import execute
     from genbench.suite.plan import plan
+
+    _check_run_options(jobs, executor, slurm_param)
+    plugins = get_plugins()
+    suite = get_suite(name, plugins.suites)
+    cluster = executor != "local"
+    db_url = db or default_db_url(results_dir)
+    params = _cluster_params(suite, executor, slurm_param, device=device, jobs=jobs, db_url=db_url) if cluster else {}
+    store = _store(results_dir, db)  # created here, once, before any job opens it
+    planned = plan(suite, plugins, store, parse_seeds(seeds) if seeds else None)
+    device = device or suite.device
+    _check_device_and_data(planned, device, data_dir, cluster=cluster)
+    how = f"--executor {executor}" + (f" --jobs {jobs}" if jobs else "") if cluster else f"--jobs {jobs or 1}"
+    _announce(suite, planned, how, device)
+    started = time.monotonic()
+    cpu_before = _children_cpu()
+    progress = _execute(
+        planned, executor=executor, suite_name=suite.name, store=store, results_dir=results_dir, db=db,
+        db_url=db_url, device=device, params=params, jobs=jobs, data_dir=data_dir, started=started,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    # CPU time of the jobs says what the suite costs on idle cores when the machine is shared.
+    cpu = "" if cluster else f", jobs' CPU time {_children_cpu() - cpu_before:.1f} s"
+    _print_summary(suite.name, progress, f"wall time {wall:.1f} s with {how}{cpu}")
+
+
+def _check_run_options(jobs: int | None, executor: str, slurm_param: list[str] | None) -> None:
+    """One line for a bad --jobs, --executor or --slurm-param, before any plugin or suite is loaded."""
+    from genbench.errors import GenbenchError, did_you_mean
+    from genbench.suite.cluster import EXECUTORS
 
     if jobs is not None and jobs < 1:
         raise GenbenchError(f"--jobs {jobs}: give 1 or more")
@@ -119,78 +153,119 @@ def suite_run(
         raise GenbenchError(f"unknown executor '{executor}'{did_you_mean(executor, EXECUTORS)}")
     if slurm_param and executor == "local":
         raise GenbenchError("--slurm-param needs --executor slurm (or submitit-local)")
-    plugins = get_plugins()
-    suite = get_suite(name, plugins.suites)
-    cluster = executor != "local"
-    if cluster:  # bad settings or an unsafe store: one line before anything is planned or submitted
-        params = {**dict(suite.slurm), **parse_slurm_params(slurm_param or [])}
-        slurm_parameters(params, suite_name=suite.name, device=device or suite.device, jobs=jobs)
-        check_store(executor, db or default_db_url(results_dir))
-    store = _store(results_dir, db)  # created here, once, before any job opens it
-    planned = plan(suite, plugins, store, parse_seeds(seeds) if seeds else None)
-    device = device or suite.device
-    todo = sum(p.action in ("start", "resume", "restart") for p in planned)
-    if todo:  # a missing GPU or data folder is one message now, not one failed job per model
-        from genbench.data import load_dataset
-        from genbench.engine.device import resolve_device
 
-        if not cluster:  # a login node may have no GPU; the job's node checks its own
-            resolve_device(device)
-        for name in dict.fromkeys(p.job.dataset for p in planned if p.action != "done"):
-            load_dataset(name, data_dir)
-    how = f"--executor {executor}" + (f" --jobs {jobs}" if jobs else "") if cluster else f"--jobs {jobs or 1}"
+
+def _cluster_params(
+    suite: Suite, executor: str, slurm_param: list[str] | None, *, device: str | None, jobs: int | None, db_url: str
+) -> dict[str, str]:
+    """The suite's slurm settings under --slurm-param, checked with the store before anything is planned."""
+    from genbench.suite.cluster import check_store, parse_slurm_params, slurm_parameters
+
+    # Bad settings or an unsafe store: one line before anything is planned or submitted.
+    params = {**dict(suite.slurm), **parse_slurm_params(slurm_param or [])}
+    slurm_parameters(params, suite_name=suite.name, device=device or suite.device, jobs=jobs)
+    check_store(executor, db_url)
+    return params
+
+
+def _check_device_and_data(planned: list[PlannedJob], device: str, data_dir: str | None, *, cluster: bool) -> None:
+    """When jobs are left to run, check the device (on this machine only) and load each dataset they need."""
+    if not any(p.action in ("start", "resume", "restart") for p in planned):
+        return
+    # A missing GPU or data folder is one message now, not one failed job per model.
+    from genbench.data import load_dataset
+    from genbench.engine.device import resolve_device
+
+    if not cluster:  # a login node may have no GPU; the job's node checks its own
+        resolve_device(device)
+    for dataset in dict.fromkeys(p.job.dataset for p in planned if p.action != "done"):
+        load_dataset(dataset, data_dir)
+
+
+def _announce(suite: Suite, planned: list[PlannedJob], how: str, device: str) -> None:
+    """Print how many of the suite's jobs are done or running and how many will run, and how."""
+    todo = sum(p.action in ("start", "resume", "restart") for p in planned)
     console.print(
         f"suite [bold]{suite.name}[/] v{suite.version}: {len(planned)} jobs, {len(planned) - todo} already done or "
         f"running, {todo} to run with {how} on {device}"
     )
-    started = time.monotonic()
-    cpu_before = _children_cpu()
-    live = None
-    if console.is_terminal:
-        from rich.live import Live
 
-        live = Live(console=console, refresh_per_second=2, transient=False)
-        live.start()
-    last_line = [0.0]
 
-    def on_update(progress) -> None:  # type: ignore[no-untyped-def]
-        if live is not None:
-            live.update(_view(suite.name, progress, started))
-        elif time.monotonic() - last_line[0] > 30:  # a log file gets a plain line now and then
-            last_line[0] = time.monotonic()
-            console.print(_head(suite.name, progress, started), highlight=False)
+class _ProgressDisplay:
+    """The suite's progress on the console: a live view on a terminal, a plain line every 30 s in a log file."""
 
-    def on_event(message: str) -> None:
+    def __init__(self, suite_name: str, started: float) -> None:
+        self.suite_name = suite_name
+        self.started = started
+        self.last_line = 0.0
+        self.live: Live | None = None
+        if console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(console=console, refresh_per_second=2, transient=False)
+            self.live.start()
+
+    def on_update(self, progress: SuiteProgress) -> None:
+        """Redraw the live view, or print the counts line when the last one is over 30 s old."""
+        if self.live is not None:
+            self.live.update(_view(self.suite_name, progress, self.started))
+        elif time.monotonic() - self.last_line > 30:  # a log file gets a plain line now and then
+            self.last_line = time.monotonic()
+            console.print(_head(self.suite_name, progress, self.started), highlight=False)
+
+    def on_event(self, message: str) -> None:
+        """Print one timestamped event (a job started, finished or failed) above the live view."""
         from rich.markup import escape  # a job's label holds its --set overrides in brackets: text, not markup
 
-        (live.console if live else console).print(
+        (self.live.console if self.live else console).print(
             f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(message)}", highlight=False
         )
 
+    def stop(self) -> None:
+        """Stop the live view, leaving its last frame on the terminal."""
+        if self.live is not None:
+            self.live.stop()
+
+
+def _execute(
+    planned: list[PlannedJob],
+    *,
+    executor: str,
+    suite_name: str,
+    store: Store,
+    results_dir: Path,
+    db: str | None,
+    db_url: str,
+    device: str,
+    params: dict[str, str],
+    jobs: int | None,
+    data_dir: str | None,
+    started: float,
+) -> SuiteProgress:
+    """Run the planned jobs as processes here or as cluster jobs, the progress display following them."""
+    display = _ProgressDisplay(suite_name, started)
     try:
-        if cluster:
+        if executor != "local":
             from genbench.suite.cluster import execute_cluster
 
-            progress = execute_cluster(
-                planned, kind=executor, suite_name=suite.name, store=store, results_dir=results_dir,
-                db_url=db or default_db_url(results_dir), device=device, params=params, jobs=jobs, data_dir=data_dir,
-                on_update=on_update, on_event=on_event,
+            return execute_cluster(
+                planned, kind=executor, suite_name=suite_name, store=store, results_dir=results_dir, db_url=db_url,
+                device=device, params=params, jobs=jobs, data_dir=data_dir, on_update=display.on_update,
+                on_event=display.on_event,
             )  # fmt: skip
-        else:
-            progress = execute(
-                planned, suite_name=suite.name, store=store, results_dir=results_dir, db_url=db, device=device,
-                jobs=jobs or 1, data_dir=data_dir, on_update=on_update, on_event=on_event,
-            )  # fmt: skip
+        from genbench.suite.executor import execute
+
+        return execute(
+            planned, suite_name=suite_name, store=store, results_dir=results_dir, db_url=db, device=device,
+            jobs=jobs or 1, data_dir=data_dir, on_update=display.on_update, on_event=display.on_event,
+        )  # fmt: skip
     finally:
-        if live is not None:
-            live.stop()
-    wall = time.monotonic() - started
-    # CPU time of the jobs says what the suite costs on idle cores when the machine is shared.
-    cpu = "" if cluster else f", jobs' CPU time {_children_cpu() - cpu_before:.1f} s"
-    console.print(
-        f"suite {suite.name}: {progress.done} of {progress.total} done, {progress.failed} failed, "
-        f"wall time {wall:.1f} s with {how}{cpu}"
-    )
+        display.stop()
+
+
+def _print_summary(suite_name: str, progress: SuiteProgress, timing: str) -> None:
+    """Print the suite's counts and timing, then each failed job's log; exit 1 when a job failed."""
+    console.print(f"suite {suite_name}: {progress.done} of {progress.total} done, {progress.failed} failed, {timing}")
     if progress.failed:
         for label, log in progress.failed_logs:
             console.print(f"failed: {label}, log {log}", markup=False, highlight=False, soft_wrap=True)
