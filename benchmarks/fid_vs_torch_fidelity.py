@@ -27,7 +27,7 @@ from test_metrics_inception import Uint8Images, context, metric, random_inceptio
 from genbench.api.dataset import ImageData  # noqa: E402
 from genbench.data import load_dataset  # noqa: E402
 from genbench.metrics import inception  # noqa: E402
-from genbench.metrics.files import sha256_file  # noqa: E402
+from genbench.metrics.extractors.files import sha256_file  # noqa: E402
 
 
 def main() -> None:

@@ -28,9 +28,9 @@ from genbench.data import load_dataset
 from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
 from genbench.metrics import inception
-from genbench.metrics.classifier import ClassifierExtractor
-from genbench.metrics.features import FeatureExtractor
-from genbench.metrics.files import sha256_file
+from genbench.metrics.extractors.classifier import ClassifierExtractor
+from genbench.metrics.extractors.features import FeatureExtractor
+from genbench.metrics.extractors.files import sha256_file
 from genbench.plugins import get_plugins
 
 

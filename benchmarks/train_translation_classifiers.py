@@ -3,9 +3,9 @@
     GENBENCH_DATA=/path/to/data OMP_NUM_THREADS=1 \
         python benchmarks/train_translation_classifiers.py [--pair mnist2color]
 
-One small classifier (genbench.metrics.classifier.SmallClassifier) per domain of each built-in
+One small classifier (genbench.metrics.extractors.classifier.SmallClassifier) per domain of each built-in
 two-domain pair, trained on that domain's own training half only, written to
-genbench/metrics/weights/clf-<pair>-<a|b>.pt. Prints the test accuracy and the sha256 of each
+genbench/metrics/extractors/weights/clf-<pair>-<a|b>.pt. Prints the test accuracy and the sha256 of each
 file, which belongs in genbench.metrics.translation.TRANSLATION_CLASSIFIER_SHA256.
 Training is deterministic on the CPU for a given torch version and thread count.
 """
@@ -19,8 +19,8 @@ import time
 import torch
 
 from genbench.data import load_dataset
-from genbench.metrics.classifier import save_classifier, train_classifier
-from genbench.metrics.files import sha256_file
+from genbench.metrics.extractors.classifier import save_classifier, train_classifier
+from genbench.metrics.extractors.files import sha256_file
 from genbench.metrics.translation import translation_weights_path
 
 # The recipes of scripts/train_extractor.py for the underlying digit sets.

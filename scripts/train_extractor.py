@@ -2,8 +2,8 @@
 
     GENBENCH_DATA=/path/to/data OMP_NUM_THREADS=2 python scripts/train_extractor.py --dataset mnist
 
-Prints the test accuracy after each epoch, writes genbench/metrics/weights/clf-<dataset>.pt
-and prints its sha256, which belongs in genbench.metrics.classifier.CLASSIFIER_SHA256.
+Prints the test accuracy after each epoch, writes genbench/metrics/extractors/weights/clf-<dataset>.pt
+and prints its sha256, which belongs in genbench.metrics.extractors.classifier.CLASSIFIER_SHA256.
 Training is deterministic on the CPU for a given torch version and thread count.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from genbench.data import load_dataset
-from genbench.metrics.classifier import save_classifier, train_classifier, weights_path
-from genbench.metrics.files import sha256_file
+from genbench.metrics.extractors.classifier import save_classifier, train_classifier, weights_path
+from genbench.metrics.extractors.files import sha256_file
 
 # Per-dataset recipes: epochs and augmentation (random shifts in pixels). Fashion-MNIST
 # needs more epochs to pass 91%; the 1,437 digits need shifts to generalise.

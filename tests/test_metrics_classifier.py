@@ -14,10 +14,15 @@ from genbench.api.model import GenerativeModel
 from genbench.data import load_dataset
 from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
-from genbench.metrics import classifier
-from genbench.metrics.classifier import CLASSIFIER_SHA256, ClassifierExtractor, classifier_accuracy, load_classifier
-from genbench.metrics.features import SPOT_CHECK
-from genbench.metrics.files import sha256_file
+from genbench.metrics.extractors import classifier
+from genbench.metrics.extractors.classifier import (
+    CLASSIFIER_SHA256,
+    ClassifierExtractor,
+    classifier_accuracy,
+    load_classifier,
+)
+from genbench.metrics.extractors.features import SPOT_CHECK
+from genbench.metrics.extractors.files import sha256_file
 from genbench.plugins import get_plugins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +129,7 @@ def test_clf_fd_identical_sets_zero_real_halves_far_closer_than_noise(digits: Im
     assert real.value > 100 * abs(identical.value)  # a different sample of the distribution is not 0
 
     # Two disjoint halves of the test split, straight through the extractor and the distance.
-    from genbench.metrics.stats import frechet_distance, gaussian_stats
+    from genbench.metrics.extractors.stats import frechet_distance, gaussian_stats
 
     feats = ClassifierExtractor("digits").extract(ImageData.to_float(digits.test_x), torch.device("cpu"))["features"]
     halves = frechet_distance(*gaussian_stats(feats[::2]), *gaussian_stats(feats[1::2]))

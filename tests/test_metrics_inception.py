@@ -23,8 +23,8 @@ from genbench.api.model import GenerativeModel
 from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
 from genbench.metrics import inception
-from genbench.metrics.features import reference_features, sample_features
-from genbench.metrics.files import sha256_file
+from genbench.metrics.extractors.features import reference_features, sample_features
+from genbench.metrics.extractors.files import sha256_file
 from genbench.plugins import get_plugins
 
 

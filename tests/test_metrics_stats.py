@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from genbench.errors import GenbenchError
-from genbench.metrics.stats import (
+from genbench.metrics.extractors.stats import (
     frechet_distance,
     gaussian_stats,
     kernel_distance,

@@ -14,7 +14,7 @@ from genbench.api.translation import check_direction, translation_context
 from genbench.data import load_dataset, pairs
 from genbench.engine.build import build_metric
 from genbench.errors import GenbenchError
-from genbench.metrics.classifier import classifier_accuracy
+from genbench.metrics.extractors.classifier import classifier_accuracy
 from genbench.metrics.translation import TranslationFD
 from genbench.plugins import get_plugins
 

@@ -13,8 +13,9 @@
 | ``ood-auroc`` | max | log_likelihood or reconstruct | :mod:`.ood` |
 
 Supporting modules: :mod:`.nll` also holds the dequantisation convention every likelihood
-model follows; :mod:`.stats` the Fréchet distance, KID, Inception/classifier score and PRDC maths;
-:mod:`.features` the extractor base class and the sample/reference feature caches;
-:mod:`.classifier` genbench's offline classifier (weights in ``weights/``, hashes pinned);
-:mod:`.files` weights-file hashing.
+model follows; :mod:`.extractors` the feature-extractor plumbing every feature metric shares:
+:mod:`.extractors.stats` the Fréchet distance, KID, Inception/classifier score and PRDC maths;
+:mod:`.extractors.features` the extractor base class and the sample/reference feature caches;
+:mod:`.extractors.classifier` genbench's offline classifier (weights in ``extractors/weights/``,
+hashes pinned); :mod:`.extractors.files` weights-file hashing.
 """

@@ -1,4 +1,4 @@
-"""Metrics on genbench's offline classifier (see :mod:`genbench.metrics.classifier`).
+"""Metrics on genbench's offline classifier (see :mod:`genbench.metrics.extractors.classifier`).
 
 - ``clf-fd``: Fréchet distance between the classifier's penultimate features of the samples
   and of the test split (the FID recipe on a different network: not comparable with FID);
@@ -14,9 +14,9 @@ from typing import Any
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.errors import GenbenchError
-from genbench.metrics.classifier import CLASSIFIER_SHA256, ClassifierExtractor, load_classifier
-from genbench.metrics.features import reference_features, reference_identity, sample_features
-from genbench.metrics.stats import frechet_distance, gaussian_stats, require_count, split_score
+from genbench.metrics.extractors.classifier import CLASSIFIER_SHA256, ClassifierExtractor, load_classifier
+from genbench.metrics.extractors.features import reference_features, reference_identity, sample_features
+from genbench.metrics.extractors.stats import frechet_distance, gaussian_stats, require_count, split_score
 
 
 class _ClassifierMetric(Metric):

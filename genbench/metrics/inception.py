@@ -47,14 +47,14 @@ import torch
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.errors import GenbenchError
-from genbench.metrics.features import (
+from genbench.metrics.extractors.features import (
     FeatureExtractor,
     reference_features,
     reference_identity,
     sample_features,
 )
-from genbench.metrics.files import verify_sha256
-from genbench.metrics.stats import (
+from genbench.metrics.extractors.files import verify_sha256
+from genbench.metrics.extractors.stats import (
     frechet_distance,
     gaussian_stats,
     kernel_distance,

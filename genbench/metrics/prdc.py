@@ -7,7 +7,7 @@ Fréchet distances fold fidelity and diversity into one number; these four separ
 - density and coverage, Naeem et al. 2020 (https://arxiv.org/abs/2002.09797),
 
 all from k-nearest-neighbour balls with k = 5, computed as the ``prdc`` package of Naeem et al.
-computes them (:func:`genbench.metrics.stats.prdc`). The papers used VGG-16 features; genbench
+computes them (:func:`genbench.metrics.extractors.stats.prdc`). The papers used VGG-16 features; genbench
 uses its offline classifier's (``clf-*``) and Inception's pool features (``inception-*``),
 hence the prefixes. Each metric's spec names its quantity in ``options["quantity"]``; the four
 of one feature set share one computation per evaluation.
@@ -22,9 +22,14 @@ import torch
 
 from genbench.api.metric import EvalContext, MetricValue, fingerprint_hash
 from genbench.metrics.classifier_metrics import _ClassifierMetric
-from genbench.metrics.features import FeatureExtractor, reference_features, reference_identity, sample_features
+from genbench.metrics.extractors.features import (
+    FeatureExtractor,
+    reference_features,
+    reference_identity,
+    sample_features,
+)
+from genbench.metrics.extractors.stats import prdc, require_count
 from genbench.metrics.inception import _InceptionMetric
-from genbench.metrics.stats import prdc, require_count
 
 K = 5  # neighbourhood size: the prdc package's and Naeem et al.'s recommendation
 QUANTITIES = ("precision", "recall", "density", "coverage")

@@ -27,9 +27,9 @@ from typing import Any
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.translation import TranslationContext, source_domain, target_domain, translation_context
 from genbench.errors import GenbenchError
-from genbench.metrics.classifier import WEIGHTS_DIR, ClassifierExtractor
-from genbench.metrics.features import images_sha256
-from genbench.metrics.stats import frechet_distance, gaussian_stats, require_count
+from genbench.metrics.extractors.classifier import WEIGHTS_DIR, ClassifierExtractor
+from genbench.metrics.extractors.features import images_sha256
+from genbench.metrics.extractors.stats import frechet_distance, gaussian_stats, require_count
 
 # sha256 of the committed weights files, as printed by benchmarks/train_translation_classifiers.py
 # (torch 2.11.0, 1 CPU thread; test accuracy in the comment).

@@ -3,7 +3,7 @@
 Inception-v3 needs a 100 MB download and was trained on ImageNet photographs; for 8x8 and
 28x28 digits and clothes a classifier trained on the dataset itself is the usual, offline
 substitute. ``scripts/train_extractor.py`` trains one per dataset with :func:`train_classifier`
-and writes ``genbench/metrics/weights/clf-<dataset>.pt``; the sha256 of each file is pinned
+and writes ``genbench/metrics/extractors/weights/clf-<dataset>.pt``; the sha256 of each file is pinned
 in :data:`CLASSIFIER_SHA256` and checked before the file is loaded.
 
 Metrics on it are named ``clf-*`` (never "FID"): their values do not compare with Inception
@@ -24,8 +24,8 @@ from torch import nn
 
 from genbench.api.dataset import ImageData
 from genbench.errors import GenbenchError
-from genbench.metrics.features import FeatureExtractor
-from genbench.metrics.files import verify_sha256
+from genbench.metrics.extractors.features import FeatureExtractor
+from genbench.metrics.extractors.files import verify_sha256
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 

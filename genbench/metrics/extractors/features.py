@@ -26,7 +26,7 @@ import torch
 import torchvision
 
 from genbench.api.metric import EvalContext, check_images, fingerprint_hash, report_progress
-from genbench.metrics.stats import gaussian_stats
+from genbench.metrics.extractors.stats import gaussian_stats
 
 CACHE_VERSION = 2  # bump when the cached file's layout or the features' computation changes
 SPOT_CHECK = 4  # reference images recomputed to validate a cache file
