@@ -194,3 +194,18 @@ def test_a_metrics_own_setting_qualifies_its_column_not_the_models_row(store):
     assert keys == {"fd", "probe-acc (labels=100)", "probe-acc (labels=all)"}
     (row,) = board.rows
     assert row.value(board.column("probe-acc (labels=100)")).mean == 0.7
+
+
+def test_a_metric_any_of_several_capabilities_give_has_a_column_per_way_of_scoring(toy_plugins, store):
+    # ood-auroc requires "log_likelihood|reconstruct": toy-pixel (log_likelihood) has a value, scored
+    # by NLL; a run scored by reconstruction error goes in a column of its own, not in the NLL one.
+    for run_id, model, score, value in (("t0", "toy-pixel", "nll", 0.9), ("a0", "other", "reconstruction-mse", 0.7)):
+        add_run(store, run_id, model, 0, {})
+        with store.session() as s:
+            s.add(MetricRecord(run_id=run_id, name="ood-auroc", value=value, direction="max", fingerprint={},
+                               fingerprint_hash="O", settings={"ood_score": score}))  # fmt: skip
+    (board,) = build_boards(store)
+    assert {c.key for c in board.columns} == {"ood-auroc (ood_score=nll)", "ood-auroc (ood_score=reconstruction-mse)"}
+    toy = next(r for r in board.rows if r.model == "toy-pixel")
+    assert cell_text(toy, board.column("ood-auroc (ood_score=nll)")) == "0.9"
+    assert cell_text(toy, board.column("ood-auroc (ood_score=reconstruction-mse)")) == "–"

@@ -18,6 +18,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from genbench.specs import meets
 from genbench.store import Store
 from genbench.store.queries import finished_metric_values
 from genbench.store.schema import MetricRecord, Run
@@ -97,7 +98,7 @@ class Row:
 
     def lacks(self, column: Column) -> bool:
         """True when the model cannot give this metric at all (n/a, not merely missing)."""
-        return bool(column.requires and self.capabilities is not None and column.requires not in self.capabilities)
+        return self.capabilities is not None and not meets(column.requires, self.capabilities)
 
 
 @dataclass
@@ -259,9 +260,10 @@ def build_boards(
         board = boards.get(bkey)
         if board is None:
             board = boards[bkey] = Board(run.dataset, run.benchmark, run.benchmark_version, run.budget)
-        col = next(
-            (c for c in board.columns if c.metric == rec.name and c.fingerprint_hash == rec.fingerprint_hash), None
-        )
+        # A metric's own setting (ood-auroc's ood_score) names its column: values scored another way
+        # never share a column, even when the fingerprint does not tell them apart.
+        col = next((c for c in board.columns if c.metric == rec.name and c.fingerprint_hash == rec.fingerprint_hash
+                    and c.key.split("#")[0] == label), None)  # fmt: skip
         if col is None:
             n = sum(c.key.split("#")[0] == label for c in board.columns)
             description, requires = _metric_facts(rec.name)
