@@ -373,8 +373,8 @@ class Runner:
         return spec, bench, model, data, train_cfg, eval_cfg
 
     def _writer(self, run_id: str) -> RunWriter:
-        """What a session writes through. The one place to hand a process a writer that writes
-        nothing (a non-zero rank under torchrun: it trains and scores, rank 0 stores)."""
+        """The writer a session stores through (only rank 0 builds sessions: under torchrun the other
+        ranks follow the run through :func:`genbench.engine.distributed.follow_run`, storing nothing)."""
         return RunWriter(self.store, run_id)
 
     def _run_session(self, s: RunSession) -> Outcome:
