@@ -125,6 +125,7 @@ def run(
         outcome = runner.run(req, reporter(label))
     finally:
         progress.close()
+    distributed.leave()
     if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)
@@ -147,6 +148,7 @@ def resume(
         outcome = runner.resume(run_id, reporter(f"resume {run_id}"), device)
     finally:
         progress.close()
+    distributed.leave()
     if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)

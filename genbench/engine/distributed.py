@@ -133,6 +133,19 @@ def join(device: torch.device) -> torch.device:
     return device
 
 
+def leave() -> None:
+    """After a command succeeded on this rank: wait for the other ranks, then leave the process group.
+
+    Exiting with the group still open lets gloo's threads be torn down while a peer still talks to
+    them (a rank then aborts at exit, "terminate called without an active exception"). Only the
+    success path calls this: a rank that raised exits at once, and torchrun stops the others, which
+    a barrier here would otherwise keep waiting for it.
+    """
+    if active() is not None:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def single_process(what: str) -> None:
     """Refuse a command that must not run once per rank (it would write the store N times)."""
     if current() is not None:
