@@ -99,12 +99,18 @@ def test_a_one_process_run_resumes_in_two_that_share_the_sampling(toy_plugins, r
     assert run[1:3] == ("finished", 2048)
     assert set(two) == set(one)
     assert_same(two, one)
-    # Rank 1 drew half of the evaluation's samples; one process evaluating the same checkpoint
-    # draws all of them itself, and must score the same.
+    # Each rank drew and pushed through the classifier two of the four batches of 8 samples;
+    # rank 0 extracted no more than its own.
+    shown = proc.stdout + proc.stderr
+    assert "sampling, process 1 of 2: 16 done" in shown
+    assert "genbench-clf-digits features of samples, process 1 of 2: 16 done" in shown
+    assert "features of samples:" not in shown
+    # Rank 1 drew half of the evaluation's samples and extracted their features; one process
+    # evaluating the same checkpoint does all of it itself, and must score the same (clf-* included).
     code, out, err = run_cli(capsys, "eval", run[0], "--device", "cpu", "--results-dir", str(two_dir))
     assert code == 0, err
     scores = metric_values(two_dir)
-    assert len(scores) >= 2
+    assert {"clf-fd", "clf-score", "clf-precision"} <= set(scores)
     for name, (shared, alone) in scores.items():
         assert shared == pytest.approx(alone, rel=1e-6), name
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -15,6 +15,9 @@ from genbench.api.model import GenerativeModel
 from genbench.config import config_hash
 from genbench.errors import GenbenchError
 from genbench.specs import MetricSpec
+
+if TYPE_CHECKING:
+    from genbench.metrics.extractors.features import FeatureExtractor
 
 
 def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
@@ -96,15 +99,17 @@ class EvalContext:
     ) -> list[torch.Tensor]:
         """Batches ``part``, ``part + parts``, ... of the samples, as float (n, C, H, W) on the CPU."""
         task = "sampling" if labels is None else "sampling (conditional)"
-        chunks = []
-        self.report(task, 0, self.num_samples)
-        for k, i in enumerate(range(0, self.num_samples, self.batch_size)):
-            if k % parts != part:
-                continue
-            n = min(self.batch_size, self.num_samples - i)
+        starts = list(range(0, self.num_samples, self.batch_size))[part::parts]
+        sizes = [min(self.batch_size, self.num_samples - i) for i in starts]
+        if parts > 1:
+            task += f", process {part + 1} of {parts}"
+        chunks: list[torch.Tensor] = []
+        self.report(task, 0, sum(sizes))
+        for i, n in zip(starts, sizes):
             lab = None if labels is None else labels[i : i + n].to(self.device)
-            chunks.append(self.model.sample(n, labels=lab, generator=self.chunk_generator(offset, k)).float().cpu())
-            self.report(task, i + n, self.num_samples)
+            generator = self.chunk_generator(offset, i // self.batch_size)
+            chunks.append(self.model.sample(n, labels=lab, generator=generator).float().cpu())
+            self.report(task, sum(sizes[: len(chunks)]), sum(sizes))
         return chunks
 
     def finish_samples(self, chunks: list[torch.Tensor]) -> torch.Tensor:
@@ -179,6 +184,12 @@ class Metric:
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         raise NotImplementedError
+
+    def sample_extractors(self, ctx: EvalContext) -> list[FeatureExtractor]:
+        """The feature extractors :meth:`compute` runs on the samples (through ``sample_features``).
+        Under torchrun each process then extracts the features of the samples it drew, and rank 0
+        gathers them instead of extracting all of them itself. Default: none."""
+        return []
 
     def base_fingerprint(self, ctx: EvalContext) -> dict[str, Any]:
         return {"metric": self.spec.name, "version": self.version, "num_samples": ctx.num_samples}

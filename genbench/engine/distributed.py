@@ -54,10 +54,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from genbench.api.metric import EvalContext, Metric
+from genbench.api.metric import EvalContext, Metric, fingerprint_hash
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
 from genbench.errors import GenbenchError
+from genbench.metrics.extractors.features import remember_features
 
 if TYPE_CHECKING:
     from genbench.engine.runner import Outcome, Runner, RunRequest
@@ -245,39 +246,67 @@ class DataParallel:
 
 
 def share_sampling(ctx: EvalContext, metrics: list[Metric]) -> None:
-    """Under torchrun, every rank draws its share of the samples the metrics will read and rank 0
-    gathers them; a no-op in one process.
+    """Under torchrun, every rank draws its share of the samples the metrics will read, extracts
+    their features, and rank 0 gathers both; a no-op in one process.
 
     Batch ``k`` of the samples is drawn on rank ``k mod N`` from its own generator
     (:meth:`EvalContext.chunk_generator`), so rank 0 ends with exactly the samples one process
-    draws. Feature extraction and the metrics then run on rank 0 (they are cheap beside sampling).
-    A metric that reads samples not foreseen here still gets the same ones: rank 0 draws them alone.
+    draws. Each rank also runs the metrics' feature extractors (:meth:`Metric.sample_extractors`,
+    e.g. Inception for FID) on its own batches; rank 0 reassembles the features in batch order and
+    hands them to the metrics' feature cache, then computes the metrics (cheap beside sampling and
+    extraction). A metric that reads samples not foreseen here still gets the same ones: rank 0
+    draws them alone.
     """
     r = active()
     if r is None:
         return
-    wanted = {need for m in metrics for need in (m.spec.requires or "").split("|")}
     kinds = [(kind, labels, offset) for kind, labels, offset in
              (("sample", None, 0), ("conditional", ctx.conditional_labels(), 1))
-             if kind in wanted and kind in ctx.model.capabilities]  # fmt: skip
+             if kind in ctx.model.capabilities]  # fmt: skip
     saved = rng_state()
     seed_everything(ctx.seed)  # as evaluate() does before each metric, where one process samples
     ctx.model.eval()
     try:
         for kind, labels, offset in kinds:
-            mine = ctx.sample_chunks(labels, offset, r.rank, r.world_size)
+            readers = [m for m in metrics if kind in (m.spec.requires or "").split("|")]
+            if not readers:
+                continue
+            extractors = {fingerprint_hash(e.identity()): e for m in readers for e in m.sample_extractors(ctx)}
+            chunks = ctx.sample_chunks(labels, offset, r.rank, r.world_size)
+            mine = ctx.finish_samples(chunks) if chunks else torch.zeros(0)
+            what = f"{'samples' if labels is None else 'conditional samples'}, process {r.rank + 1} of {r.world_size}"
+            feats = {key: e.extract(mine, ctx.device, what) for key, e in extractors.items()} if chunks else {}
             parts: list[Any] | None = [None] * r.world_size if r.main else None
-            dist.gather_object(mine, parts, dst=0)
+            dist.gather_object(([len(c) for c in chunks], mine, feats), parts, dst=0)
             if parts is None:
                 continue
-            total = sum(len(p) for p in parts)
-            x = ctx.finish_samples([parts[k % r.world_size][k // r.world_size] for k in range(total)])
+            x, features = _in_batch_order(parts)
             if labels is None:
                 ctx._samples = x
             else:
                 ctx._cond = (x, labels)
+            for key, e in extractors.items():
+                remember_features(e, x, features[key])
     finally:
         set_rng_state(saved)
+
+
+def _in_batch_order(parts: list[Any]) -> tuple[torch.Tensor, dict[str, dict[str, torch.Tensor]]]:
+    """The ranks' (batch sizes, samples, features) put back in batch order: batch k is rank k mod N's
+    (k // N)-th. Returns the samples and, by extractor, the features of them."""
+    n = len(parts)
+    pieces: list[list[torch.Tensor]] = [list(x.split(sizes)) if sizes else [] for sizes, x, _ in parts]
+    feature_pieces = [
+        {key: {name: list(v.split(sizes)) for name, v in f.items()} for key, f in feats.items()}
+        for sizes, _, feats in parts
+    ]
+    order = [(k % n, k // n) for k in range(sum(len(p) for p in pieces))]
+    x = torch.cat([pieces[rank][i] for rank, i in order])
+    features = {
+        key: {name: torch.cat([feature_pieces[rank][key][name][i] for rank, i in order]) for name in named}
+        for key, named in feature_pieces[0].items()
+    }
+    return x, features
 
 
 # -- the other ranks of a run ----------------------------------------------------------------

@@ -122,11 +122,11 @@ def evaluate(
         representation=representation, anomaly=anomaly,
     )  # fmt: skip
     ctx.progress = progress
-    distributed.share_sampling(ctx, metrics)  # under torchrun, every rank draws a share of the samples
     settings = eval_fields(model.config)
     scores = []
     token = _ACTIVE.set(ctx)  # feature extractors report through it
     try:
+        distributed.share_sampling(ctx, metrics)  # under torchrun, every rank samples and extracts a share
         for metric in metrics:
             ctx.report(f"metric {metric.spec.name}", 0, 1)
             t0 = time.perf_counter()

@@ -15,7 +15,12 @@ from typing import Any
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.errors import GenbenchError
 from genbench.metrics.extractors.classifier import CLASSIFIER_SHA256, ClassifierExtractor, load_classifier
-from genbench.metrics.extractors.features import reference_features, reference_identity, sample_features
+from genbench.metrics.extractors.features import (
+    FeatureExtractor,
+    reference_features,
+    reference_identity,
+    sample_features,
+)
 from genbench.metrics.extractors.stats import frechet_distance, gaussian_stats, require_count, split_score
 
 
@@ -34,6 +39,9 @@ class _ClassifierMetric(Metric):
     def extractor(self, ctx: EvalContext) -> ClassifierExtractor:
         self.check(ctx.data.name, ctx.data.info.shape)
         return ClassifierExtractor(ctx.data.name)
+
+    def sample_extractors(self, ctx: EvalContext) -> list[FeatureExtractor]:
+        return [self.extractor(ctx)]
 
     def fingerprint(self, ctx: EvalContext, extractor: ClassifierExtractor, **extra: Any) -> dict[str, Any]:
         return {**self.base_fingerprint(ctx), **extractor.identity(), **extra}

@@ -197,6 +197,9 @@ class _InceptionMetric(Metric):
     def extractor(self) -> InceptionExtractor:
         return InceptionExtractor(self.resize)
 
+    def sample_extractors(self, ctx: EvalContext) -> list[FeatureExtractor]:
+        return [self.extractor()]
+
     def fingerprint(self, ctx: EvalContext, extractor: InceptionExtractor, **extra: Any) -> dict[str, Any]:
         return {**self.base_fingerprint(ctx), **extractor.identity(), **extra}
 

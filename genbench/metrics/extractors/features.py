@@ -83,18 +83,30 @@ def _forget(key: int) -> None:
     _SAMPLE_FEATURES.pop(key, None)
 
 
-def sample_features(
-    extractor: FeatureExtractor, x: torch.Tensor, device: torch.device, what: str = "samples"
-) -> dict[str, torch.Tensor]:
-    """``extractor.extract(x)``, computed once per (samples tensor, extractor)."""
+def _remembered(x: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+    """The features remembered for the samples tensor ``x``, by extractor (forgotten with ``x``)."""
     entry = _SAMPLE_FEATURES.get(id(x))
     if entry is None or entry[0]() is not x:
         entry = (weakref.ref(x, lambda _, k=id(x): _forget(k)), {})
         _SAMPLE_FEATURES[id(x)] = entry
+    return entry[1]
+
+
+def sample_features(
+    extractor: FeatureExtractor, x: torch.Tensor, device: torch.device, what: str = "samples"
+) -> dict[str, torch.Tensor]:
+    """``extractor.extract(x)``, computed once per (samples tensor, extractor)."""
+    remembered = _remembered(x)
     key = fingerprint_hash(extractor.identity())
-    if key not in entry[1]:
-        entry[1][key] = extractor.extract(x, device, what)
-    return entry[1][key]
+    if key not in remembered:
+        remembered[key] = extractor.extract(x, device, what)
+    return remembered[key]
+
+
+def remember_features(extractor: FeatureExtractor, x: torch.Tensor, features: dict[str, torch.Tensor]) -> None:
+    """Hand :func:`sample_features` the features of ``x`` computed elsewhere: under torchrun each
+    process extracts those of the samples it drew (:func:`genbench.engine.distributed.share_sampling`)."""
+    _remembered(x)[fingerprint_hash(extractor.identity())] = features
 
 
 # -- reference statistics, cached on disk -------------------------------------------------
