@@ -28,6 +28,11 @@ class PluginFault(Exception):
     """
 
 
+class ProcessLost(Exception):
+    """Another process of the same torchrun launch stopped (or stopped answering) while this one
+    waited on it: the CLI prints one line and exits 1; that process's own error says why."""
+
+
 @contextmanager
 def blame(origin: str, doing: str) -> Iterator[None]:
     """Turn an unexpected exception raised while ``doing`` something into a PluginFault naming

@@ -390,6 +390,27 @@ def test_model_that_raises_in_training_is_stored_as_failed(faulty, capsys):
     assert code == 1 and "Traceback" in err and "training_step" in err
 
 
+@pytest.mark.parametrize("fault", ["PluginFault", "ProcessLost"])
+def test_a_fault_whose_message_holds_brackets_is_one_line(monkeypatch, capsys, fault):
+    """Libraries put [brackets] in messages (gloo: "[.../pair.cc:561] Connection closed by peer"),
+    which rich would read as a markup tag and crash on, with a traceback."""
+    from genbench import errors
+
+    message = "rank 0 waited: RuntimeError: [/gloo/transport/tcp/pair.cc:561] Connection closed by peer [::1]:80"
+
+    def boom() -> None:
+        raise getattr(errors, fault)(message)
+
+    monkeypatch.setattr(cli, "app", boom)
+    monkeypatch.setattr(cli, "_add_plugin_commands", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["genbench", "run"])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "Traceback" not in err
+    assert " ".join(err.split()) == f"error: {message} (--debug shows the traceback)"
+
+
 def test_failing_command_registration_breaks_only_that_plugin(faulty, capsys):
     code, out, _ = genbench(capsys, "toy-params")
     assert code == 0 and out.strip() == "128"

@@ -132,9 +132,16 @@ def test_a_crashing_rank_ends_the_launch(toy_plugins, results):
     it is killed and the run goes stale; `genbench resume` continues either."""
     proc = torchrun(2, "run", *TOY, "--set", "crash_rank=1", "--results-dir", str(results))
     assert proc.returncode != 0
-    assert "rank 1 crashes, as asked" in proc.stderr
+    # Rank 1 says in one line which plugin failed, as one process would: no traceback of ours.
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert lines[0].startswith("error: plugin genbench_toy dev failed while training model 'toy' (rank 1 of 2)")
+    assert "rank 1 crashes, as asked" in lines[0]
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("[rank") and "Traceback" in line]
     (run,), _ = stored(results)
     assert run[1] in ("failed", "running") and run[3] == 0
+    with sqlite3.connect(results / "genbench.db") as db:
+        (message,) = db.execute("select message from runs").fetchone()
+    assert run[1] == "running" or message.startswith("another process of this torchrun launch stopped")
 
 
 def test_nproc_needs_a_batch_that_splits_evenly(toy_plugins, results, capsys):

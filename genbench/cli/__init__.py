@@ -20,7 +20,7 @@ import typer
 from genbench.cli import run as _run_commands
 from genbench.cli.options import Status
 from genbench.cli.output import err_console
-from genbench.errors import GenbenchError, PluginFault
+from genbench.errors import GenbenchError, PluginFault, ProcessLost
 
 app = typer.Typer(
     name="genbench",
@@ -93,11 +93,13 @@ def main() -> None:
 
         err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except PluginFault as exc:
+    except (PluginFault, ProcessLost) as exc:
+        from rich.markup import escape  # a library's message may hold [brackets] (gloo: [pair.cc:561])
+
         if _debug():
             traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
         hint = "" if _debug() else " (--debug shows the traceback)"
-        err_console.print(f"[red]error:[/] {exc}{hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}{hint}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -57,7 +57,7 @@ from torch import nn
 from genbench.api.metric import EvalContext, Metric, fingerprint_hash
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
-from genbench.errors import GenbenchError
+from genbench.errors import GenbenchError, PluginFault, ProcessLost, blame
 from genbench.metrics.extractors.features import remember_features
 
 if TYPE_CHECKING:
@@ -145,6 +145,18 @@ def leave() -> None:
     if active() is not None:
         dist.barrier()
         dist.destroy_process_group()
+
+
+PEER_LOST = "another process of this torchrun launch stopped (torchrun prints its error)"
+
+
+def peer_lost(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is this process's collective failing because another process of the launch
+    went away (gloo: "Connection closed by peer") or stopped answering (a timeout)."""
+    if exc is None or active() is None:
+        return False
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or "closed by peer" in text or "reset by peer" in text
 
 
 def single_process(what: str) -> None:
@@ -330,12 +342,13 @@ def follow_resume(runner: Runner, device_name: str) -> Outcome:
     set_threads(run.config.get("threads"))
     spec, bench, model, data, train_cfg, eval_cfg = runner._rebuild(run, {})
     metrics, _ = metrics_for(runner.plugins, bench, spec, data.info.shape)
-    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, 0)
+    origin = runner.plugins.origin(runner.plugins.models.plugin_of(spec.name))
+    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, 0, origin)
 
 
 def follow_run(
     req: RunRequest, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
-    metrics: list[Metric], device: torch.device, budget_images: int,
+    metrics: list[Metric], device: torch.device, budget_images: int, origin: str,
 ) -> Outcome:  # fmt: skip
     """Rank > 0 of ``genbench run``: train beside rank 0 from the same command, then draw a share of
     the evaluation's samples; store nothing."""
@@ -343,27 +356,37 @@ def follow_run(
 
     run = Run(id="", model=req.model or req.family, dataset=req.dataset, budget=req.budget,
               budget_images=budget_images, seed=req.seed, status="running")  # fmt: skip
-    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, req.stop_after_steps)
+    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, req.stop_after_steps, origin)
 
 
 def _train_beside(
     run: Run, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
-    metrics: list[Metric], device: torch.device, stop_after_steps: int,
+    metrics: list[Metric], device: torch.device, stop_after_steps: int, origin: str,
 ) -> Outcome:  # fmt: skip
+    """Train and sample beside rank 0. A fault in the model's code is one line naming its plugin
+    (``origin``), as on rank 0; a peer that went away is one line saying so."""
     from genbench.engine.protocols import give_labelled, representation_context
     from genbench.engine.runner import Outcome
     from genbench.engine.trainer import train
 
-    give_labelled(model, representation_context(bench, data, eval_cfg), data)
-    result = train(
-        model, data, train_cfg, budget_images=run.budget_images, seed=run.seed, device=device,
-        checkpoint_path=None, stop_after_steps=stop_after_steps,
-    )  # fmt: skip
-    run.status, run.message = result.status, result.message
-    if result.status == "finished":  # rank 0 evaluates exactly then (the ranks agree on how training ended)
-        num_samples = eval_cfg.num_samples or bench.num_samples[run.budget]
-        ctx = EvalContext(model, data, num_samples, device, seed=eval_cfg.seed, batch_size=eval_cfg.batch_size)
-        share_sampling(ctx, metrics)
+    r = current()
+    assert r is not None
+    try:
+        with blame(origin, f"training model '{run.model}' (rank {r.rank} of {r.world_size})"):
+            give_labelled(model, representation_context(bench, data, eval_cfg), data)
+            result = train(
+                model, data, train_cfg, budget_images=run.budget_images, seed=run.seed, device=device,
+                checkpoint_path=None, stop_after_steps=stop_after_steps,
+            )  # fmt: skip
+            run.status, run.message = result.status, result.message
+            if result.status == "finished":  # rank 0 evaluates exactly then (the ranks agree on how training ended)
+                num_samples = eval_cfg.num_samples or bench.num_samples[run.budget]
+                ctx = EvalContext(model, data, num_samples, device, seed=eval_cfg.seed, batch_size=eval_cfg.batch_size)
+                share_sampling(ctx, metrics)
+    except PluginFault as exc:
+        if peer_lost(exc.__cause__):
+            raise ProcessLost(PEER_LOST) from exc.__cause__
+        raise
     return Outcome(run, [], result)
 
 

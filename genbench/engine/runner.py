@@ -34,7 +34,7 @@ from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_f
 from genbench.engine.protocols import anomaly_context, give_labelled, representation_context, resolve_labels
 from genbench.engine.session import RunSession
 from genbench.engine.trainer import Reporter, TrainResult, train
-from genbench.errors import GenbenchError, PluginFault, blame
+from genbench.errors import GenbenchError, PluginFault, ProcessLost, blame
 from genbench.plugins import Plugins, get_plugins
 from genbench.specs import ModelSpec
 from genbench.store import Store, default_db_url
@@ -168,7 +168,7 @@ class Runner:
         if not distributed.is_main():
             return distributed.follow_run(
                 req, model, plan.data, plan.bench, plan.train_cfg, plan.eval_cfg, plan.metrics, plan.device,
-                plan.bench.images(req.budget),
+                plan.bench.images(req.budget), plan.origin,
             )  # fmt: skip
         run = self._new_run(req, plan, model)
         writer = self._writer(run.id)
@@ -446,6 +446,8 @@ class Runner:
         if _disk_full(exc):
             message = (f"disk full while {s.stage} ({getattr(exc, 'filename', None) or s.run_dir}): free space, "
                        f"then `genbench resume {run.id}` continues from the last checkpoint")  # fmt: skip
+        elif distributed.peer_lost(exc):
+            message = f"{distributed.PEER_LOST}; here: {type(exc).__name__}: {exc}".splitlines()[0]
         else:
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         s.status = "failed"
@@ -455,6 +457,11 @@ class Runner:
             raise GenbenchError(message) from None
         if isinstance(exc, (GenbenchError, PluginFault)):
             raise exc
+        if distributed.peer_lost(exc):
+            raise ProcessLost(
+                f"{distributed.PEER_LOST}; run {run.id} stored as failed: "
+                f"`genbench resume {run.id}` continues from its last checkpoint"
+            ) from exc
         origin = self.plugins.origin(self.plugins.models.plugin_of(run.model))
         raise PluginFault(
             f"plugin {origin} failed while {s.stage} model '{run.model}': {message} (run {run.id} stored as failed)"
