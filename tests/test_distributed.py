@@ -154,3 +154,29 @@ def test_nproc_needs_a_batch_that_splits_evenly(toy_plugins, results, capsys):
 
 def test_nproc_is_taken_out_of_the_relaunched_command():
     assert without_nproc(["run", "vae", "--nproc", "2", "-d", "mnist", "--nproc=4"]) == ["run", "vae", "-d", "mnist"]
+
+
+EXIT_WAIT = """
+import os, time
+from datetime import timedelta
+import torch
+from genbench.engine import distributed
+distributed.TIMEOUT = timedelta(seconds=2)  # the collectives' timeout, shortened for the test
+distributed.join(torch.device("cpu"))
+if os.environ["RANK"] == "0":
+    time.sleep(6)  # rank 0 still computing the metrics, longer than that timeout
+distributed.leave()
+print("left", os.environ["RANK"])
+"""
+
+
+def test_ranks_wait_at_the_end_for_rank_0_longer_than_the_collectives_timeout(tmp_path):
+    """Ranks > 0 finish sampling and wait for rank 0 to compute the metrics (hours, for an NLL
+    bound on a CPU): that wait must not time out like a hung collective and kill rank 0."""
+    script = tmp_path / "exit_wait.py"
+    script.write_text(EXIT_WAIT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(free_port()),
+           str(script)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(proc.stdout.split()) == ["0", "1", "left", "left"]

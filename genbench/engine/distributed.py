@@ -67,6 +67,10 @@ if TYPE_CHECKING:
 # A rank that waits this long on the others (one crashed before torchrun noticed, a deadlock)
 # raises instead of hanging; torchrun then tears the other ranks down.
 TIMEOUT = timedelta(minutes=10)
+# ...except at the end, where the other ranks wait for rank 0 to compute the metrics, which can
+# take hours (an importance-weighted NLL bound on the CPU): that wait has its own group.
+EXIT_TIMEOUT = timedelta(days=2)
+_exit_group: Any = None
 RUN_FIELDS = ("id", "model", "dataset", "benchmark", "benchmark_version", "budget", "budget_images", "seed",
               "config", "run_dir")  # fmt: skip
 
@@ -130,7 +134,9 @@ def join(device: torch.device) -> torch.device:
         device = torch.device("cuda", r.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        global _exit_group
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+        _exit_group = dist.new_group(backend="gloo", timeout=EXIT_TIMEOUT)
     return device
 
 
@@ -140,10 +146,11 @@ def leave() -> None:
     Exiting with the group still open lets gloo's threads be torn down while a peer still talks to
     them (a rank then aborts at exit, "terminate called without an active exception"). Only the
     success path calls this: a rank that raised exits at once, and torchrun stops the others, which
-    a barrier here would otherwise keep waiting for it.
+    a barrier here would otherwise keep waiting for it. The wait is on a group with a long timeout
+    (:data:`EXIT_TIMEOUT`): ranks > 0 get here while rank 0 is still computing the metrics.
     """
     if active() is not None:
-        dist.barrier()
+        dist.barrier(group=_exit_group)
         dist.destroy_process_group()
 
 
