@@ -133,7 +133,8 @@ def test_a_crashing_rank_ends_the_launch(toy_plugins, results):
     proc = torchrun(2, "run", *TOY, "--set", "crash_rank=1", "--results-dir", str(results))
     assert proc.returncode != 0
     # Rank 1 says in one line which plugin failed, as one process would: no traceback of ours.
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: plugin")]
+    assert len(lines) == 1, proc.stderr[-3000:]
     assert lines[0].startswith("error: plugin genbench_toy dev failed while training model 'toy' (rank 1 of 2)")
     assert "rank 1 crashes, as asked" in lines[0]
     assert not [line for line in proc.stderr.splitlines() if line.startswith("[rank") and "Traceback" in line]
