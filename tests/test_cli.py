@@ -176,6 +176,12 @@ def test_status_option_lists_the_stored_statuses(capsys):
     assert code == 0 and all(s in out for s in RUN_STATUSES)
 
 
+def test_help_keeps_bracketed_extras(capsys):
+    # Help text goes through rich markup, which silently drops an unescaped [slurm].
+    code, out, _ = genbench(capsys, "suite", "run", "--help")
+    assert code == 0 and "genbench[slurm]" in out
+
+
 @pytest.mark.parametrize("command", ["plugins", "datasets", "metrics", "models", "benchmarks"])
 def test_listings_have_json(toy_plugins, capsys, command):
     code, out, err = genbench(capsys, command, "--format", "json")

@@ -100,7 +100,8 @@ def suite_run(
         typer.Option(
             "--executor",
             help="local: processes on this machine; slurm: one sbatch job per run through submitit "
-            "(pip install 'genbench[slurm]'); submitit-local: the slurm path on this machine.",
+            # rich markup would swallow an unescaped [slurm]
+            "(pip install 'genbench\\[slurm]'); submitit-local: the slurm path on this machine.",
         ),
     ] = "local",
     slurm_param: Annotated[
