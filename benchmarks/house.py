@@ -232,6 +232,8 @@ def main() -> None:
     for name, path, line in helpers:
         print(f"  {name}  {rel(path)}:{line}")
 
+    if args.runs < 1:
+        return
     times = help_startup(args.runs)
     shown = ", ".join(f"{t:.2f}" for t in times)
     print(f"`genbench --help` start-up: median {statistics.median(times):.2f} s over {len(times)} runs ({shown})")

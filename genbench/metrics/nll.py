@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from genbench.api.metric import EvalContext, Metric, MetricValue, check_images
+from genbench.api.random import randint_tensor
 from genbench.errors import GenbenchError
 
 LEVELS = 256
@@ -69,7 +70,7 @@ def bits_per_dim(log_prob_nats: torch.Tensor | float, num_dims: int) -> torch.Te
 def uniform_noise_images(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
     """(n, *shape) images k / 255 with k uniform on 0..255, drawn on the CPU from ``seed``."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, LEVELS, (n, *shape), generator=gen).float() / (LEVELS - 1)
+    return randint_tensor(LEVELS, (n, *shape), generator=gen).float() / (LEVELS - 1)
 
 
 def noise_bits_per_dim(
