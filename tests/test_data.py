@@ -40,6 +40,27 @@ def test_mnist_like_from_the_shared_folder_without_writing_into_it(name, folder,
     assert (tmp_path / "cache" / "unpacked" / folder / "raw").is_dir()
 
 
+@needs_mnist
+def test_two_loaders_unpacking_at_once_both_succeed(tmp_path, monkeypatch):
+    # Suite jobs start together on a fresh cache: a second loader unpacks the same file while the
+    # first is half-way through it (a shared temporary name made the first fail).
+    import shutil
+
+    monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
+    copy, inner = shutil.copyfileobj, {}
+
+    def copy_while_another_unpacks(fin, fout):  # type: ignore[no-untyped-def]
+        if "started" not in inner:
+            inner["started"] = True  # the second loader copies normally
+            inner["data"] = load_dataset("mnist", SHARED)
+        copy(fin, fout)
+
+    monkeypatch.setattr(shutil, "copyfileobj", copy_while_another_unpacks)
+    d = load_dataset("mnist", SHARED)
+    assert torch.equal(d.train_x, inner["data"].train_x) and d.train_x.shape == (60000, 1, 28, 28)
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
 def test_offline_with_no_files_names_the_layout(tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 

@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -81,10 +82,12 @@ def _mnist_like(cls_name: str, root: Path | None, name: str) -> ImageData:
                     raise GenbenchError(f"{gz} fails its md5 check ({md5}): the file is corrupt, fetch it again")
                 out = raw_dir / fname.removesuffix(".gz")
                 if not out.exists():
-                    tmp = out.with_suffix(".tmp")
-                    with gzip.open(gz, "rb") as fin, open(tmp, "wb") as fout:
+                    # A temporary name of this process's own: suite jobs starting together unpack the
+                    # same file at once, and a shared name let one move another's half-written file.
+                    fd, tmp = tempfile.mkstemp(dir=raw_dir, prefix=f"{out.name}.", suffix=".tmp")
+                    with gzip.open(gz, "rb") as fin, os.fdopen(fd, "wb") as fout:
                         shutil.copyfileobj(fin, fout)
-                    tmp.replace(out)  # atomic: a killed unpack never leaves a half file
+                    os.replace(tmp, out)  # atomic: a killed unpack never leaves a half file
             base = unpacked
         elif have(raw_dir) and root is None:
             base = unpacked  # unpacked earlier from md5-checked files, and no folder was named
