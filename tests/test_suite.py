@@ -132,6 +132,28 @@ def test_a_run_being_scored_is_running_and_a_dead_one_is_resumed(toy_plugins, re
     assert [p.action for p in plan(load_suite(path), toy_plugins, store)] == ["running", "resume"]
 
 
+def test_a_job_done_by_another_process_after_planning_is_not_run_again(toy_plugins, results, tmp_path, capsys):
+    # Two `suite run`s (or a `genbench run` by hand) on one store: each plan is as old as its command.
+    from genbench.suite.executor import execute, job_command
+
+    path = write(tmp_path, TOY_SUITE)
+    store = Store(f"sqlite:///{results / 'genbench.db'}")
+    stale = plan(load_suite(path), toy_plugins, store)
+    assert [p.action for p in stale] == ["start", "start"]
+    seed0 = job_command(stale[0], device="cpu", results_dir=results, db_url=None, data_dir=None)
+    code, out, err = genbench(capsys, *seed0[3:])  # [python, -m, genbench, run, ...]: the job's own command
+    assert code == 0, out + err
+    events: list[str] = []
+    progress = execute(stale, suite_name="toy", store=store, results_dir=results, db_url=None, device="cpu",
+                       on_event=events.append, poll_s=0.1)  # fmt: skip
+    assert progress.done == 2 and progress.failed == 0
+    started = [e for e in events if e.startswith("started")]
+    assert len(started) == 1 and "seed 1" in started[0], events
+    assert any(e.startswith("skipped") and "finished as run" in e for e in events), events
+    with store.session() as s:
+        assert sorted(r.seed for r in s.query(Run).all()) == [0, 1]  # seed 0 once, not twice
+
+
 def test_suite_list_and_benchmarks_commands(toy_plugins, capsys):
     code, out, _ = genbench(capsys, "suite", "list")
     assert code == 0 and "digits" in out and "cifar10-standard" in out and "all models" in out

@@ -20,7 +20,7 @@ from pathlib import Path
 from genbench.store import Store
 from genbench.store.runs import RunWriter
 from genbench.store.schema import LIVE_STATUSES
-from genbench.suite.plan import PlannedJob, find_runs
+from genbench.suite.plan import PlannedJob, classify, find_runs
 
 
 @dataclass
@@ -111,9 +111,16 @@ def execute(
     try:
         while queue or slots:
             while queue and len(slots) < jobs:
-                slots.append(
-                    _launch(queue.pop(0), slots, store, log_dir, gpus, device, results_dir, db_url, data_dir, jobs)
-                )
+                # The plan is as old as this command: another `suite run` or a `genbench run` on the
+                # same store may have finished or started this job since. Look again before starting it.
+                now = classify(queue[0].job, find_runs(store, queue[0].job))
+                queue.pop(0)
+                if now.action in ("done", "running"):
+                    progress.done += now.action == "done"
+                    progress.elsewhere += now.action == "running"
+                    on_event(f"skipped {now.job.label}: {now.why} (by another process since this suite run began)")
+                    continue
+                slots.append(_launch(now, slots, store, log_dir, gpus, device, results_dir, db_url, data_dir, jobs))
                 on_event(f"started {slots[-1].planned.job.label} ({slots[-1].planned.action}), log {slots[-1].log}")
             progress.queued = len(queue)
             for slot in list(slots):
