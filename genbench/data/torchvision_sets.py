@@ -85,9 +85,13 @@ def _mnist_like(cls_name: str, root: Path | None, name: str) -> ImageData:
                     # A temporary name of this process's own: suite jobs starting together unpack the
                     # same file at once, and a shared name let one move another's half-written file.
                     fd, tmp = tempfile.mkstemp(dir=raw_dir, prefix=f"{out.name}.", suffix=".tmp")
-                    with gzip.open(gz, "rb") as fin, os.fdopen(fd, "wb") as fout:
-                        shutil.copyfileobj(fin, fout)
-                    os.replace(tmp, out)  # atomic: a killed unpack never leaves a half file
+                    try:
+                        with gzip.open(gz, "rb") as fin, os.fdopen(fd, "wb") as fout:
+                            shutil.copyfileobj(fin, fout)
+                        os.replace(tmp, out)  # atomic: a killed unpack never leaves a half file
+                    except BaseException:  # Ctrl-C or a full disk: no orphan of this process's own name
+                        Path(tmp).unlink(missing_ok=True)
+                        raise
             base = unpacked
         elif have(raw_dir) and root is None:
             base = unpacked  # unpacked earlier from md5-checked files, and no folder was named
