@@ -31,17 +31,19 @@ def auroc(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def negative_log_likelihoods(ctx: EvalContext, x: torch.Tensor) -> torch.Tensor:
-    """-log P(x) in nats of uint8 images ``x`` under the model: (N,) float64."""
+def negative_log_likelihoods(ctx: EvalContext, x: torch.Tensor, task: str = "likelihoods") -> torch.Tensor:
+    """-log P(x) in nats of uint8 images ``x`` under the model: (N,) float64; progress under ``task``."""
     model = ctx.model
     model.eval()
     out = []
+    ctx.report(task, 0, len(x))  # an importance-weighted bound takes about a second per image on a CPU
     for i in range(0, len(x), ctx.batch_size):
         batch = ImageData.to_float(x[i : i + ctx.batch_size]).to(ctx.device)
         log_p = model.log_likelihood(batch).double().cpu()
         if log_p.shape != (len(batch),) or not torch.isfinite(log_p).all():
             raise GenbenchError(f"ood-auroc: {type(model).__name__}.log_likelihood must return finite (B,) values")
         out.append(-log_p)
+        ctx.report(task, i + len(batch), len(x))
     return torch.cat(out)
 
 
@@ -58,12 +60,12 @@ class OODAUROC(Metric):
         if "log_likelihood" in ctx.model.capabilities:
             score = "nll"
             torch.manual_seed(ctx.seed)  # stochastic bounds (IWAE) draw from the global generator
-            s_in = negative_log_likelihoods(ctx, x_in[:n])
-            s_out = negative_log_likelihoods(ctx, x_out[:n])
+            s_in = negative_log_likelihoods(ctx, x_in[:n], f"ood-auroc: {ctx.data.name} test images")
+            s_out = negative_log_likelihoods(ctx, x_out[:n], f"ood-auroc: {ood.name} test images")
         else:
             score = "reconstruction-mse"
             s_in = split_errors(ctx)[:n]
-            s_out = reconstruction_errors(ctx, x_out[:n])
+            s_out = reconstruction_errors(ctx, x_out[:n], f"ood-auroc: {ood.name} test images")
         fingerprint = {
             "metric": self.spec.name,
             "version": self.version,

@@ -19,22 +19,26 @@ MIN_MSE = 1e-10  # caps PSNR at 100 dB, so one perfect image cannot make the mea
 
 
 @torch.no_grad()
-def reconstruction_errors(ctx: EvalContext, x: torch.Tensor) -> torch.Tensor:
-    """Per-image mean squared reconstruction error of uint8 images ``x``: (N,) float64."""
+def reconstruction_errors(ctx: EvalContext, x: torch.Tensor, task: str = "reconstructions") -> torch.Tensor:
+    """Per-image mean squared reconstruction error of uint8 images ``x``: (N,) float64; progress under ``task``."""
     model = ctx.model
     model.eval()
     errors = []
+    ctx.report(task, 0, len(x))
     for i in range(0, len(x), ctx.batch_size):
         batch = ImageData.to_float(x[i : i + ctx.batch_size]).to(ctx.device)
         rec = model.reconstruct(batch).float()
         check_images(rec, f"reconstructions of model '{type(model).__name__}'", tuple(batch.shape[1:]))
         errors.append(((rec - batch) ** 2).flatten(1).mean(1).double().cpu())
+        ctx.report(task, i + len(batch), len(x))
     return torch.cat(errors)
 
 
 def split_errors(ctx: EvalContext) -> torch.Tensor:
     """Per-image reconstruction errors of the whole test split, made once per evaluation."""
-    return cached(ctx, "recon:test", lambda: reconstruction_errors(ctx, ctx.data.split("test")[0]))
+    return cached(
+        ctx, "recon:test", lambda: reconstruction_errors(ctx, ctx.data.split("test")[0], "reconstructions: test images")
+    )
 
 
 def psnr(errors: torch.Tensor) -> torch.Tensor:
