@@ -16,7 +16,8 @@ from genbench.store.schema import MetricRecord, Run
 
 def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, tuple[float, str]], *,
             status: str = "finished", budget: str = "quick", settings: dict | None = None, family: str = "f",
-            config: dict | None = None, benchmark: str = "digits", wall: float = 10.0) -> None:  # fmt: skip
+            config: dict | None = None, benchmark: str = "digits", wall: float = 10.0,
+            train: float = 8.0) -> None:  # fmt: skip
     with store.session() as s:
         s.add(
             Run(
@@ -39,6 +40,7 @@ def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, 
                 num_params=1000,
                 images_seen=100,
                 wall_seconds=wall,
+                train_seconds=train,
             )  # fmt: skip
         )
         for name, (value, fp) in values.items():
@@ -126,7 +128,16 @@ def test_re_evaluation_with_another_sampler_is_its_own_row(store):
 
 def test_na_for_a_missing_capability_and_compute_columns(toy_plugins, store):
     # toy-pixel (installed through the toy plugin) cannot sample conditionally: cond-acc is n/a, not "missing".
-    add_run(store, "t0", "toy-pixel", 0, {"nll": (5.0, "N")}, config={"model": {"temperature": 1.0}}, wall=125.0)
+    add_run(
+        store,
+        "t0",
+        "toy-pixel",
+        0,
+        {"nll": (5.0, "N")},
+        config={"model": {"temperature": 1.0}},
+        wall=900.0,
+        train=125.0,
+    )  # the column is training time: a run's wall time includes its evaluation
     add_run(store, "g0", "somegan", 0, {"cond-acc": (0.8, "C")}, family="gan")
     (board,) = build_boards(store)
     toy = next(r for r in board.rows if r.model == "toy-pixel")

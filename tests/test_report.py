@@ -41,7 +41,7 @@ def make_store(tmp_path: Path) -> Store:
                       benchmark_version=1, budget="quick", budget_images=20000, seed=seed, config={"model": {}},
                       config_hash=model, versions={"genbench": "0.1.0"}, git_commit="abc123", device="cpu",
                       hardware="test CPU", run_dir=str(run_dir), num_params=1000 * len(model), images_seen=20000,
-                      wall_seconds=fd))  # fmt: skip
+                      wall_seconds=fd + 100.0, train_seconds=fd))  # fmt: skip
             s.add(MetricRecord(run_id=rid, name="clf-fd", value=fd, direction="min", fingerprint={"num_samples": 2000},
                                fingerprint_hash="F", settings={}))  # fmt: skip
             if nll is not None:

@@ -285,7 +285,7 @@ def build_boards(
             row.run_ids.append(run.id)
             row.seeds.append(run.seed)
             row.images_seen.append(run.images_seen)
-            row.train_seconds.append(run.wall_seconds)
+            row.train_seconds.append(run.train_seconds)  # training only: wall_seconds includes the evaluation
             row.devices.add(run.device)
 
     out = []

@@ -70,7 +70,7 @@ def legend_lines(board: Board) -> list[str]:
         lines.append(f"{col.key}: {desc} ({arrow}{counts}; fingerprint {col.fingerprint_hash}){sorted_by}")
     lines.append(
         f"mean ± std over seeds; {NA}: the model lacks the capability; {MISSING}: not measured; NFE: network "
-        "evaluations per sample; train time: wall time of training"
+        "evaluations per sample; train time: seconds in training steps, evaluation excluded"
     )
     return lines
 
