@@ -39,6 +39,7 @@ DEFAULT_PLUGINS = (
     "genbench.metrics.builtin",
     "genbench.benchmarks.builtin",
     "genbench.cli.views",  # the read-only views: runs, show, leaderboard, plugins, models...
+    "genbench.cli.portable",  # results and samples in and out: export, import, samples, score
     "genbench.suite.builtin",
     "genbench.report.builtin",  # the sample grid and loss curve of every run, on the lifecycle hooks
 )

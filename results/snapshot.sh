@@ -12,6 +12,8 @@ rm -rf "$out" && mkdir -p "$out"
 "$genbench" leaderboard --dataset "$dataset" --format json --results-dir "$runs" > "$out/leaderboard.json"
 "$genbench" report --dataset "$dataset" --results-dir "$runs" --out "$out/report" > /dev/null
 "$genbench" runs --dataset "$dataset" --format json --results-dir "$runs" > "$out/runs.json"
+# Every finished run with its metrics and full fingerprints: `genbench import results/<suite>` reads it.
+"$genbench" export --results-dir "$runs" --out "$out/runs.jsonl" > /dev/null
 {
   echo "# Suite \`$suite\` snapshot"
   echo
@@ -25,7 +27,8 @@ rm -rf "$out" && mkdir -p "$out"
   echo "  it ran from in runs.json (\`git_commit\`, \`+dirty\` when the checkout had uncommitted changes)"
   echo "- machine: $(getconf _NPROCESSORS_ONLN) CPU cores, $(uname -sm); snapshot taken $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- files: leaderboard.md / leaderboard.json (\`genbench leaderboard --format ...\`), runs.json"
-  echo "  (\`genbench runs --format json\`), report/index.html (\`genbench report\`; open it from disk)"
+  echo "  (\`genbench runs --format json\`), runs.jsonl (\`genbench export\`: \`genbench import\` adds it to a store),"
+  echo "  report/index.html (\`genbench report\`; open it from disk)"
   [ -n "$notes" ] && { echo; echo "$notes"; }
 } > "$out/README.md"
 echo "snapshot in $out"

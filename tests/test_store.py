@@ -104,7 +104,7 @@ def test_database_of_genbench_0_1_0_opens_upgraded(tmp_path):
     assert [r.value(board.column()).mean for r in board.ranked()] == [pytest.approx(4.4)]
     con = sqlite3.connect(db)
     assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrate.head(),)]
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("2",)]
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("3",)]
 
 
 @pytest.mark.parametrize("committed", COMMITTED_DBS, ids=lambda p: p.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import socket
 import subprocess
 import tempfile
 import traceback
@@ -250,6 +251,8 @@ class Runner:
             run_dir=str(run_dir),
             owner=process_owner(),
             heartbeat=utcnow(),
+            kind="trained",
+            provenance={"host": socket.gethostname()},  # travels with `genbench export`, like git_commit
         )
 
     # -- resume ------------------------------------------------------------------------

@@ -284,8 +284,9 @@ def build_boards(
             seen_runs.add((rkey, run.id))
             row.run_ids.append(run.id)
             row.seeds.append(run.seed)
-            row.images_seen.append(run.images_seen)
-            row.train_seconds.append(run.train_seconds)  # training only: wall_seconds includes the evaluation
+            if run.kind == "trained":  # scored samples and pretrained models have no training cost
+                row.images_seen.append(run.images_seen)
+                row.train_seconds.append(run.train_seconds)  # training only: wall_seconds includes the evaluation
             row.devices.add(run.device)
 
     out = []

@@ -8,9 +8,12 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2  # also kept in meta.schema_version; Alembic revisions live in genbench/store/migrations
+SCHEMA_VERSION = 3  # also kept in meta.schema_version; Alembic revisions live in genbench/store/migrations
 
 # "evaluating": trained, metrics not stored yet. Only "finished" runs are ranked.
+# "trained": genbench trained it; "samples": images scored from a file (`genbench score`);
+# "pretrained": a model evaluated without training. Only trained runs have training costs.
+RUN_KINDS = ("trained", "samples", "pretrained")
 RUN_STATUSES = ("running", "evaluating", "finished", "failed", "interrupted", "diverged")
 LIVE_STATUSES = ("running", "evaluating")  # a process owns the run and keeps its heartbeat fresh
 
@@ -60,6 +63,9 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)  # host:pid:token of the live process
+    kind: Mapped[str] = mapped_column(String(16), default="trained", server_default="trained")  # RUN_KINDS
+    # Where the entry came from: host and commit that made it, a scored file's sha256 and label, an import's file.
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     metrics: Mapped[list[MetricRecord]] = relationship(back_populates="run", cascade="all, delete-orphan")
     artifacts: Mapped[list[Artifact]] = relationship(back_populates="run", cascade="all, delete-orphan")
