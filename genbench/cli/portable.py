@@ -16,8 +16,11 @@ from genbench.cli.options import DbOpt, ResultsOpt, open_store
 
 @hookimpl
 def genbench_register_commands(app: typer.Typer) -> None:
+    from genbench.cli import score
+
     app.command("export")(export)
     app.command("import")(import_)
+    score.register(app)
 
 
 def export(
