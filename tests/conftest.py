@@ -11,6 +11,7 @@ import pytest
 PLUGIN_DIR = Path(__file__).parent / "plugins"
 sys.path.insert(0, str(PLUGIN_DIR))
 os.environ["COLUMNS"] = "200"  # rich tables unwrapped, so tests can read them
+os.environ["GENBENCH_OFFLINE"] = "1"  # tests never download weights (tests/test_fetch.py serves them on 127.0.0.1)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))
 
 

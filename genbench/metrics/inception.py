@@ -2,9 +2,11 @@
 
 The network is torch-fidelity's port of the TensorFlow ``inception-2015-12-05`` graph that the
 FID paper used (loaded through torchmetrics' ``NoTrainInceptionV3``, a subclass of it) from
-torch-fidelity's weights file :data:`INCEPTION_FILE`. Nothing is downloaded: the file comes
-from ``$GENBENCH_INCEPTION_WEIGHTS`` or from the torch hub cache
-(``torch.hub.get_dir()/checkpoints/``, where torch-fidelity itself keeps it), and its full
+torch-fidelity's weights file :data:`INCEPTION_FILE`. The file comes from
+``$GENBENCH_INCEPTION_WEIGHTS`` or from the torch hub cache (``torch.hub.get_dir()/checkpoints/``,
+where torch-fidelity itself keeps it); when it is not in the cache it is downloaded there on
+first use from :data:`INCEPTION_URL` (atomically, verified before it is kept:
+:mod:`genbench.metrics.extractors.fetch`; ``$GENBENCH_OFFLINE=1`` forbids it), and its full
 sha256 must be :data:`INCEPTION_SHA256` (``$GENBENCH_INCEPTION_SHA256`` may name another
 full sha256; the hash in use goes into every fingerprint). A value computed with weights
 other than the standard ones is stored as ``fid@<first 8 hex digits of their sha256>`` (and
@@ -53,6 +55,7 @@ from genbench.metrics.extractors.features import (
     reference_identity,
     sample_features,
 )
+from genbench.metrics.extractors.fetch import fetch
 from genbench.metrics.extractors.files import verify_sha256
 from genbench.metrics.extractors.stats import (
     frechet_distance,
@@ -97,7 +100,10 @@ def inception_weights(path: Path | None = None, sha256: str | None = None) -> tu
             f"{ENV_SHA256}={expected!r} is not a full sha256 (64 hex digits): give the whole hash of the file"
         )
     fix = f"download {INCEPTION_URL} into {Path(torch.hub.get_dir()) / 'checkpoints'} or set {ENV_WEIGHTS} to its path"
-    return path, verify_sha256(path, expected, f"Inception weights {INCEPTION_FILE}", fix)
+    what = f"Inception weights {INCEPTION_FILE}"
+    if not os.environ.get(ENV_WEIGHTS) and path == inception_weights_path() and not path.is_file():
+        fetch(INCEPTION_URL, path, expected, what=what, fix=fix)  # first use: into the torch hub cache
+    return path, verify_sha256(path, expected, what, fix)
 
 
 _NETS: dict[tuple[str, str], torch.nn.Module] = {}  # loaded networks by (sha256, device)
