@@ -135,6 +135,10 @@ class GenerativeModel(nn.Module):
     # engine passes to ``set_labelled`` before training (semi-supervised classifiers). Its
     # ``accuracy`` is then ranked per label budget, and the budget is fixed at training.
     uses_labelled_subset: ClassVar[bool] = False
+    # True: the weights come from elsewhere (a pretrained checkpoint or pipeline). The engine
+    # trains nothing (no images seen, no checkpoint), stores the run as kind "pretrained" with
+    # :meth:`source` in its config, and evaluates it under the benchmark's protocol.
+    pretrained: ClassVar[bool] = False
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__()
@@ -167,6 +171,11 @@ class GenerativeModel(nn.Module):
         run ``finished`` and becomes its message, shown by ``genbench run``, ``runs`` and ``show``.
         """
         return None
+
+    def source(self) -> dict[str, Any]:
+        """Pretrained models: where the weights came from, pinned (id, resolved revision, file hashes,
+        scheduler...), stored as the run's ``config["source"]``. Default: nothing."""
+        return {}
 
     @classmethod
     def network_evaluations(cls, config: Any) -> int | None:

@@ -45,6 +45,12 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
             f"trained {run.images_seen:,} images in {run.wall_seconds:.1f} s "
             f"({tr.images_seen / max(tr.loop_seconds, 1e-9):,.0f} img/s this session)"
         )
+    if run.kind == "pretrained":
+        source = run.config.get("source") or {}
+        output.console.print(
+            f"pretrained: {source.get('pipeline', '?')} ({source.get('revision', '?')}), nothing trained",
+            highlight=False,
+        )
     if not outcome.scores:
         return
     table = Table(header_style="bold")
@@ -66,7 +72,7 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
         output.console.print("eval settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), highlight=False)
     for art in run.artifacts:
         output.console.print(f"[dim]{art.kind}: {art.path}[/]")
-    if run.budget == "smoke" and run.status == "finished":
+    if run.budget == "smoke" and run.status == "finished" and run.kind == "trained":
         output.console.print(
             "[dim]smoke is a plumbing check (a few thousand images): its samples are expected to look like noise; "
             "--budget quick gives a first real result[/]"

@@ -227,6 +227,8 @@ class Runner:
             "skipped_metrics": plan.skipped,
             "threads": plan.threads,  # not in the config hash: it changes speed, not what is trained
         }
+        if model.pretrained:  # the weights' origin, pinned (outside the hash: the settings name it)
+            resolved["source"] = model.source()
         run_id = new_run_id()
         run_dir = self.results_dir / "runs" / run_id
         run_dir.mkdir(parents=True)
@@ -251,7 +253,7 @@ class Runner:
             run_dir=str(run_dir),
             owner=process_owner(),
             heartbeat=utcnow(),
-            kind="trained",
+            kind="pretrained" if model.pretrained else "trained",
             provenance={"host": socket.gethostname()},  # travels with `genbench export`, like git_commit
         )
 
@@ -325,7 +327,8 @@ class Runner:
                 f"model '{run.model}' learnt its classifier from {trained_labels} labels at training; "
                 f"start a new run with --set eval.labels={eval_cfg.labels}"
             )
-        model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
+        if run.kind != "pretrained":  # a pretrained model loads its own weights when built
+            model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         device = resolve_device(device_name)
         metrics, skipped = metrics_for(self.plugins, bench, spec, data.info.shape)
         if only:
@@ -349,7 +352,8 @@ class Runner:
         """A run's model with its final checkpoint loaded (eval-time ``settings`` applied) and its data."""
         run = self.store.get_run(run_id)
         _, _, model, data, _, _ = self._rebuild(run, settings or {})
-        model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
+        if run.kind != "pretrained":
+            model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         return model, data
 
     # -- shared ------------------------------------------------------------------------
@@ -414,6 +418,12 @@ class Runner:
             self._hook("genbench_losses_logged", run=s.run, step=step, images_seen=images, losses=dict(losses),
                        session=s)  # fmt: skip
 
+        if s.model.pretrained:  # weights from elsewhere: nothing to train, no checkpoint
+            s.result = TrainResult("finished", 0, 0, 0.0, 0.0)
+            s.stage = s.status = "evaluating"
+            s.writer.stop(s.status, "", result=s.result, wall=s.lap(), release=False)
+            s.history = {}
+            return
         checkpoint = s.run_dir / "checkpoint.pt"
         try:
             s.result = train(s.model, s.data, s.train_cfg, budget_images=s.run.budget_images, seed=s.run.seed,

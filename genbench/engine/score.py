@@ -249,11 +249,9 @@ def run_samples(
     ``runner`` is a :class:`genbench.engine.runner.Runner`. Returns the run and the image count.
     """
     run = runner.store.get_run(run_id)
-    if run.kind != "trained" or run.status != "finished":
-        raise GenbenchError(
-            f"run {run.id} is a {run.kind} entry ({run.status}): only finished trained runs have samples"
-        )
-    if not (Path(run.run_dir) / "checkpoint.pt").is_file():
+    if run.kind == "samples" or run.status != "finished":
+        raise GenbenchError(f"run {run.id} is a {run.kind} entry ({run.status}): only finished runs draw samples")
+    if run.kind == "trained" and not (Path(run.run_dir) / "checkpoint.pt").is_file():
         raise GenbenchError(f"run {run.id} has no checkpoint here ({run.run_dir}): an imported run cannot draw samples")
     spec = runner.plugins.models.get(run.model)
     need = "conditional" if conditional else "sample"
