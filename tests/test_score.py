@@ -157,3 +157,9 @@ def test_grayscale_saved_as_rgb_and_nested_folders_are_read(results, tmp_path, c
     assert _score(capsys, results, tmp_path / "rgb", "--name", "rgb")[0] == 0
     a, b = _entries(results)
     assert [(m.name, m.value) for m in a.metrics] == [(m.name, m.value) for m in b.metrics]
+
+
+def test_a_label_that_names_an_installed_model_is_refused(results, tmp_path, capsys):
+    np.savez(tmp_path / "s.npz", np.zeros((360, 8, 8, 1), np.uint8))
+    code, _, err = _score(capsys, results, tmp_path / "s.npz", "--name", "vae")
+    assert code == 2 and "--name vae is an installed model's name" in err

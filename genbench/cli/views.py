@@ -152,6 +152,8 @@ def show(
         ("git commit", r.git_commit or "unknown (genbench was not run from a git checkout)"),
         ("versions", ", ".join(f"{k} {v}" for k, v in r.versions.items())),
         ("created", f"{r.created_at:%Y-%m-%d %H:%M:%S} UTC, heartbeat {r.heartbeat:%H:%M:%S}"),
+        ("kind", r.kind),  # trained, samples (genbench score) or pretrained
+        ("provenance", ", ".join(f"{k} {v}" for k, v in (r.provenance or {}).items()) or "-"),
     ):
         facts.add_row(f"[dim]{key}[/]", str(value))
     output.console.print(facts)

@@ -138,6 +138,8 @@ def score_samples(
     """Read, check and score a sample file; store it as a "samples" entry. Nothing is stored on any error."""
     started = time.perf_counter()
     bench = plugins.benchmark(req.benchmark)
+    if req.name and req.name in {spec.name for spec in plugins.models}:
+        raise GenbenchError(f"--name {req.name} is an installed model's name: give the samples a label of their own")
     dspec = plugins.datasets.get(bench.dataset)
     store.require_writable()
     samples = read_samples(req.path, dspec.shape, dspec.num_classes, progress)
