@@ -27,14 +27,13 @@ from typing import Any
 import torch
 
 from genbench.api.dataset import ImageData
-from genbench.api.metric import _ACTIVE, Metric, fingerprint_hash
+from genbench.api.metric import _ACTIVE, Metric, Score, fingerprint_hash
 from genbench.api.protocols import ProtocolContext
 from genbench.benchmarks import Benchmark
 from genbench.config import EvalConfig, config_hash
 from genbench.data import load_dataset
 from genbench.engine.build import build_metric
 from genbench.engine.device import hardware, resolve_device, rng_state, seed_everything, set_rng_state, set_threads
-from genbench.engine.evaluate import Score
 from genbench.engine.sample_files import SampleSet, read_samples, write_samples
 from genbench.errors import GenbenchError, blame
 from genbench.plugins import Plugins

@@ -14,7 +14,7 @@ from genbench.store.runs import _add_scores
 from genbench.store.schema import Run
 
 if TYPE_CHECKING:
-    from genbench.engine.evaluate import Score
+    from genbench.api.metric import Score
 
 
 def store_entry(store: Store, run: Run, scores: Sequence[Score]) -> None:
