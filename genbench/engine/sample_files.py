@@ -15,6 +15,7 @@ samples``), so a round trip gives back the very images.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import zipfile
 from collections.abc import Callable
@@ -95,16 +96,15 @@ def _read_folder(folder: Path, shape: tuple[int, int, int], progress: Progress |
     if not files:
         raise GenbenchError(f"{folder} holds no PNG or JPEG files (searched at any depth)")
     c, h, w = shape
-    out = torch.empty((len(files), c, h, w), dtype=torch.uint8)
+    out = np.empty((len(files), c, h, w), dtype=np.uint8)
     digest = hashlib.sha256()
     task = f"reading images of {folder.name}"
     for i, file in enumerate(files):
         if progress is not None and (i % 500 == 0):
             progress(task, i, len(files))
         try:
-            data = file.read_bytes()
-            with Image.open(file) as im:
-                im.load()
+            data = file.read_bytes()  # read once: hashed, then decoded from memory
+            with Image.open(io.BytesIO(data)) as im:
                 mode, array = im.mode, np.asarray(im)
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             raise GenbenchError(f"cannot read image {file}: {str(exc).splitlines()[0]}") from None
@@ -112,10 +112,10 @@ def _read_folder(folder: Path, shape: tuple[int, int, int], progress: Progress |
         out[i] = _image_to_chw(file, mode, array, shape)
     if progress is not None:
         progress(task, len(files), len(files))
-    return SampleSet(out, None, digest.hexdigest(), "folder")
+    return SampleSet(torch.from_numpy(out), None, digest.hexdigest(), "folder")
 
 
-def _image_to_chw(file: Path, mode: str, array: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+def _image_to_chw(file: Path, mode: str, array: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     c, h, w = shape
     if mode not in ("L", "RGB"):
         raise GenbenchError(f"{file} is a '{mode}' image: save samples as 8-bit grayscale (L) or RGB PNG/JPEG")
@@ -127,13 +127,13 @@ def _image_to_chw(file: Path, mode: str, array: np.ndarray, shape: tuple[int, in
     if mode == "L":
         if c != 1:
             raise GenbenchError(f"{file} is grayscale, the benchmark takes {_shape_text(shape)} images (RGB)")
-        return torch.from_numpy(array.copy())[None]
+        return array[None]
     if c == 1:
         # A grayscale sample saved as RGB is the same image when its three channels agree.
         if not (np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])):
             raise GenbenchError(f"{file} is a colour RGB image, the benchmark takes {_shape_text(shape)} images")
-        return torch.from_numpy(array[..., 0].copy())[None]
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+        return array[None, ..., 0]
+    return array.transpose(2, 0, 1)
 
 
 def _read_npz(path: Path, shape: tuple[int, int, int]) -> SampleSet:
