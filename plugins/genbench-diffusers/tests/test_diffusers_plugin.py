@@ -133,3 +133,23 @@ def test_pipelines_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(GenbenchError, match="diffusers cannot load a pipeline"):
         _model(tmp_path / "empty")
+
+
+def test_a_hub_id_loads_from_the_hub_cache_and_records_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub id goes through snapshot_download; offline, from a cache laid out as the Hub client lays it out."""
+    import huggingface_hub.constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny-ddpm"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    save_pipeline(repo / "snapshots" / commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    model = _model("acme/tiny-ddpm", steps="2")
+    assert model.source()["pipeline"] == "acme/tiny-ddpm" and model.source()["revision"] == commit
+    assert model.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 8, 8)
+    with pytest.raises(GenbenchError, match="cannot get pipeline 'acme/absent' from the Hugging Face Hub"):
+        _model("acme/absent")
