@@ -109,9 +109,9 @@ def same_features(work: Path, n: int) -> None:
     from genbench.metrics.inception import InceptionExtractor
 
     a, b = write_folder(work / f"a{n}", n), write_folder(work / f"b{n}", n, offset=n)
-    weights = work / "random-inception.pth"
+    weights = work / "random-inception-299.pth"
     if not weights.is_file():
-        random_inception_weights(weights)
+        random_inception_weights(weights, size=299)  # batch norm calibrated at the size both tools feed it
     cmd = [str(BIN / "fidelity"), "--input1", str(a), "--input2", str(b), "--fid", "--cpu", "--no-cache",
            "--feature-extractor-weights-path", str(weights)]  # fmt: skip
     secs_theirs, out = timed(cmd)
