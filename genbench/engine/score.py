@@ -188,9 +188,12 @@ def _score(ctx: ProtocolContext, metrics: list[Metric], origin: Callable[[str], 
             finally:
                 set_rng_state(saved)
             fp = dict(value.fingerprint)
+            # Whatever else a value carries that a Score holds under the same name (an interval) goes along.
+            carried = {f.name for f in dataclasses.fields(Score)} & {f.name for f in dataclasses.fields(value)}
+            extra = {k: getattr(value, k) for k in carried - {"name", "value", "fingerprint", "settings"}}
             scores.append(
                 Score(value.name or metric.spec.name, float(value.value), metric.spec.direction, metric.spec.unit,
-                      fp, fingerprint_hash(fp), dict(value.settings), time.perf_counter() - t0)
+                      fp, fingerprint_hash(fp), dict(value.settings), time.perf_counter() - t0, **extra)
             )  # fmt: skip
             ctx.report(f"metric {metric.spec.name}", 1, 1)
     finally:
