@@ -157,3 +157,33 @@ def test_a_committed_snapshot_imports_with_its_leaderboard(results, capsys, snap
     assert got == pytest.approx(expected)
     run = _store(results).get_run(committed[0]["runs"][0])
     assert run.provenance["imported"]["fingerprints"].startswith("hash only")
+
+
+def test_scored_samples_travel_with_their_kind_and_provenance(results, tmp_path, capsys):
+    import numpy as np
+
+    np.savez(tmp_path / "s.npz", np.random.default_rng(0).integers(0, 256, (360, 8, 8, 1), dtype=np.uint8))
+    code, _, err = genbench(capsys, "score", str(tmp_path / "s.npz"), "--benchmark", "digits", "--name", "mine",
+                            "--threads", "1", "--results-dir", str(results))  # fmt: skip
+    assert code == 0, err
+    out = tmp_path / "e.jsonl"
+    assert genbench(capsys, "export", "--out", str(out), "--results-dir", str(results))[0] == 0
+    target = tmp_path / "t"
+    assert genbench(capsys, "import", str(out), "--results-dir", str(target))[0] == 0
+    assert _board(capsys, target) == _board(capsys, results)
+    (run_id,) = [json.loads(line)["run"]["id"] for line in out.read_text().splitlines()]
+    entry = _store(target).get_run(run_id)
+    assert entry.kind == "samples" and entry.provenance["label"] == "mine"
+    assert entry.provenance["sha256"] == _store(results).get_run(run_id).provenance["sha256"]
+
+
+def test_a_run_that_is_not_finished_is_not_exported(results, tmp_path, capsys):
+    store = _store(results)
+    with store.session() as s:
+        s.add(Run(id="live0001", status="running", family="f", model="m", dataset="digits", benchmark="digits",
+                  benchmark_version=1, budget="smoke", budget_images=1, seed=0, config={}, config_hash="h",
+                  versions={}, device="cpu", hardware="x", run_dir="r"))  # fmt: skip
+    code, _, err = genbench(capsys, "export", "live0001", "--out", str(tmp_path / "x.jsonl"),
+                            "--results-dir", str(results))  # fmt: skip
+    assert code == 2 and "run live0001 is running: only finished or diverged runs are exported" in err
+    assert not (tmp_path / "x.jsonl").exists()
