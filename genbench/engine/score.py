@@ -141,6 +141,7 @@ def score_samples(
         raise GenbenchError(f"--name {req.name} is an installed model's name: give the samples a label of their own")
     dspec = plugins.datasets.get(bench.dataset)
     store.require_writable()
+    data = load_dataset(bench.dataset, req.data_dir)  # missing reference data is said before the files are read
     samples = read_samples(req.path, dspec.shape, dspec.num_classes, progress)
     budget = pick_budget(bench, len(samples.images), req.budget, req.path)
     n = bench.num_samples[budget]
@@ -150,7 +151,6 @@ def score_samples(
         raise GenbenchError(f"benchmark '{bench.name}' has no metric that scores samples: pick another benchmark")
     if notice is not None and n < len(samples.images):
         notice(f"scoring the first {n:,} of {len(samples.images):,} images ({bench.name}'s {budget} sample count)")
-    data = load_dataset(bench.dataset, req.data_dir)
     threads = set_threads(req.threads)
     device = resolve_device(req.device)
     eval_cfg = EvalConfig()
