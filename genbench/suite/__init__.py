@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from genbench.errors import GenbenchError, did_you_mean
+from genbench.validate import check_name, load_yaml
 
 SUITE_SUFFIX = ".suite.yaml"
 
@@ -89,17 +88,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def load_suite(path: str | Path) -> Suite:
     """Read and validate one suite file."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise GenbenchError(f"cannot read suite file {path}: {exc}") from None
+    raw = load_yaml(path, "suite file")
     if not isinstance(raw, dict):
         raise GenbenchError(f"suite file {path} must hold a mapping")
     unknown = set(raw) - {"name", "version", "description", "device", "budget", "seeds", "entries", "slurm"}
     if unknown:
         raise GenbenchError(f"suite file {path}: unknown keys {sorted(unknown)}")
     try:
-        name, version = str(raw["name"]), int(raw["version"])
+        name, version = check_name(raw["name"], f"suite file {path}: name"), int(raw["version"])
         entries_raw = raw["entries"]
     except (KeyError, TypeError, ValueError) as exc:
         raise GenbenchError(f"suite file {path} is malformed: {type(exc).__name__} {exc}") from None
