@@ -54,6 +54,7 @@ _SECRET_QUERY = re.compile(
     re.IGNORECASE,
 )
 MASK = "***"
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\n]{0,256}@")
 
 
 def _mask_one(url: str) -> str:
@@ -90,6 +91,9 @@ def mask_url(text: str) -> str:
 
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text) and "\n" not in text:
         return _mask_one(text)  # one URL (a --db value): all of it, spaces or quotes in its password too
+    # A password with a space or a quote would cut the URL pattern short: mask from "user:" to the
+    # next '@' on the line first (a harmless over-masking where that '@' belongs to something else).
+    text = _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
     return _URL.sub(one, text)
 
 
