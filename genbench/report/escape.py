@@ -15,11 +15,17 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def md_cell(text: Any) -> str:
-    """``text`` as one markdown table cell or list item: HTML escaped (``<b>`` shows as text),
-    markdown punctuation backslash-escaped, pipes escaped, newlines folded into spaces."""
+    """``text`` as one markdown table cell: HTML escaped (``<b>`` shows as text), inline markdown
+    punctuation backslash-escaped, pipes escaped, newlines folded into spaces."""
     flat = " ".join(str(text).split())
-    escaped = "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in html.escape(flat, quote=False))
-    return "\\" + escaped if escaped.startswith(_MD_LINE_START) else escaped
+    return "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in html.escape(flat, quote=False))
+
+
+def md_line(text: Any) -> str:
+    """``text`` as a heading's or list item's words: as :func:`md_cell`, and a leading ``#``,
+    ``>``, ``+``, ``-`` or ``=`` escaped so it opens no block of its own."""
+    cell = md_cell(text)
+    return "\\" + cell if cell.startswith(_MD_LINE_START) else cell
 
 
 def csv_cell(value: Any) -> Any:

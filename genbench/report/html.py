@@ -263,7 +263,7 @@ def _build(
         if not _safe_id(r):
             warn(f"run {r.id!r}: not a safe id, its images are left out of the report")
         elif any(artifact_source(r, a.path) is None for a in r.artifacts if a.kind in ("samples", "loss_curve")):
-            warn(f"run {r.id}: an image artifact is missing or outside {r.run_dir}; left out of the report")
+            warn(f"run {r.id}: an image artifact is missing or not a PNG inside {r.run_dir}; left out of the report")
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     families = sorted({r.family for r in runs})
     toc = "".join(f'<li><a href="#board-{i}">{_e(b.title)} ({_e(b.dataset)})</a></li>' for i, b in enumerate(boards))
