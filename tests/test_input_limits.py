@@ -257,6 +257,19 @@ def test_an_archive_that_unpacks_past_the_limit_is_refused(tmp_path, monkeypatch
     assert written <= 1_000_000 + 2**20  # stopped at the limit (one block over at most)
 
 
+def test_a_member_that_inflates_like_a_bomb_is_refused_under_the_total_limit(tmp_path):
+    from genbench.data import pairs
+
+    archive = tmp_path / "bomb.zip"  # the review's attack: a 0.3 MB zip that became a 315 MB file
+    archive.write_bytes(_zip({"h2z/trainA/x.jpg": bytes(315 * 2**20)}))
+    assert archive.stat().st_size < 400_000
+    root = tmp_path / "data"
+    root.mkdir()
+    with pytest.raises(GenbenchError, match="inflates over 50x"):
+        pairs.unpack_images(archive, root, "h2z")
+    assert (root / "h2z" / "trainA" / "x.jpg").stat().st_size <= 50 * archive.stat().st_size + 2**20
+
+
 def test_an_image_over_the_pixel_limit_is_one_line(tmp_path, monkeypatch):
     from PIL import Image as PILImage
 

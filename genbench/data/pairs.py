@@ -118,6 +118,7 @@ SPLITS = ("trainA", "trainB", "testA", "testB")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 MAX_DOWNLOAD_BYTES = 600 * 2**20  # the largest of the four (monet2photo) is about 300 MB
 MAX_UNPACKED_BYTES = 1 * 2**30
+MAX_RATIO = 50  # unpacked / packed bytes of one image file (JPEGs are about 1)
 MAX_MEMBERS = 20_000  # monet2photo, the largest, holds about 8,000 images
 MAX_IMAGE_PIXELS = 40_000_000  # a 40-megapixel photo; the sets' images are 256 x 256
 
@@ -162,8 +163,9 @@ def unpack_images(archive: Path, root: Path, name: str) -> int:
     """Unpack the image files under ``<name>/<split>/`` of a zip into ``root``; the bytes written.
 
     Refused in one line: a member path that leaves ``root`` (absolute, ``..``), more than
-    ``MAX_MEMBERS`` members, or more than ``MAX_UNPACKED_BYTES`` unpacked (counted as written, not
-    as the archive declares). Other members (links, folders, notes) are skipped."""
+    ``MAX_MEMBERS`` members, more than ``MAX_UNPACKED_BYTES`` unpacked, or a member that inflates
+    past ``MAX_RATIO`` times its packed size (both counted as written, not as the archive
+    declares). Other members (links, folders, notes) are skipped."""
     import zipfile
 
     target = root.resolve()
@@ -184,12 +186,22 @@ def unpack_images(archive: Path, root: Path, name: str) -> int:
                 if Path(parts[2]).suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
+                # JPEG and PNG barely compress further: a member that inflates far past its packed
+                # size is a bomb, whatever size its header declares.
+                member_cap = max(2**20, MAX_RATIO * info.compress_size)
+                member = 0
                 with zf.open(info) as src, open(dest, "wb") as out:
                     for block in iter(lambda: src.read(1 << 20), b""):
                         written += len(block)
+                        member += len(block)
                         if written > MAX_UNPACKED_BYTES:
                             raise GenbenchError(
                                 f"{archive.name} unpacks to over {MAX_UNPACKED_BYTES // 2**20} MB: refused"
+                            )
+                        if member > member_cap:
+                            raise GenbenchError(
+                                f"{archive.name}: {info.filename} inflates over {MAX_RATIO}x its packed size "
+                                f"({info.compress_size:,} bytes): refused"
                             )
                         out.write(block)
     except zipfile.BadZipFile as exc:
