@@ -49,8 +49,10 @@ def inside(path: str | Path, folder: str | Path) -> bool:
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>:.,;)]")  # not a sentence's last ':' or '.'
 # Query parameters that carry a secret in a URL SQLAlchemy or a driver accepts (?password=...).
+# The value runs to the next "&key=" or the end: a raw '@', '#', '?' or '&' inside it is masked too.
 _SECRET_QUERY = re.compile(
-    r"([?&;](?:password|passwd|pwd|pass|sslpassword|secret|token|access_token|api_key|apikey)=)[^&;#\s]*",
+    r"([?&;](?:password|passwd|pwd|pass|sslpassword|secret|token|access_token|api_key|apikey)=)"
+    r".*?(?=[&;][A-Za-z_][A-Za-z0-9_.-]*=|$)",
     re.IGNORECASE,
 )
 MASK = "***"
@@ -59,16 +61,17 @@ _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\n]{0,256}@")
 
 def _mask_one(url: str) -> str:
     """One URL with its password (userinfo and query) replaced by ``***``."""
-    scheme, _, rest = url.partition("://")
-    # The authority ends at the last '@' before the path: a raw '@' may sit inside the password.
-    # Over-masking (a port after an '@' in the query) is harmless; missing a secret is not.
+    # Query secrets first: once masked, an '@' left in the query is not part of a password.
+    scheme, _, rest = _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, url).partition("://")
+    # The userinfo ends at the last '@': a raw '@' may sit inside the password. Over-masking (an
+    # '@' in a database name or another query value) is harmless; missing a secret is not.
     at = rest.rfind("@")
     if at >= 0:
         userinfo, host = rest[:at], rest[at + 1 :]
         user, colon, _password = userinfo.partition(":")
         if colon:
             rest = f"{user}:{MASK}@{host}"
-    return _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, f"{scheme}://{rest}")
+    return f"{scheme}://{rest}"
 
 
 def mask_url(text: str) -> str:

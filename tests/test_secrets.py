@@ -45,6 +45,7 @@ entries:
         ("postgresql://u:p@ss@host/db", "p@ss"),  # a raw '@' in the password
         ("postgresql://u@host/db?password=S3cret", "S3cret"),  # in the query string
         ("postgresql://host/db?sslmode=require&password=S3cret&user=u", "S3cret"),
+        ("postgresql://u@host/db?password=p@ss:w/rd?x%#&sslmode=require", "ss:w"),  # raw '@', '?', '#' in it
         ("postgresql://u:S3 cret@host/db", "S3"),  # a space: the whole --db value is one URL
         ("mysql+pymysql://u:S3cret@host/db?charset=utf8", "S3cret"),
     ],
@@ -149,3 +150,11 @@ def test_cluster_jobs_read_the_url_from_a_file_only_its_owner_reads(toy_plugins,
     assert holding == [folder / "store-url"], holding  # not the pickles, not the logs
     assert stat.S_IMODE((folder / "store-url").stat().st_mode) == 0o600
     assert not any(s in out + err for s in secrets)
+
+
+def test_a_url_sqlalchemy_cannot_split_is_one_line_without_the_password(capsys, results):
+    # A raw '@' and ':' in the password: SQLAlchemy reads "w" as the port and raises ValueError.
+    url = "postgresql://u:a@bS3cret:w/rd@127.0.0.1:1/db"
+    code, out, err = genbench(capsys, "runs", "--db", url, "--results-dir", str(results))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "S3cret" not in err + out and "quote '@'" in err

@@ -111,8 +111,14 @@ class Store:
                 url = f"sqlite:///file:{path.resolve()}?immutable=1&uri=true"
         try:
             self.engine = create_engine(url, future=True)
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise GenbenchError(f"cannot use database URL {self.display_url}: {_reason(exc)}") from None
+        except (ArgumentError, NoSuchModuleError, ValueError, TypeError) as exc:
+            # ValueError: a URL SQLAlchemy cannot split, e.g. a raw '@' or ':' in the password that
+            # should have been quoted; its message may hold a piece of the password: not shown.
+            if isinstance(exc, (ArgumentError, NoSuchModuleError)):
+                why = _reason(exc)
+            else:
+                why = "SQLAlchemy cannot parse it (quote '@', ':', '/', '?', '#' and '%' in the password as %XX)"
+            raise GenbenchError(f"cannot use database URL {self.display_url}: {why}") from None
         except ModuleNotFoundError as exc:
             raise GenbenchError(
                 f"the database driver '{exc.name}' for {self.display_url} is not installed: pip install {exc.name}"
