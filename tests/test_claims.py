@@ -91,3 +91,26 @@ def test_two_suite_runners_started_together_run_each_job_once(toy_plugins, resul
     assert {r.status for r in runs} == {"finished"} and claims == 0  # claims released at the end
     started = sum(out.count(" started ") for out in outs)
     assert started == 3, outs
+
+
+def test_a_cluster_runner_submits_nothing_another_runner_holds(toy_plugins, results, tmp_path, db_url):
+    pytest.importorskip("submitit")
+    from genbench.suite import load_suite
+    from genbench.suite.cluster import execute_cluster
+    from genbench.suite.plan import plan
+
+    path = tmp_path / "toy-race.suite.yaml"
+    path.write_text(SUITE)
+    store = Store(db_url)
+    planned = plan(load_suite(path), toy_plugins, store)
+    other = JobClaims(store, "login-node-2:4242:other")  # another `suite run --executor slurm`, still alive
+    assert all(other.claim(p.job.key) for p in planned)
+    events: list[str] = []
+    progress = execute_cluster(planned, kind="submitit-local", suite_name="toy-race", store=store,
+                               results_dir=results, db_url=db_url, device="cpu", params={}, on_event=events.append,
+                               poll_s=0.01)  # fmt: skip
+    assert progress.elsewhere == 3 and progress.done == 0 and progress.failed == 0
+    assert not any(e.startswith("submitted") for e in events), events
+    assert not (results / "suites" / "toy-race" / "submitit" / "jobs.json").exists()
+    with store.session() as s:
+        assert {c.owner for c in s.query(JobClaim)} == {"login-node-2:4242:other"}  # its claims untouched
