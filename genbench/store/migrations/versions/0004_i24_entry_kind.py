@@ -6,7 +6,7 @@ came from (host and commit of the machine that made it, the file and its sha256 
 samples, the export file and store it was imported from).
 
 Revision ID: i24_entry_kind
-Revises: 0002
+Revises: i27_job_claims
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i24_entry_kind"
-down_revision = "0002"
+down_revision = "i27_job_claims"
 branch_labels = None
 depends_on = None
 
