@@ -222,10 +222,11 @@ def write_samples(
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise GenbenchError(f"samples to write must be uint8 NCHW, got {images.dtype} {tuple(images.shape)}")
     if out.suffix == ".npz":
-        arrays = {"arr_0": images.permute(0, 2, 3, 1).contiguous().numpy()}
-        if labels is not None:
-            arrays["arr_1"] = labels.long().numpy()
-        _atomic(out, lambda tmp: np.savez(tmp, **arrays))
+        nhwc = images.permute(0, 2, 3, 1).contiguous().numpy()
+        if labels is None:
+            _atomic(out, lambda tmp: np.savez(tmp, arr_0=nhwc))
+        else:
+            _atomic(out, lambda tmp: np.savez(tmp, arr_0=nhwc, arr_1=labels.long().numpy()))
     elif out.suffix == ".pt":
         obj = images if labels is None else {"images": images, "labels": labels.long()}
         _atomic(out, lambda tmp: torch.save(obj, tmp))

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -41,6 +41,9 @@ from genbench.specs import meets
 from genbench.store import Store
 from genbench.store.entries import store_entry
 from genbench.store.schema import Run
+
+if TYPE_CHECKING:
+    from genbench.engine.runner import Runner
 
 Progress = Callable[[str, int, int], None]
 SAMPLE_CAPABILITIES = ("sample", "conditional")  # what a file of images (with labels) can stand in for
@@ -244,13 +247,13 @@ def _entry(
 
 
 def run_samples(
-    runner: Any, run_id: str, out: Path, *, conditional: bool = False, device_name: str = "auto",
+    runner: Runner, run_id: str, out: Path, *, conditional: bool = False, device_name: str = "auto",
     progress: Progress | None = None,
 ) -> tuple[Run, int]:  # fmt: skip
     """Draw a finished run's evaluation samples again (same seed, count, batches) and write them to ``out``.
 
     ``conditional``: the class-conditional samples with their labels (what cond-acc scored).
-    ``runner`` is a :class:`genbench.engine.runner.Runner`. Returns the run and the image count.
+    Returns the run and the image count.
     """
     run = runner.store.get_run(run_id)
     if run.kind == "samples" or run.status != "finished":

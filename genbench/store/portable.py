@@ -39,7 +39,8 @@ _METRIC_SKIP = {"id", "run_id"}
 
 
 def _columns(model: type, skip: set[str]) -> list[str]:
-    return [c.key for c in inspect(model).columns if c.key not in skip]
+    columns: list[Any] = list(inspect(model).columns)
+    return [c.key for c in columns if c.key not in skip]
 
 
 def _plain(value: Any) -> Any:
@@ -53,7 +54,8 @@ def _row_dict(row: Any, model: type, skip: set[str]) -> dict[str, Any]:
 def _from_plain(model: type, values: dict[str, Any], skip: set[str]) -> dict[str, Any]:
     """Keyword arguments for ``model`` from a record: known columns only, datetimes parsed back."""
     out: dict[str, Any] = {}
-    for col in inspect(model).columns:
+    columns: list[Any] = list(inspect(model).columns)
+    for col in columns:
         if col.key in skip or col.key not in values:
             continue
         value = values[col.key]
