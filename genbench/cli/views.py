@@ -167,24 +167,49 @@ def show(
     for line in _skipped_lines(r.config.get("skipped_metrics") or {}):
         output.console.print(f"  {line}")
     if r.metrics:
-        table = Table(title="metrics", title_justify="left", header_style="bold")
-        for col in ("metric", "value", "settings", "fingerprint", "samples"):
-            table.add_column(col, no_wrap=col != "settings")  # settings wrap; ids and numbers are never cut
+        output.console.print("[bold]metrics[/]")
+        # Evaluation settings are the config's model settings unless a re-evaluation (`genbench eval
+        # --set`) changed them: each other set is numbered, said once, and named in a column.
+        model_config = r.config.get("model") or {}
+        sets: dict[str, str] = {}
+        labels = []
         for m in r.metrics:
-            table.add_row(
-                m.name, fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
-                ", ".join(f"{k}={v}" for k, v in m.settings.items()), m.fingerprint_hash,
+            if all(model_config.get(k, object()) == v for k, v in m.settings.items()):
+                labels.append("config")
+            else:
+                text = ", ".join(f"{k}={v}" for k, v in m.settings.items())
+                labels.append(sets.setdefault(text, f"#{len(sets) + 1}"))
+        headers = ["metric", "value", "samples", "fingerprint"] + (["settings"] if sets else [])
+        cells = [
+            [
+                m.name,
+                fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
                 _samples_used(m.fingerprint),
-            )  # fmt: skip
-        output.console.print(table)
+                m.fingerprint_hash,
+            ]
+            + ([label] if sets else [])
+            for m, label in zip(r.metrics, labels)
+        ]
+        print_columns(
+            headers, cells, ["metric", "value", "settings", "samples", "fingerprint"], right={"value", "samples"}
+        )
+        for text, label in sets.items():
+            output.console.print(f"  eval settings {label}: {text}", highlight=False)
     curves = {name: [value for _, _, value in points] for name, points in loss_history(store, r.id).items()}
     if curves:
         output.console.print("[bold]logged during training[/] (interval means)")
     for name, values in curves.items():
         summary = f"first {values[0]:.4g}, last {values[-1]:.4g}, min {min(values):.4g} ({len(values)} points)"
         output.console.print(f"  {name}: {summary}")
-    for art in r.artifacts:
-        output.console.print(f"{art.kind}: {art.path}")
+    if r.artifacts:
+        paths = [(art.kind, Path(art.path)) for art in r.artifacts]
+        folders = {path.parent for _, path in paths}
+        folder = folders.pop() if len(folders) == 1 else None
+        output.console.print(f"artifacts in {folder}:" if folder else "artifacts:", highlight=False, soft_wrap=True)
+        for kind, path in paths:
+            missing = "" if path.exists() else " (missing)"
+            shown = path.name if folder else str(path)
+            output.console.print(f"  {kind}: {shown}{missing}", highlight=False, soft_wrap=True)
 
 
 def _samples_used(fingerprint: dict[str, Any]) -> str:
@@ -215,19 +240,20 @@ def plugins(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("plugin", "entry point", "version", "registers", "status"):
-        table.add_column(col, overflow="fold")
+    cells = []
     for info in infos:
         registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.registers.items() if v)
         if info.error:
-            status = f"[red]broken: {info.error}[/]"
+            status = f"broken: {info.error}"
         elif info.clashes:
-            status = f"[red]clash: {', '.join(info.clashes)} also registered by another plugin[/]"
+            status = f"clash: {', '.join(info.clashes)} also registered by another plugin"
         else:
             status = "built-in" if info.builtin else "ok"
-        table.add_row(info.label, info.name, info.version, registers or "-", status)
-    output.console.print(table)
+        cells.append([info.label, info.name, info.version, registers or "-", status])
+    headers = ["plugin", "entry point", "version", "registers", "status"]
+    print_columns(
+        headers, cells, ["plugin", "registers", "status", "version", "entry point"], wrap={"registers", "status"}
+    )
     clashes = [reg.clash_message(name) for reg in _registries() for name in reg.clashes]
     clashes += list(get_plugins().benchmark_clashes.values())
     for message in clashes:
@@ -295,17 +321,14 @@ def benchmarks(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("benchmark", "dataset", "budget", "images seen", "eval samples"):
-        table.add_column(col, justify="right" if col in ("images seen", "eval samples") else "left", no_wrap=True)
     ordered = sorted(p.benchmarks.values(), key=lambda b: b.name)
-    for b in ordered:
-        for i, (budget, images) in enumerate(b.budgets.items()):
-            table.add_row(
-                f"{b.name} v{b.version}" if i == 0 else "", b.dataset if i == 0 else "", budget,
-                f"{images:,}", f"{b.num_samples.get(budget, 0):,}", end_section=i == len(b.budgets) - 1,
-            )  # fmt: skip
-    output.console.print(table)
+    headers = ["benchmark", "budget", "images seen", "eval samples", "dataset"]
+    cells = [
+        [f"{b.name} v{b.version}", budget, f"{images:,}", f"{b.num_samples.get(budget, 0):,}", b.dataset]
+        for b in ordered
+        for budget, images in b.budgets.items()
+    ]
+    print_columns(headers, cells, headers, right={"images seen", "eval samples"})
     output.console.print("images seen: training examples drawn, so 60,000 on MNIST is one pass over its training set")
     for b in ordered:
         needed = f"required {', '.join(b.metrics)}; " if b.metrics else ""
@@ -328,16 +351,19 @@ def datasets(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("dataset", "shape", "classes", "benchmark", "files", "description"):
-        table.add_column(col)
+    headers = ["dataset", "shape", "classes", "benchmark", "files", "description"]
+    cells = []
     for spec in p.datasets:
         benches = ", ".join(f"{b.name} v{b.version}" for b in p.benchmarks.values() if b.dataset == spec.name)
         files = spec.layout if spec.needs_files else "none needed"
-        table.add_row(
-            spec.name, "x".join(map(str, spec.shape)), str(spec.num_classes), benches or "-", files, spec.description
+        cells.append(
+            [spec.name, "x".join(map(str, spec.shape)), str(spec.num_classes), benches or "-", files, spec.description]
         )
-    output.console.print(table)
+    importance = ["dataset", "files", "shape", "classes", "benchmark", "description"]
+    print_columns(headers, cells, importance, right={"classes"}, wrap={"benchmark", "description"}, fold={"files"})
+    output.console.print(
+        "files: where under the data folder (--data-dir, GENBENCH_DATA) each set is read from", highlight=False
+    )
 
 
 def metrics(format: FormatOpt = ListFormat.table) -> None:
@@ -355,12 +381,12 @@ def metrics(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("metric", "direction", "needs", "unit", "fingerprint fields", "description"):
-        table.add_column(col)
-    for spec in specs:
-        table.add_row(
-            spec.name, "lower is better" if spec.direction == "min" else "higher is better",
-            spec.requires or "-", spec.unit, ", ".join(spec.fingerprint_fields), spec.description,
-        )  # fmt: skip
-    output.console.print(table)
+    headers = ["metric", "better", "needs", "unit", "description", "fingerprint fields"]
+    cells = [
+        [
+            spec.name, "lower" if spec.direction == "min" else "higher", spec.requires or "-", spec.unit or "-",
+            spec.description, ", ".join(spec.fingerprint_fields),
+        ]
+        for spec in specs
+    ]  # fmt: skip
+    print_columns(headers, cells, headers, wrap={"description", "fingerprint fields"})
