@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -195,7 +195,7 @@ def print_columns(
     table = Table(header_style="bold")
     for i, h in enumerate(headers):
         if h in keep:
-            justify = "right" if h in right else "left"
+            justify: Literal["right", "left"] = "right" if h in right else "left"
             if h in wrap or h in fold:
                 table.add_column(h, min_width=need[h], justify=justify, overflow="fold")
             else:
