@@ -73,6 +73,26 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
         )
 
 
+def _end_interrupted(outcome: Outcome, results_dir: Path, db: str | None) -> None:
+    """An interrupted run: say the command that continues it, and exit 130 as a Ctrl-C does.
+
+    Under torchrun the exit stays 0 (a rank that exits non-zero makes torchrun report a crash)."""
+    from genbench.engine import distributed
+
+    if outcome.run.status != "interrupted":
+        return
+    where = ""
+    if db:
+        where = f" --db {db}"
+    elif results_dir != Path("results"):
+        where = f" --results-dir {results_dir}"
+    output.err_console.print(
+        f"continue it with: genbench resume {outcome.run.id}{where}", highlight=False, soft_wrap=True
+    )
+    if distributed.current() is None:
+        raise typer.Exit(130)
+
+
 def run(
     family: Annotated[str, typer.Argument(help="Model family (e.g. vae, gan, diffusion) or a model name.")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name; `genbench datasets` lists them.")],
@@ -106,6 +126,10 @@ def run(
     nproc: Annotated[
         int, typer.Option("--nproc", help="Train one run with this many processes here (torchrun, DDP).")
     ] = 0,
+    metric: Annotated[
+        Optional[list[str]],
+        typer.Option("--metric", help="Score only these of the benchmark's metrics (repeatable), e.g. clf-fd."),
+    ] = None,
 ) -> None:
     """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
     from genbench.engine import distributed
@@ -115,6 +139,7 @@ def run(
         family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps
     )
     req.threads = threads
+    req.metrics = list(metric or [])
     if nproc > 1:
         distributed.check_request(req, nproc)
         raise typer.Exit(distributed.launch(nproc, sys.argv[1:]))
@@ -129,6 +154,7 @@ def run(
     if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)
+    _end_interrupted(outcome, results_dir, db)
     if outcome.run.status == "diverged":
         raise typer.Exit(1)
 
@@ -152,6 +178,7 @@ def resume(
     if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)
+    _end_interrupted(outcome, results_dir, db)
 
 
 def eval_(

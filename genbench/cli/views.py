@@ -6,6 +6,7 @@ They reach the CLI as a built-in plugin (``genbench.plugins.DEFAULT_PLUGINS``) t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -15,8 +16,18 @@ from rich.table import Table
 
 from genbench import hookimpl
 from genbench.cli import output
-from genbench.cli.options import DbOpt, Format, FormatOpt, ListFormat, ResultsOpt, Status, open_store
+from genbench.cli.options import (
+    DbOpt,
+    Format,
+    FormatOpt,
+    ListFormat,
+    ResultsOpt,
+    Status,
+    no_store_message,
+    open_store,
+)
 from genbench.cli.output import print_columns
+from genbench.errors import GenbenchError
 
 if TYPE_CHECKING:
     from genbench.registry import Registry
@@ -27,7 +38,7 @@ if TYPE_CHECKING:
 
 @hookimpl
 def genbench_register_commands(app: typer.Typer) -> None:
-    for command in (leaderboard, runs, show, plugins, models, benchmarks, datasets, metrics):
+    for command in (leaderboard, runs, show, plugins, models, settings, benchmarks, datasets, metrics):
         app.command()(command)
 
 
@@ -54,6 +65,12 @@ def leaderboard(
     if metric:
         plugins.metrics.get(metric)
     store = open_store(results_dir, db)
+    if store is None:
+        if format is Format.json:
+            print("[]")
+        elif format is not Format.csv:
+            output.console.print(no_store_message(results_dir, db), highlight=False)
+        return
     boards = build_boards(store, dataset=dataset, benchmark=benchmark, metric=metric)
     if format is Format.json:
         print(json.dumps(boards_records(boards), indent=2))
@@ -95,6 +112,12 @@ def runs(
     from genbench.store.queries import count_runs, list_runs
 
     store = open_store(results_dir, db)
+    if store is None:
+        if format is ListFormat.json:
+            print("[]")
+        else:
+            output.console.print(no_store_message(results_dir, db), highlight=False)
+        return
     filters = {"dataset": dataset, "model": model, "family": family, "status": status.value if status else None}
     rows = list_runs(store, **filters)
     if format is ListFormat.json:
@@ -136,6 +159,8 @@ def show(
     from genbench.store.queries import loss_history
 
     store = open_store(results_dir, db)
+    if store is None:
+        raise GenbenchError(f"no run '{run_id}': {no_store_message(results_dir, db).removeprefix('no runs yet: ')}")
     r = store.get_run(run_id)
     output.console.print(f"[bold]run {r.id}[/]  {r.family}/{r.model} on {r.dataset}  status [bold]{shown_status(r)}[/]")
     if r.message:
@@ -202,7 +227,9 @@ def show(
         summary = f"first {values[0]:.4g}, last {values[-1]:.4g}, min {min(values):.4g} ({len(values)} points)"
         output.console.print(f"  {name}: {summary}")
     if r.artifacts:
-        paths = [(art.kind, Path(art.path)) for art in r.artifacts]
+        from genbench.store.runs import stored_path
+
+        paths = [(art.kind, stored_path(art.path, r.id, results_dir)) for art in r.artifacts]
         folders = {path.parent for _, path in paths}
         folder = folders.pop() if len(folders) == 1 else None
         output.console.print(f"artifacts in {folder}:" if folder else "artifacts:", highlight=False, soft_wrap=True)
@@ -268,12 +295,18 @@ def _registries() -> tuple[Registry[ModelSpec], Registry[DatasetSpec], Registry[
 
 
 def models(
+    name: Annotated[
+        Optional[str], typer.Argument(help="A model (or family): list its settings, as `genbench settings` does.")
+    ] = None,
     family: Annotated[Optional[str], typer.Option("--family", help="Only this family's models.")] = None,
     format: FormatOpt = ListFormat.table,
 ) -> None:
     """Installed model families and their models, with capabilities and the plugin that provides them."""
     from genbench.plugins import get_plugins
 
+    if name is not None:
+        settings(name, None, None, format)
+        return
     p = get_plugins()
     families = p.families()
     if family is not None and family not in families:
@@ -303,6 +336,54 @@ def models(
             output.err_console.print(
                 f"[red]plugin {info.label} is broken:[/] {info.error}", highlight=False, soft_wrap=True
             )
+
+
+def settings(
+    model: Annotated[str, typer.Argument(help="Model name, or a family for its default model.")],
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", "-d", help="Defaults scale with the dataset; default: digits.")
+    ] = None,
+    model_option: Annotated[Optional[str], typer.Option("--model", "-m", help="Model of the family.")] = None,
+    format: FormatOpt = ListFormat.table,
+) -> None:
+    """Every `--set` key of a model, and the engine's train.* and eval.*: type, default, range and help."""
+    from genbench.config import EvalConfig, TrainConfig, describe_settings
+    from genbench.engine.build import resolve_config
+    from genbench.plugins import get_plugins
+
+    p = get_plugins()
+    spec = p.resolve_model(model, model_option)
+    if dataset is None:  # a small set that needs no files: two domains for a translation model
+        dataset = "digits2color" if "translate" in spec.capabilities else "digits"
+    from genbench.api.dataset import DataInfo
+
+    dspec = p.datasets.get(dataset)
+    info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
+    config = resolve_config(spec, info)
+    rows = describe_settings(config)
+    rows += describe_settings(TrainConfig(), prefix="train.") + describe_settings(
+        EvalConfig(), prefix="eval.", when="eval"
+    )
+    if format is ListFormat.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        return
+    output.console.print(
+        f"[bold]{spec.family}/{spec.name}[/] on {dataset}: "
+        f"`genbench run {spec.name} --dataset {dataset} --set KEY=VALUE`",
+        highlight=False,
+    )
+    # The range beside the type, so that both stay at 80 columns.
+    headers = ["setting", "default", "type, range", "help", "when"]
+    cells = [
+        [r.key, r.default, r.type.replace("|", " | ") + (f" {r.range}" if r.range else ""), r.help or "-", r.when]
+        for r in rows
+    ]
+    print_columns(headers, cells, headers, wrap={"help", "type, range"})
+    output.console.print(
+        "when: train = fixed at training; eval = `genbench eval RUN --set KEY=VALUE` may change it on a stored run; "
+        "memory = only how the work is split into memory",
+        highlight=False,
+    )
 
 
 def benchmarks(format: FormatOpt = ListFormat.table) -> None:
@@ -390,3 +471,20 @@ def metrics(format: FormatOpt = ListFormat.table) -> None:
         for spec in specs
     ]  # fmt: skip
     print_columns(headers, cells, headers, wrap={"description", "fingerprint fields"})
+    if any(spec.name in INCEPTION_METRICS or spec.name.startswith("inception-") for spec in specs):
+        output.console.print(_inception_weights_line(), highlight=False, soft_wrap=True)
+
+
+INCEPTION_METRICS = ("fid", "fid-clean", "kid", "is")
+
+
+def _inception_weights_line() -> str:
+    """Where FID/KID/IS look for their Inception weights, whether the file is there, and how to get it."""
+    from genbench.metrics.inception import ENV_WEIGHTS, INCEPTION_URL, inception_weights_path
+
+    path = inception_weights_path()
+    state = "present" if path.is_file() else "missing"
+    return (
+        f"Inception weights (fid, kid, is, inception-*): {path} ({state}); download {INCEPTION_URL} "
+        f"to that path, or set {ENV_WEIGHTS} to where the file is"
+    )

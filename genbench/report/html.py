@@ -20,6 +20,7 @@ from genbench.report.pareto import XAxis, save_pareto
 from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
 from genbench.store import Store
 from genbench.store.queries import list_runs
+from genbench.store.runs import stored_path
 from genbench.store.schema import Run
 
 CSS = """
@@ -93,19 +94,27 @@ def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = 
     return "\n".join(out)
 
 
-def _copy(src: str | None, dest: Path) -> str | None:
-    """Copy an artifact beside the page; the relative path, or None when it is missing."""
-    if not src or not Path(src).is_file():
+def _copy(src: Path | None, dest: Path, missing: list[Path]) -> str | None:
+    """Copy an artifact beside the page; the relative path, or None (noted in ``missing``) when it is not there."""
+    if src is None:
+        return None
+    if not src.is_file():
+        missing.append(src)
         return None
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
     return dest.relative_to(dest.parent.parent).as_posix()
 
 
-def _run_html(run: Run, out: Path) -> str:
-    arts = {a.kind: a.path for a in run.artifacts}
-    samples = _copy(arts.get("samples"), out / "img" / f"{run.id}-samples.png")
-    losses = _copy(arts.get("loss_curve"), out / "img" / f"{run.id}-losses.png")
+def _run_html(run: Run, out: Path, results_dir: Path, missing: list[Path]) -> str:
+    arts = {a.kind: stored_path(a.path, run.id, results_dir) for a in run.artifacts if a.path.endswith(".png")}
+    images = []
+    for kind, path in arts.items():
+        copied = _copy(path, out / "img" / f"{run.id}-{path.name}", missing)
+        if copied is not None:
+            images.append((kind, copied))
+        else:
+            images.append((kind, None))
     parts = [f'<div class="run" id="run-{_e(run.id)}">']
     parts.append(f"<h3>{_e(run.model)} <span class='muted'>({_e(run.family)})</span> · run {_e(run.id)}</h3>")
     parts.append(
@@ -113,10 +122,12 @@ def _run_html(run: Run, out: Path) -> str:
         f'<span class="status-{_e(run.status)}">{_e(run.status)}</span>'
         + (f' <span class="muted">— {_e(run.message)}</span>' if run.message else "") + "</div>"
     )  # fmt: skip
-    if samples:
-        parts.append(f'<img class="samples" src="{_e(samples)}" alt="samples of run {_e(run.id)}">')
-    if losses:
-        parts.append(f'<img class="losses" src="{_e(losses)}" alt="loss curve of run {_e(run.id)}">')
+    for kind, src in images:
+        css = "losses" if kind == "loss_curve" else "samples"
+        if src is None:
+            parts.append(f'<div class="muted">{_e(kind)}: image missing at {_e(str(arts[kind]))}</div>')
+        else:
+            parts.append(f'<img class="{css}" src="{_e(src)}" alt="{_e(kind)} of run {_e(run.id)}">')
     if run.metrics:
         settings = {", ".join(f"{k}={v}" for k, v in m.settings.items()) for m in run.metrics}
         if len(settings) == 1:  # one evaluation: its settings once, above the values
@@ -149,9 +160,21 @@ def _run_html(run: Run, out: Path) -> str:
 
 
 def write_report(
-    store: Store, out: Path, *, dataset: str | None = None, metric: str | None = None, pareto_x: XAxis = "train_seconds"
+    store: Store,
+    out: Path,
+    *,
+    dataset: str | None = None,
+    metric: str | None = None,
+    pareto_x: XAxis = "train_seconds",
+    results_dir: Path = Path("results"),
+    missing: list[Path] | None = None,
 ) -> Path:
-    """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path."""
+    """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path.
+
+    Every stored image of every run is copied beside the page; one that is not on disk is said on
+    the page and appended to ``missing``. ``results_dir`` reads artifact rows stored relative.
+    """
+    missing = [] if missing is None else missing
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     boards = build_boards(store, dataset=dataset, metric=metric)
@@ -176,7 +199,7 @@ families: {_e(", ".join(families) or "none")} · {len(boards)} leaderboards</p>
 {"".join(sections) if sections else "<p>No finished runs yet.</p>"}
 <h2 id="runs">Runs</h2>
 <div class="runs">
-{"".join(_run_html(r, out) for r in runs)}
+{"".join(_run_html(r, out, results_dir, missing) for r in runs)}
 </div>
 </body></html>
 """
