@@ -67,3 +67,25 @@ def test_resume_scores_the_same_metrics(toy_plugins, results, capsys):
     from genbench.store import Store, default_db_url
 
     assert [m.name for m in Store(default_db_url(results)).get_run(run_id).metrics] == ["nll"]
+
+
+def test_the_summary_gives_training_and_evaluation_time_apart_and_true_rates_after_a_resume(
+    toy_plugins, results, capsys
+):
+    import re
+
+    code, _, err = run_cli(capsys, *RUN, "--stop-after-steps", "5", "--results-dir", str(results))
+    assert code == 130, err
+    run_id = json.loads(run_cli(capsys, "runs", "--format", "json", "--results-dir", str(results))[1])[0]["id"]
+    code, out, err = run_cli(capsys, "resume", run_id, "--device", "cpu", "--results-dir", str(results))
+    assert code == 0, err
+    text = " ".join(out.split())
+    # 2,048 images in all at batch 64: 5 steps (320 images) before the stop, 1,728 in this process.
+    m = re.search(r"training: 1,728 images in ([\d.]+) s \(([\d,]+) img/s\); 320 more before the resume", text)
+    assert m, text
+    seconds, rate = float(m.group(1)), float(m.group(2).replace(",", ""))
+    # Images of this process over its seconds (the seconds are printed to 0.01 s, the rate to 1 img/s).
+    assert 1728 / (seconds + 0.005) - 1 <= rate <= 1728 / (seconds - 0.005) + 1
+    assert re.search(r"evaluation: \d+ metric\(s\) in [\d.]+ s", text), text
+    code, out, err = run_cli(capsys, "eval", run_id, "--device", "cpu", "--results-dir", str(results))
+    assert code == 0 and "training: none in this process (the run had trained 2,048 images)" in " ".join(out.split())

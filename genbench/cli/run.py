@@ -39,12 +39,8 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
         f"run [bold]{run.id}[/] {run.family}/{run.model} on {run.dataset} ({run.budget}, seed {run.seed}): "
         f"[{style}]{run.status}[/]" + (f" — {run.message}" if run.message else "")
     )
-    if outcome.train is not None and outcome.train.loop_seconds > 0:
-        tr = outcome.train
-        output.console.print(
-            f"trained {run.images_seen:,} images in {run.wall_seconds:.1f} s "
-            f"({tr.images_seen / max(tr.loop_seconds, 1e-9):,.0f} img/s this session)"
-        )
+    for line in time_summary(outcome):
+        output.console.print(line, highlight=False)
     if not outcome.scores:
         return
     table = Table(header_style="bold")
@@ -91,6 +87,23 @@ def _end_interrupted(outcome: Outcome, results_dir: Path, db: str | None) -> Non
     )
     if distributed.current() is None:
         raise typer.Exit(130)
+
+
+def time_summary(outcome: Outcome) -> list[str]:
+    """Training and evaluation time apart, with rates this process measured (true after a resume)."""
+    run, tr = outcome.run, outcome.train
+    lines = []
+    if tr is not None and tr.session_images > 0 and tr.loop_seconds > 0:
+        rate = tr.session_images / tr.loop_seconds
+        before = run.images_seen - tr.session_images
+        earlier = f"; {before:,} more before the resume" if before > 0 else ""
+        lines.append(f"training: {tr.session_images:,} images in {tr.loop_seconds:.2f} s ({rate:,.0f} img/s){earlier}")
+    elif run.images_seen:
+        lines.append(f"training: none in this process (the run had trained {run.images_seen:,} images)")
+    if outcome.scores:
+        seconds = sum(sc.seconds for sc in outcome.scores)
+        lines.append(f"evaluation: {len(outcome.scores)} metric(s) in {seconds:.1f} s")
+    return lines
 
 
 def run(
