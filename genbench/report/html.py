@@ -34,10 +34,11 @@ th { background: #f3f3f3; } td.model, td.family, th.model, th.family { text-alig
 td.model { white-space: normal; min-width: 10em; max-width: 18em; }
 td.best { font-weight: bold; background: #eef7ee; }
 .legend { font-size: 0.85em; color: #444; margin: 0.3em 0 1em 0; padding-left: 1.2em; }
-.runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1em; }
+.runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(800px, 100%), 1fr)); gap: 1em; }
 .run { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.8em; }
 .run img { max-width: 100%; image-rendering: pixelated; display: block; margin: 0.3em 0; }
-.run img.samples { width: 288px; }
+.run img.samples, .run img.translations { max-width: 100%; }  /* natural size: 64 px a cell */
+.run img.losses { width: 100%; max-width: 770px; image-rendering: auto; }  /* full width: its 10 pt text at 10 pt */
 table.meta { width: 100%; table-layout: fixed; } .meta td { overflow-wrap: anywhere; }
 .status-finished { color: #1a7f37; } .status-failed, .status-diverged { color: #b42318; }
 .status-interrupted, .status-running { color: #9a6700; }
@@ -123,7 +124,7 @@ def _run_html(run: Run, out: Path, results_dir: Path, missing: list[Path]) -> st
         + (f' <span class="muted">— {_e(run.message)}</span>' if run.message else "") + "</div>"
     )  # fmt: skip
     for kind, src in images:
-        css = "losses" if kind == "loss_curve" else "samples"
+        css = {"loss_curve": "losses", "translations": "translations"}.get(kind, "samples")
         if src is None:
             parts.append(f'<div class="muted">{_e(kind)}: image missing at {_e(str(arts[kind]))}</div>')
         else:
