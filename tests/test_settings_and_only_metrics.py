@@ -89,3 +89,19 @@ def test_the_summary_gives_training_and_evaluation_time_apart_and_true_rates_aft
     assert re.search(r"evaluation: \d+ metric\(s\) in [\d.]+ s", text), text
     code, out, err = run_cli(capsys, "eval", run_id, "--device", "cpu", "--results-dir", str(results))
     assert code == 0 and "training: none in this process (the run had trained 2,048 images)" in " ".join(out.split())
+
+
+def test_probe_acc_reports_its_progress_in_images(results, capsys):
+    from genbench.engine.runner import Runner, RunRequest
+
+    seen: list[tuple[str, int, int]] = []
+    runner = Runner(results, progress=lambda task, done, total: seen.append((task, done, total)))
+    req = RunRequest("ae", "digits", model="pixels", budget="smoke", device="cpu", metrics=["probe-acc"])
+    assert runner.run(req).run.status == "finished"
+    tasks = {task for task, _, _ in seen}
+    assert (
+        "probe-acc: features of 1,437 labelled digits images" in tasks and "probe-acc: features of digits/test" in tasks
+    )
+    assert ("probe-acc: features of digits/test", 360, 360) in seen  # images, not batches
+    fit = [s for s in seen if s[0].startswith("probe-acc: fitting the linear probe on 1,437 x 64 features")]
+    assert [(done, total) for _, done, total in fit] == [(0, 1), (1, 1)]

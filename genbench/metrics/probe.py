@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from genbench.api.dataset import ImageData
-from genbench.api.metric import EvalContext, Metric, MetricValue
+from genbench.api.metric import EvalContext, Metric, MetricValue, report_progress
 from genbench.api.model import GenerativeModel
 from genbench.api.protocols import cached, representation_of
 from genbench.errors import GenbenchError
@@ -24,10 +24,16 @@ PROBE = {"probe": "multinomial-logreg-lbfgs", "probe_C": 1.0, "probe_max_iter": 
 
 
 @torch.no_grad()
-def encode_images(model: GenerativeModel, x: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
-    """``model.encode`` of uint8 images ``x`` in batches: (N, D) float32 on the CPU."""
+def encode_images(
+    model: GenerativeModel, x: torch.Tensor, device: torch.device, batch_size: int, what: str = ""
+) -> torch.Tensor:
+    """``model.encode`` of uint8 images ``x`` in batches: (N, D) float32 on the CPU.
+
+    ``what`` names the images in progress reports (images done of all), when given."""
     model.eval()
     chunks = []
+    if what:
+        report_progress(f"probe-acc: features of {what}", 0, len(x))
     for i in range(0, len(x), batch_size):
         batch = ImageData.to_float(x[i : i + batch_size]).to(device)
         z = model.encode(batch)
@@ -38,6 +44,8 @@ def encode_images(model: GenerativeModel, x: torch.Tensor, device: torch.device,
         if not torch.isfinite(z).all():
             raise GenbenchError(f"probe-acc: {type(model).__name__}.encode returned NaN or inf")
         chunks.append(z.float().cpu())
+        if what:
+            report_progress(f"probe-acc: features of {what}", min(i + batch_size, len(x)), len(x))
     return torch.cat(chunks)
 
 
@@ -70,9 +78,16 @@ class LinearProbe(Metric):
         rep = representation_of(ctx, "probe-acc")
         x_lab, y_lab = rep.labelled_images(ctx.data)
         x_test, y_test = ctx.data.split("test")
-        f_lab = encode_images(ctx.model, x_lab, ctx.device, ctx.batch_size)
-        f_test = cached(ctx, "encode:test", lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size))
+        name = ctx.data.name
+        f_lab = encode_images(ctx.model, x_lab, ctx.device, ctx.batch_size, f"{len(x_lab):,} labelled {name} images")
+        f_test = cached(
+            ctx, "encode:test", lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size, f"{name}/test")
+        )
+        # The fit has no progress of its own: its start and end are said, with its size.
+        task = f"probe-acc: fitting the linear probe on {len(f_lab):,} x {f_lab.shape[1]:,} features"
+        report_progress(task, 0, 1)
         accuracy = linear_probe(f_lab, y_lab, f_test, y_test)
+        report_progress(task, 1, 1)
         fingerprint: dict[str, Any] = {
             "metric": self.spec.name,
             "version": self.version,
