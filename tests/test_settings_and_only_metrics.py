@@ -105,3 +105,20 @@ def test_probe_acc_reports_its_progress_in_images(results, capsys):
     assert ("probe-acc: features of digits/test", 360, 360) in seen  # images, not batches
     fit = [s for s in seen if s[0].startswith("probe-acc: fitting the linear probe on 1,437 x 64 features")]
     assert [(done, total) for _, done, total in fit] == [(0, 1), (1, 1)]
+
+
+def test_a_benchmarks_probe_images_scale_the_smoke_probe_and_are_fingerprinted(results, monkeypatch):
+    from genbench.engine.runner import Runner, RunRequest
+    from genbench.plugins import get_plugins
+
+    def probe_fingerprint(folder: str) -> dict:
+        req = RunRequest("ae", "digits", model="pixels", budget="smoke", device="cpu", metrics=["probe-acc"])
+        (score,) = Runner(results / folder).run(req).scores
+        return score.fingerprint
+
+    whole = probe_fingerprint("whole")
+    assert whole["reference_count"] == 360 and "probe_images" not in whole
+    monkeypatch.setitem(get_plugins().benchmark("digits").probe_images, "smoke", 205)
+    part = probe_fingerprint("part")
+    # 205 -> 200: a class-balanced labelled part (20 a class) and the first 205 test images.
+    assert part["probe_images"] == 205 and part["probe_labelled_count"] == 200 and part["reference_count"] == 205

@@ -124,6 +124,7 @@ def evaluate(
     reference_split: str = "test",
     reference_count: int = 0,
     test_count: int = 0,
+    probe_count: int = 0,
     representation: RepresentationContext | None = None,
     anomaly: AnomalyContext | None = None,
 ) -> list[Score]:
@@ -136,6 +137,7 @@ def evaluate(
     ctx = ProtocolContext(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
+        probe_count=probe_count,
         representation=representation, anomaly=anomaly,
     )  # fmt: skip
     ctx.progress = progress

@@ -518,6 +518,7 @@ class Runner:
             reference_split=bench.reference_split,
             reference_count=bench.reference_count,
             test_count=bench.test_images.get(run.budget, 0),
+            probe_count=bench.probe_images.get(run.budget, 0),
             representation=representation_context(bench, s.data, eval_cfg),
             anomaly=anomaly_context(bench, s.data, run.config.get("data_dir"), s.metrics),
         )

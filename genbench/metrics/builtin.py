@@ -157,7 +157,17 @@ def _representation_metrics() -> list[MetricSpec]:
             "genbench.metrics.probe:LinearProbe",
             "max",
             "encode",
-            ("metric", "version", "labels", "label_seed", "labelled_sha256", "reference", "probe"),
+            (
+                "metric",
+                "version",
+                "labels",
+                "label_seed",
+                "labelled_sha256",
+                "reference",
+                "reference_count",
+                "probe_images",
+                "probe",
+            ),  # fmt: skip
             "test accuracy of a logistic-regression probe on frozen encode() features of the labelled subset",
         ),
         MetricSpec(

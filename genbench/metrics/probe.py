@@ -18,6 +18,7 @@ from genbench.api.dataset import ImageData
 from genbench.api.metric import EvalContext, Metric, MetricValue, report_progress
 from genbench.api.model import GenerativeModel
 from genbench.api.protocols import cached, representation_of
+from genbench.api.representation import labelled_subset
 from genbench.errors import GenbenchError
 
 PROBE = {"probe": "multinomial-logreg-lbfgs", "probe_C": 1.0, "probe_max_iter": 1000, "standardised": True}
@@ -78,10 +79,20 @@ class LinearProbe(Metric):
         rep = representation_of(ctx, "probe-acc")
         x_lab, y_lab = rep.labelled_images(ctx.data)
         x_test, y_test = ctx.data.split("test")
+        scaled: dict[str, Any] = {}
+        if ctx.probe_count:  # the smoke budget's probe: a class-balanced part of each set
+            classes = ctx.data.num_classes
+            if len(x_lab) > ctx.probe_count:
+                part = labelled_subset(y_lab, str(ctx.probe_count // classes * classes), rep.labelled.seed, classes)
+                x_lab, y_lab = x_lab[part.indices], y_lab[part.indices]
+            x_test, y_test = x_test[: ctx.probe_count], y_test[: ctx.probe_count]
+            scaled = {"probe_images": ctx.probe_count, "probe_labelled_count": len(x_lab)}
         name = ctx.data.name
         f_lab = encode_images(ctx.model, x_lab, ctx.device, ctx.batch_size, f"{len(x_lab):,} labelled {name} images")
         f_test = cached(
-            ctx, "encode:test", lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size, f"{name}/test")
+            ctx,
+            f"encode:test:{len(x_test)}",
+            lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size, f"{name}/test"),
         )
         # The fit has no progress of its own: its start and end are said, with its size.
         task = f"probe-acc: fitting the linear probe on {len(f_lab):,} x {f_lab.shape[1]:,} features"
@@ -94,6 +105,7 @@ class LinearProbe(Metric):
             **rep.labelled.fingerprint(),
             "reference": f"{ctx.data.name}/test",
             "reference_count": len(x_test),
+            **scaled,
             **PROBE,
         }
         return MetricValue(accuracy, fingerprint, settings={"labels": rep.labelled.budget})
