@@ -109,3 +109,16 @@ def test_make_demo_runs_the_suite_only_so_a_second_demo_only_prints():
     assert "genbench run " not in recipe  # a bare run would train again on every `make demo`
     assert "leaderboard --dataset digits " in recipe and "leaderboard --dataset digits2color" in recipe
     assert recipe.rstrip().splitlines()[-1].strip().startswith("$(BIN)/genbench report")
+
+
+def test_suite_eta_is_not_the_mean_of_the_quick_jobs():
+    from genbench.suite.executor import SuiteProgress
+
+    # Two baselines finished in 10 s each; a job has trained half its budget in 300 s; two are queued.
+    progress = SuiteProgress(total=5, done=2, queued=2, jobs=2, durations=[10.0, 10.0], running=[("a", 0.5, 300.0)])
+    eta = progress.eta()
+    # That job needs about 300 s more; each queued one the mean of 10, 10 and 300 s (the running job
+    # is already past the quick ones' mean); over two slots. The quick ones' mean alone said 12.5 s.
+    assert eta == pytest.approx((300 + 2 * (320 / 3)) / 2)
+    done = SuiteProgress(total=2, done=2, jobs=1, durations=[5.0, 7.0])
+    assert done.eta() == 0.0
