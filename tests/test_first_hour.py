@@ -181,7 +181,7 @@ def test_metrics_says_where_the_inception_weights_go(capsys, tmp_path, monkeypat
     monkeypatch.setenv("GENBENCH_INCEPTION_WEIGHTS", str(target))
     code, out, _ = run_cli(capsys, "metrics")
     text = " ".join(out.split())
-    assert code == 0 and f"{target} (missing)" in text and INCEPTION_URL in text
+    assert code == 0 and f"missing, looked for at {target}" in text and INCEPTION_URL in text
     target.write_bytes(b"x")
     _, out, _ = run_cli(capsys, "metrics")
-    assert f"{target} (present)" in " ".join(out.split())
+    assert f"present, looked for at {target}" in " ".join(out.split())

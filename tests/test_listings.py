@@ -57,8 +57,8 @@ def test_registry_listings_show_whole_names_at_80_columns(view, screen, toy_plug
     wanted = names(toy_plugins)[view]
     assert wanted and all(whole(name, out) for name in wanted), (view, [n for n in wanted if not whole(n, out)], out)
     assert "…" not in out  # nothing cut with an ellipsis
-    if screen == "terminal":
-        assert all(len(line) <= 80 for line in out.splitlines()), out
+    if screen == "terminal":  # a line that is one path or URL is left whole, for copying
+        assert all(len(line) <= 80 for line in out.splitlines() if " " in line.strip()), out
 
 
 def test_metrics_piped_is_greppable(toy_plugins, capsys, monkeypatch) -> None:

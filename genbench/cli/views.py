@@ -479,12 +479,14 @@ INCEPTION_METRICS = ("fid", "fid-clean", "kid", "is")
 
 
 def _inception_weights_line() -> str:
-    """Where FID/KID/IS look for their Inception weights, whether the file is there, and how to get it."""
+    """Where FID/KID/IS look for their Inception weights, whether the file is there, and how to get it.
+
+    The path and the URL stand on lines of their own, so they are copied whole at any width."""
     from genbench.metrics.inception import ENV_WEIGHTS, INCEPTION_URL, inception_weights_path
 
     path = inception_weights_path()
     state = "present" if path.is_file() else "missing"
     return (
-        f"Inception weights (fid, kid, is, inception-*): {path} ({state}); download {INCEPTION_URL} "
-        f"to that path, or set {ENV_WEIGHTS} to where the file is"
+        f"Inception weights (fid, kid, is, inception-*), {state}, looked for at\n  {path}\n"
+        f"download\n  {INCEPTION_URL}\nto that path, or set {ENV_WEIGHTS} to where the file is"
     )
