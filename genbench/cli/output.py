@@ -110,6 +110,9 @@ class EvalProgress:
             said = "started" if done < total else f"done in {elapsed:.1f} s"
             err_console.print(f"{task}: {said}", highlight=False)
             return
+        if first and done < total:  # said when it starts, with its size: a step may take minutes
+            err_console.print(f"{task}: 0/{total:,} started", highlight=False)
+            return
         if done >= total or (not first and now - self.last_line[task] >= PLAIN_EVERY_S):
             self.last_line[task] = now
             rate = done / elapsed if elapsed > 0 else 0.0
