@@ -93,7 +93,7 @@ def test_old_relative_artifact_rows_are_read_against_the_results_folder(toy_plug
     out_dir = tmp_path / "report"
     code, out, err = run_cli(capsys, "report", "--results-dir", str(results), "--out", str(out_dir))
     assert code == 0, err
-    assert "not found" not in out
+    assert "missing" not in out
     copied = sorted(p.name for p in (out_dir / "img").iterdir())
     assert copied == sorted(f"{run_id}-{n}" for n in ("losses.png", "samples.png")), copied
     code, out, _ = run_cli(capsys, "show", run_id, "--results-dir", str(results))
@@ -107,7 +107,7 @@ def test_report_says_which_images_are_missing(toy_plugins, results, capsys, tmp_
     gone.unlink()
     code, out, err = run_cli(capsys, "report", "--results-dir", str(results), "--out", str(tmp_path / "rep"))
     assert code == 0, err
-    assert "1 image(s) not found" in out and str(gone.resolve()) in " ".join(out.split())
+    assert f"run {run_id}: image missing" in " ".join(out.split()) and str(gone.resolve()) in out
     page = (tmp_path / "rep" / "index.html").read_text()
     assert "samples: image missing at" in page and f"{run_id}-losses.png" in page
 

@@ -32,32 +32,21 @@ def report(
 ) -> None:
     """Write a static HTML report (leaderboards, Pareto plots, each run's samples, losses and metadata)."""
     from genbench.errors import GenbenchError
-    from genbench.report.html import write_report
+    from genbench.report.html import check_out, write_report
     from genbench.store import Store, default_db_url
 
     if pareto_x not in ("train_seconds", "images_seen"):
         raise GenbenchError(f"--pareto-x {pareto_x}: choose train_seconds or images_seen")
+    check_out(out)  # a file given as --out: one line before the store is opened
     from genbench.store.db import sqlite_file
 
     url = db or default_db_url(results_dir)
     if (path := sqlite_file(url)) is not None and not path.exists():  # reading never creates a store
         raise GenbenchError(f"nothing to report: there is no store at {path} (--results-dir/--db point at one)")
     store = Store(url)
-    missing: list[Path] = []
-    index = write_report(
-        store,
-        out,
-        dataset=dataset,
-        metric=metric,
-        pareto_x=pareto_x,
-        results_dir=results_dir,
-        missing=missing,  # type: ignore[arg-type]
-    )
-    if missing:
-        shown = ", ".join(str(p) for p in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        console.print(
-            f"[yellow]note:[/] {len(missing)} image(s) not found, left out of the report: {shown}", soft_wrap=True
-        )
+    index = write_report(store, out, dataset=dataset, metric=metric, pareto_x=pareto_x,  # type: ignore[arg-type]
+                         warn=lambda m: console.print(f"note: {m}", markup=False, highlight=False, soft_wrap=True),
+                         results_dir=results_dir)  # fmt: skip
     console.print(f"report: {index.resolve()}", soft_wrap=True)
 
 

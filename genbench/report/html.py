@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from genbench.errors import GenbenchError
 from genbench.report.leaderboard import Board, build_boards
 from genbench.report.pareto import XAxis, save_pareto
 from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
@@ -22,6 +26,9 @@ from genbench.store import Store
 from genbench.store.queries import list_runs
 from genbench.store.runs import stored_path
 from genbench.store.schema import Run
+from genbench.validate import check_name, inside
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1400px;
@@ -95,27 +102,60 @@ def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = 
     return "\n".join(out)
 
 
-def _copy(src: Path | None, dest: Path, missing: list[Path]) -> str | None:
-    """Copy an artifact beside the page; the relative path, or None (noted in ``missing``) when it is not there."""
-    if src is None:
+def _safe_id(run: Run) -> bool:
+    try:
+        check_name(run.id, "run id")
+        return True
+    except GenbenchError:
+        return False
+
+
+def artifact_source(run: Run, src: str | None, results_dir: Path | None = None) -> Path | None:
+    """The artifact file a report may copy: a PNG inside the run's own folder (``.../runs/<id>``),
+    links resolved; None otherwise. A store row names any path: it is never trusted as it is.
+
+    Rows stored before paths were absolute are relative to the folder that command ran in
+    (``results/demo/runs/<id>/samples.png``): with ``results_dir`` they are read against it."""
+    if not src or not _safe_id(run) or not run.run_dir:
         return None
-    if not src.is_file():
-        missing.append(src)
+    run_dir = Path(run.run_dir) if results_dir is None else stored_path(run.run_dir, run.id, results_dir)
+    if run_dir.name != run.id:  # a run's folder is named after it: a row pointing at /etc is not
         return None
+    path = Path(src)
+    if not path.is_absolute():
+        path = stored_path(src, run.id, results_dir) if results_dir is not None else run_dir / path
+    if not inside(path, run_dir) or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(PNG_MAGIC)) != PNG_MAGIC:
+                return None
+    except OSError:
+        return None
+    return path.resolve()
+
+
+def _copy(run: Run, src: str | None, out: Path, name: str, results_dir: Path | None = None) -> str | None:
+    """Copy an artifact beside the page as ``img/<name>``; its relative path, or None when it is
+    missing or not the run's own file (see :func:`artifact_source`)."""
+    source = artifact_source(run, src, results_dir)
+    if source is None:
+        return None
+    dest = out / "img" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest.relative_to(dest.parent.parent).as_posix()
+    shutil.copyfile(source, dest)
+    return f"img/{name}"
 
 
-def _run_html(run: Run, out: Path, results_dir: Path, missing: list[Path]) -> str:
-    arts = {a.kind: stored_path(a.path, run.id, results_dir) for a in run.artifacts if a.path.endswith(".png")}
-    images = []
-    for kind, path in arts.items():
-        copied = _copy(path, out / "img" / f"{run.id}-{path.name}", missing)
-        if copied is not None:
-            images.append((kind, copied))
-        else:
-            images.append((kind, None))
+def _images(run: Run) -> list[tuple[str, str]]:
+    """(kind, stored path) of every PNG artifact: samples or translations, the loss curve."""
+    return [(a.kind, a.path) for a in run.artifacts if a.path.endswith(".png")]
+
+
+def _run_html(run: Run, out: Path, results_dir: Path | None = None) -> str:
+    images = [
+        (kind, path, _copy(run, path, out, f"{run.id}-{Path(path).name}", results_dir)) for kind, path in _images(run)
+    ]
     parts = [f'<div class="run" id="run-{_e(run.id)}">']
     parts.append(f"<h3>{_e(run.model)} <span class='muted'>({_e(run.family)})</span> · run {_e(run.id)}</h3>")
     parts.append(
@@ -123,10 +163,10 @@ def _run_html(run: Run, out: Path, results_dir: Path, missing: list[Path]) -> st
         f'<span class="status-{_e(run.status)}">{_e(run.status)}</span>'
         + (f' <span class="muted">— {_e(run.message)}</span>' if run.message else "") + "</div>"
     )  # fmt: skip
-    for kind, src in images:
-        css = {"loss_curve": "losses", "translations": "translations"}.get(kind, "samples")
-        if src is None:
-            parts.append(f'<div class="muted">{_e(kind)}: image missing at {_e(str(arts[kind]))}</div>')
+    for kind, path, src in images:
+        css = "losses" if kind == "loss_curve" else "translations" if Path(path).stem == "translations" else "samples"
+        if src is None:  # said where it was looked for, so a reader knows what is missing
+            parts.append(f'<div class="muted">{_e(kind)}: image missing at {_e(path)}</div>')
         else:
             parts.append(f'<img class="{css}" src="{_e(src)}" alt="{_e(kind)} of run {_e(run.id)}">')
     if run.metrics:
@@ -160,6 +200,24 @@ def _run_html(run: Run, out: Path, results_dir: Path, missing: list[Path]) -> st
     return "\n".join(parts)
 
 
+def _pareto_name(board: Board, i: int) -> str:
+    try:
+        return f"{check_name(board.benchmark, 'benchmark')}-{check_name(board.budget, 'budget')}-{i}.png"
+    except GenbenchError:  # a name from a store row that is no file name
+        return f"board-{i}.png"
+
+
+def check_out(out: Path) -> Path:
+    """``--out``: a folder, or a path where one can be made; one line otherwise."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GenbenchError(f"--out {out} is a file: give a folder for index.html and its images")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise GenbenchError(f"--out {out}: {parent} is a file, not a folder")
+    return out
+
+
 def write_report(
     store: Store,
     out: Path,
@@ -167,24 +225,69 @@ def write_report(
     dataset: str | None = None,
     metric: str | None = None,
     pareto_x: XAxis = "train_seconds",
-    results_dir: Path = Path("results"),
-    missing: list[Path] | None = None,
+    warn: Callable[[str], None] = lambda m: None,
+    results_dir: Path | None = None,
 ) -> Path:
     """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path.
 
-    Every stored image of every run is copied beside the page; one that is not on disk is said on
-    the page and appended to ``missing``. ``results_dir`` reads artifact rows stored relative.
-    """
-    missing = [] if missing is None else missing
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    The report is built in a temporary folder beside ``out``, then each file is moved into
+    ``out`` with an atomic rename, the page last: a reader sees the old report or the new one,
+    never a half-written file. Files of ``out`` that the report does not write are left alone.
+    Every PNG artifact of every run is copied; each one that is not is named through ``warn``
+    and on the page. ``results_dir`` reads artifact rows stored relative (before paths were absolute)."""
+    out = check_out(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".genbench-report-", dir=out.parent))
+    except OSError as exc:
+        raise GenbenchError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    try:
+        _build(store, stage, dataset=dataset, metric=metric, pareto_x=pareto_x, warn=warn, results_dir=results_dir)
+        _move_into(stage, out)
+    except OSError as exc:
+        raise GenbenchError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out / "index.html"
+
+
+def _move_into(stage: Path, out: Path) -> None:
+    """Every file of ``stage`` to the same place under ``out`` (atomic renames), index.html last."""
+    files = sorted(p for p in stage.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == "index.html")
+    for src in files:
+        dest = out / src.relative_to(stage)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_dir() or dest.is_symlink():
+            raise GenbenchError(f"cannot write {dest}: something else is in its place; remove it or pick another --out")
+        os.replace(src, dest)
+
+
+def _build(
+    store: Store,
+    out: Path,
+    *,
+    dataset: str | None,
+    metric: str | None,
+    pareto_x: XAxis,
+    warn: Callable[[str], None],
+    results_dir: Path | None = None,
+) -> None:
+    """Write the report's files into ``out`` (a fresh folder)."""
     boards = build_boards(store, dataset=dataset, metric=metric)
     sections = []
     for i, board in enumerate(boards):
-        png = save_pareto(board, out / "pareto" / f"{board.benchmark}-{board.budget}-{i}.png", x=pareto_x)
+        png = save_pareto(board, out / "pareto" / _pareto_name(board, i), x=pareto_x)
         sections.append(_board_html(board, i, png.relative_to(out).as_posix() if png else None, pareto_x))
     listed = sorted(list_runs(store, dataset=dataset), key=lambda r: (r.benchmark, r.budget, r.family, r.model, r.seed))
     runs = [store.get_run(r.id) for r in listed]  # with their metrics and artifacts
+    for r in runs:
+        if not _safe_id(r):
+            warn(f"run {r.id!r}: not a safe id, its images are left out of the report")
+        elif left_out := [
+            f"{kind} {path}" for kind, path in _images(r) if artifact_source(r, path, results_dir) is None
+        ]:
+            warn(f"run {r.id}: image missing or not a PNG inside its run folder, left out: {', '.join(left_out)}")
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     families = sorted({r.family for r in runs})
     toc = "".join(f'<li><a href="#board-{i}">{_e(b.title)} ({_e(b.dataset)})</a></li>' for i, b in enumerate(boards))
@@ -200,10 +303,8 @@ families: {_e(", ".join(families) or "none")} · {len(boards)} leaderboards</p>
 {"".join(sections) if sections else "<p>No finished runs yet.</p>"}
 <h2 id="runs">Runs</h2>
 <div class="runs">
-{"".join(_run_html(r, out, results_dir, missing) for r in runs)}
+{"".join(_run_html(r, out, results_dir) for r in runs)}
 </div>
 </body></html>
 """
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    (out / "index.html").write_text(page, encoding="utf-8")
