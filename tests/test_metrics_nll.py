@@ -173,10 +173,9 @@ def test_the_noise_check_scores_as_many_noise_images_as_test_images_and_reports_
     seen: list[tuple[str, int, int]] = []
     ctx = EvalContext(DiscreteUniform(None, digits.info), digits, num_samples=10, device=torch.device("cpu"),
                       test_count=40, batch_size=16, progress=lambda t, d, n: seen.append((t, d, n)))  # fmt: skip
+    from genbench.api.metric import _ACTIVE
     from genbench.engine.build import build_metric
     from genbench.plugins import get_plugins
-
-    from genbench.api.metric import _ACTIVE
 
     token = _ACTIVE.set(ctx)  # as the engine's evaluate() does, so helpers can report progress
     try:

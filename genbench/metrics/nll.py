@@ -115,8 +115,9 @@ class NLL(Metric):
     every model reports log P(x): a class-conditional model marginalises over its labels, and
     its log P(x | y), which is not comparable, is never ranked beside unconditional models.
     Then as many uniform noise images as test images, at most :data:`NOISE_IMAGES`, are scored
-    (the Gibbs check, point 6 above); their bits/dim is recorded under the fingerprint's ``observed`` key, which the fingerprint
-    hash leaves out, and a value below 8 refuses the whole metric.
+    (the Gibbs check, point 6 above); their bits/dim is recorded under the fingerprint's
+    ``observed`` key, which the fingerprint hash leaves out, and a value below 8 refuses the
+    whole metric.
     """
 
     version = 2  # v2: the test images used are the benchmark's count, no longer eval.num_samples
