@@ -108,10 +108,10 @@ class EvalProgress:
         elapsed = now - self.started[task]
         if task.startswith("metric "):  # a whole metric: say when it starts and how long it took
             said = "started" if done < total else f"done in {elapsed:.1f} s"
-            err_console.print(f"{task}: {said}", highlight=False)
+            err_console.print(f"{task}: {said}", highlight=False, soft_wrap=True)
             return
         if first and done < total:  # said when it starts, with its size: a step may take minutes
-            err_console.print(f"{task}: 0/{total:,} started", highlight=False)
+            err_console.print(f"{task}: 0/{total:,} started", highlight=False, soft_wrap=True)
             return
         if done >= total or (not first and now - self.last_line[task] >= PLAIN_EVERY_S):
             self.last_line[task] = now
@@ -120,7 +120,7 @@ class EvalProgress:
             err_console.print(
                 f"{task}: {done:,}/{total:,} ({rate:,.0f}/s{left})" if done < total
                 else f"{task}: {total:,} done in {elapsed:.1f} s",
-                highlight=False,
+                highlight=False, soft_wrap=True,
             )  # fmt: skip
 
     def close(self) -> None:
