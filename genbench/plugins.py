@@ -41,6 +41,7 @@ DEFAULT_PLUGINS = (
     "genbench.cli.views",  # the read-only views: runs, show, leaderboard, plugins, models...
     "genbench.suite.builtin",
     "genbench.report.builtin",  # the sample grid and loss curve of every run, on the lifecycle hooks
+    "genbench.engine.guard",  # warns on a run whose samples are no better than noise or labels do not steer
 )
 ENTRY_POINT_GROUP = "genbench"
 LIFECYCLE_HOOKS = ("genbench_run_started", "genbench_losses_logged", "genbench_evaluated", "genbench_run_finished")
