@@ -1,4 +1,4 @@
-"""``genbench report``: the static HTML report, added through the command hook."""
+"""``genbench report``: the static HTML report, added through the command hook (a default plugin)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+
+from genbench import hookimpl
 
 console = Console()
 
@@ -42,3 +44,8 @@ def report(
 
 def register(app: typer.Typer) -> None:
     app.command("report")(report)
+
+
+@hookimpl
+def genbench_register_commands(app: typer.Typer) -> None:
+    register(app)
