@@ -225,6 +225,13 @@ def _translation_metrics() -> list[MetricSpec]:
                 options=opt,
             ),
             MetricSpec(
+                f"translate-domain-acc-{d}", target + "TranslationDomainAccuracy", "max", "translate",
+                base + _EXTRACTOR,
+                f"realism {src}->{tgt}: fraction of translated test images an A-vs-B domain classifier calls "
+                f"domain {tgt} (doing nothing scores about 0)",
+                options=opt,
+            ),
+            MetricSpec(
                 f"cycle-l1-{d}", target + "CycleL1", "min", "translate", base,
                 f"cycle error {src}->{tgt}->{src}: mean |round trip - input| per pixel, images in [0, 1]",
                 options=opt,

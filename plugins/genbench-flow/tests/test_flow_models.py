@@ -10,11 +10,12 @@ import torch
 from genbench_flow.dequantization import preprocess
 from genbench_flow.flow import SAMPLE_BOUND, FlowModel
 from genbench_flow.glow import ConditionalGlow, Glow
-from genbench_flow.layers import Split
+from genbench_flow.layers import AffineCoupling, Split
 from genbench_flow.realnvp import RealNVP
 from torch.autograd.functional import jacobian
 
 from genbench.api.dataset import DataInfo, ImageData
+from genbench.api.model import Batch, StepContext
 from genbench.config import apply_overrides
 from genbench.data import load_dataset
 from genbench.errors import GenbenchError
@@ -149,14 +150,16 @@ def test_temperature_zero_samples_the_prior_mode_mapped_back(cls: type[FlowModel
     splits = 0
     for layer in model.layers:
         if isinstance(layer, Split):
-            h, z2, _ = layer(h)
-            torch.testing.assert_close(z2, layer.prior_params(h)[0], atol=1e-4, rtol=1e-4)
+            h, z2, _ = layer(h, labels)
+            torch.testing.assert_close(z2, layer.prior_params(h, labels)[0], atol=1e-4, rtol=1e-4)
             splits += 1
+        elif isinstance(layer, AffineCoupling) and model.coupling_classes:
+            h, _ = layer(h, model._label_map(labels, h))  # cglow's couplings read the label
         else:
             h, _ = layer(h)
     torch.testing.assert_close(h, top_mean, atol=1e-4, rtol=1e-4)
     assert splits >= 1
-    torch.testing.assert_close(a, model.flow_inverse(top_mean, bound=SAMPLE_BOUND), atol=0, rtol=0)
+    torch.testing.assert_close(a, model.flow_inverse(top_mean, bound=SAMPLE_BOUND, labels=labels), atol=0, rtol=0)
 
 
 def test_temperature_scales_the_spread(digits: ImageData) -> None:
@@ -256,3 +259,33 @@ def test_forgetting_the_dequantisation_jacobian_fails_the_gibbs_check() -> None:
     assert right >= 8 and wrong == pytest.approx(right - 8, abs=1e-4)
     with pytest.raises(GenbenchError, match="below the 8 bits/dim"):
         check_noise_bits(wrong, "Forgetful")
+
+
+def test_cglow_label_reaches_every_coupling_and_each_class_map_inverts(digits: ImageData) -> None:
+    model = trained(ConditionalGlow, digits, steps=20)
+    assert model.coupling_classes == 10 and model.class_head is not None
+    y = torch.rand(4, 1, 8, 8) - 0.5
+    for c in (0, 7):
+        lab = torch.full((4,), c)
+        latents, _, _ = model.flow_forward(y, lab)
+        back = model.flow_inverse(latents[-1], latents=latents[:-1], labels=lab)
+        torch.testing.assert_close(back, y, atol=1e-4, rtol=1e-4)
+    top0 = model.flow_forward(y, torch.zeros(4, dtype=torch.long))[0][-1]
+    top7 = model.flow_forward(y, torch.full((4,), 7))[0][-1]
+    assert not torch.allclose(top0, top7), "the couplings ignore the label"
+    # The paper's variant: only the priors read the class; the couplings take no label channels.
+    paper = tiny(ConditionalGlow, class_couplings=False)
+    assert paper.coupling_classes == 0
+
+
+def test_cglow_auxiliary_loss_is_logged_and_weighted(digits: ImageData) -> None:
+    model = tiny(ConditionalGlow, warmup_steps=1)
+    ctx = StepContext(model.configure_optimizers(), device=torch.device("cpu"))
+    batch = Batch(ImageData.to_float(digits.train_x[:16]), digits.train_y[:16])
+    out = model.train().training_step(batch, ctx)
+    # A zero-initialised classifier starts at the uniform guess: log2(10) bits.
+    assert float(out["bits_y"]) == pytest.approx(math.log2(10), abs=1e-4)
+    plain = tiny(ConditionalGlow, weight_y=0.0, warmup_steps=1).train()
+    assert "bits_y" not in plain.training_step(
+        batch, StepContext(plain.configure_optimizers(), device=torch.device("cpu"))
+    )
