@@ -11,7 +11,7 @@ import typer
 
 from genbench import hookimpl
 from genbench.cli import output
-from genbench.cli.options import DbOpt, ResultsOpt, open_store
+from genbench.cli.options import DbOpt, ResultsOpt, no_store_message, open_store
 
 
 @hookimpl
@@ -43,6 +43,8 @@ def export(
     from genbench.store.portable import export_records, write_jsonl
 
     store = open_store(results_dir, db)
+    if store is None:  # reading never creates a store
+        raise GenbenchError(no_store_message(results_dir, db))
     ids = list(runs or [])
     if suite:
         if ids:
@@ -72,9 +74,10 @@ def import_(
 ) -> None:
     """Add exported runs to this store; exact duplicates are refused, provenance (host, commit, file) kept."""
     from genbench.errors import GenbenchError
+    from genbench.store import Store, default_db_url
     from genbench.store.portable import import_records, read_records
 
-    store = open_store(results_dir, db)
+    store = Store(db or default_db_url(results_dir))  # importing into a new store creates it
     store.require_writable()
     batches = [(path, read_records(path)) for path in files]  # every file is read and checked before a write
     total = 0

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from genbench.cli import output
-from genbench.cli.options import Budget, DbOpt, DeviceOpt, ResultsOpt, open_store
+from genbench.cli.options import Budget, DbOpt, DeviceOpt, ResultsOpt
 from genbench.cli.output import EvalProgress
 
 
@@ -47,7 +47,9 @@ def score(
 
     plugins = get_plugins()
     plugins.benchmark(benchmark)  # an unknown benchmark is said before the files are read
-    store = open_store(results_dir, db)
+    from genbench.store import Store, default_db_url
+
+    store = Store(db or default_db_url(results_dir))  # the entry is written here, a new store created
     progress = EvalProgress()
     req = ScoreRequest(samples, benchmark, name, budget.value if budget else None, data_dir, device, threads)
     try:
