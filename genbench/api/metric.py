@@ -12,6 +12,7 @@ import torch
 
 from genbench.api.dataset import ImageData
 from genbench.api.model import GenerativeModel
+from genbench.api.uncertainty import Interval
 from genbench.config import config_hash
 from genbench.errors import GenbenchError
 from genbench.specs import MetricSpec
@@ -37,6 +38,9 @@ class MetricValue:
     # Evaluation settings this value depends on beyond the model's (e.g. {"labels": "100"}): shown
     # beside the model name in leaderboards, like a sampler's settings.
     settings: dict[str, Any] = field(default_factory=dict)
+    # Its 95% evaluation interval, from the data the metric read (genbench.api.uncertainty):
+    # a t-interval for a mean over images, a seeded bootstrap for a set statistic. None: no interval.
+    interval: Interval | None = None
 
 
 def check_images(x: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:

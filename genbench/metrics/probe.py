@@ -18,6 +18,7 @@ from genbench.api.dataset import ImageData
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.model import GenerativeModel
 from genbench.api.protocols import cached, representation_of
+from genbench.api.uncertainty import mean_interval
 from genbench.errors import GenbenchError
 
 PROBE = {"probe": "multinomial-logreg-lbfgs", "probe_C": 1.0, "probe_max_iter": 1000, "standardised": True}
@@ -45,6 +46,13 @@ def linear_probe(
     train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor
 ) -> float:
     """Test accuracy of a multinomial logistic regression fitted on the training features."""
+    return float(probe_hits(train_features, train_labels, test_features, test_labels).mean())
+
+
+def probe_hits(
+    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor
+) -> np.ndarray:
+    """Per test image, 1.0 if the probe fitted on the training features classifies it right, else 0.0."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -58,7 +66,7 @@ def linear_probe(
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(scaler.transform(x_train), train_labels.numpy())
     predicted = clf.predict(scaler.transform(x_test))
-    return float((predicted == test_labels.numpy()).mean())
+    return (predicted == test_labels.numpy()).astype(np.float64)
 
 
 class LinearProbe(Metric):
@@ -72,7 +80,9 @@ class LinearProbe(Metric):
         x_test, y_test = ctx.data.split("test")
         f_lab = encode_images(ctx.model, x_lab, ctx.device, ctx.batch_size)
         f_test = cached(ctx, "encode:test", lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size))
-        accuracy = linear_probe(f_lab, y_lab, f_test, y_test)
+        hits = probe_hits(f_lab, y_lab, f_test, y_test)
+        # The interval is over test images with the probe held fixed: the label subset is part of the protocol.
+        accuracy, interval = float(hits.mean()), mean_interval(hits)
         fingerprint: dict[str, Any] = {
             "metric": self.spec.name,
             "version": self.version,
@@ -81,4 +91,4 @@ class LinearProbe(Metric):
             "reference_count": len(x_test),
             **PROBE,
         }
-        return MetricValue(accuracy, fingerprint, settings={"labels": rep.labelled.budget})
+        return MetricValue(accuracy, fingerprint, settings={"labels": rep.labelled.budget}, interval=interval)

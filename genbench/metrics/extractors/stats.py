@@ -11,6 +11,10 @@
 - :func:`prdc`: precision and recall of Kynkäänniemi et al. 2019 (https://arxiv.org/abs/1904.06991)
   and density and coverage of Naeem et al. 2020 (https://arxiv.org/abs/2002.09797), from
   k-nearest-neighbour balls, as the ``prdc`` package of Naeem et al. computes them.
+- :func:`frechet_bootstrap` and :func:`score_bootstrap`: the seeded bootstrap replicates behind
+  the intervals of the Fréchet distances and scores (genbench.api.uncertainty says how the
+  interval is read from them).
+- :func:`frechet_extrapolated`: FD∞ of Chong & Forsyth 2020 (https://arxiv.org/abs/1911.07023).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genbench.api.uncertainty import BOOTSTRAP_RESAMPLES, Interval, recentred_interval, resample_counts
 from genbench.errors import GenbenchError
 
 
@@ -155,21 +160,145 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, *, k: int = 5, block: int = 512
     Distances are computed in float64 a block of real points at a time, so memory stays at
     block x M however large the sets are.
     """
+    return {name: float(values.mean()) for name, values in prdc_points(real, fake, k=k, block=block).items()}
+
+
+def prdc_points(real: torch.Tensor, fake: torch.Tensor, *, k: int = 5, block: int = 512) -> dict[str, torch.Tensor]:
+    """Each point's share of :func:`prdc`: per fake point for precision and density, per real point
+    for recall and coverage (float64); each quantity is the mean of its points' values."""
     require_count(min(len(real), len(fake)), k + 1, f"precision/recall with k = {k}")
     real, fake = real.double(), fake.double()
     real_radii = _kth_neighbour_distances(real, k, block)  # (N,)
     fake_radii = _kth_neighbour_distances(fake, k, block)  # (M,)
     in_real_balls = torch.zeros(len(fake), dtype=torch.float64)  # per fake point: how many real balls hold it
-    recalled = covered = 0
+    recalled, covered = [], []
     for i in range(0, len(real), block):
         d = torch.cdist(real[i : i + block], fake)  # (b, M)
         radii = real_radii[i : i + block, None]  # (b, 1)
         in_real_balls += (d < radii).sum(dim=0)
-        recalled += int((d < fake_radii[None, :]).any(dim=1).sum())
-        covered += int((d.min(dim=1).values < radii[:, 0]).sum())
+        recalled.append((d < fake_radii[None, :]).any(dim=1))
+        covered.append(d.min(dim=1).values < radii[:, 0])
     return {
-        "precision": float((in_real_balls > 0).double().mean()),
-        "recall": recalled / len(real),
-        "density": float(in_real_balls.mean()) / k,
-        "coverage": covered / len(real),
+        "precision": (in_real_balls > 0).double(),
+        "recall": torch.cat(recalled).double(),
+        "density": in_real_balls / k,
+        "coverage": torch.cat(covered).double(),
     }
+
+
+# -- bootstrap replicates ---------------------------------------------------------------------
+
+
+def _weighted_stats(x: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Means (b, D) and unbiased covariances (b, D, D) of (N, D) ``x`` resampled with the (b, N) multiplicities."""
+    n = x.shape[0]
+    mu = counts @ x / n  # (b, D)
+    second = (counts[:, :, None] * x).transpose(1, 2) @ x  # (b, D, D): sum_i w_i x_i x_i^T
+    sigma = (second - n * mu[:, :, None] * mu[:, None, :]) / (n - 1)
+    return mu, sigma
+
+
+def _batched_frechet(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    """:func:`frechet_distance` of b pairs of Gaussians at once: (b,)."""
+    w, v = torch.linalg.eigh(s1)
+    root1 = (v * w.clamp(min=0).sqrt()[:, None, :]) @ v.transpose(1, 2)
+    middle = root1 @ s2 @ root1
+    eig = torch.linalg.eigvalsh((middle + middle.transpose(1, 2)) / 2).clamp(min=0)
+    trace = torch.diagonal(s1, dim1=1, dim2=2).sum(1) + torch.diagonal(s2, dim1=1, dim2=2).sum(1)
+    return (mu1 - mu2).square().sum(1) + trace - 2 * eig.sqrt().sum(1)
+
+
+def frechet_bootstrap(
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    *,
+    seed: int,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """FD of ``resamples`` bootstrap resamples (with replacement, of both sets, independently): (resamples,).
+
+    All resamples are computed as weighted sums of the features (multiplicities from
+    :func:`genbench.api.uncertainty.resample_counts`), a chunk at a time to bound memory: no network runs.
+    """
+    # Centre both sets on the real mean: the FD is translation invariant, and float64 sums stay exact.
+    shift = real.double().mean(0)
+    f = (fake.double() - shift).to(device)
+    r = (real.double() - shift).to(device)
+    cf = resample_counts(len(f), resamples, seed)
+    cr = resample_counts(len(r), resamples, seed + 1)
+    chunk = max(1, int(2e7 // (max(len(f), len(r)) * f.shape[1])))  # about 160 MB of float64 per chunk
+    out = []
+    for i in range(0, resamples, chunk):
+        wf = torch.from_numpy(cf[i : i + chunk]).to(device)
+        wr = torch.from_numpy(cr[i : i + chunk]).to(device)
+        out.append(_batched_frechet(*_weighted_stats(f, wf), *_weighted_stats(r, wr)).cpu())
+    return torch.cat(out).numpy()
+
+
+def fd_interval(
+    value: float, fake: torch.Tensor, real: torch.Tensor, *, seed: int, device: torch.device | str = "cpu"
+) -> Interval | None:
+    """The recentred bootstrap interval (genbench.api.uncertainty) of ``value``, the FD of ``fake`` vs ``real``."""
+    replicates = frechet_bootstrap(fake, real, seed=seed, device=device)
+    return recentred_interval(value, replicates, f"bootstrap-{len(replicates)}")
+
+
+def score_interval(
+    logits: torch.Tensor, *, splits: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES
+) -> Interval | None:
+    """The recentred bootstrap interval of :func:`split_score`, resampling the images (rows of ``logits``)."""
+    value = split_score(logits, splits=splits, seed=seed)
+    counts = resample_counts(len(logits), resamples, seed).astype(np.int64)
+    replicates = [
+        split_score(logits[torch.from_numpy(np.repeat(np.arange(len(logits)), c))], splits=splits, seed=seed)
+        for c in counts
+    ]
+    return recentred_interval(value, np.array(replicates), f"bootstrap-{resamples}")
+
+
+# -- FD at infinitely many samples --------------------------------------------------------------
+
+INF_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # subset sizes as fractions of the samples (the paper: 15 sizes)
+INF_RESAMPLES = 50  # bootstrap replicates of the whole extrapolation, for its interval
+
+
+def _extrapolate(fake: torch.Tensor, real_mu: torch.Tensor, real_sigma: torch.Tensor, rng: np.random.Generator,
+                 repeats: int) -> tuple[float, np.ndarray, np.ndarray]:  # fmt: skip
+    n = len(fake)
+    sizes = np.array(sorted({max(2, int(round(f * n))) for f in INF_FRACTIONS}))
+    means = []
+    for size in sizes:
+        values = []
+        for _ in range(repeats if size < n else 1):
+            rows = torch.from_numpy(rng.choice(n, size, replace=False))
+            values.append(frechet_distance(*gaussian_stats(fake[rows]), real_mu, real_sigma))
+        means.append(float(np.mean(values)))
+    _, intercept = np.polyfit(1.0 / sizes, np.array(means), 1)
+    return float(intercept), sizes, np.array(means)
+
+
+def frechet_extrapolated(
+    fake: torch.Tensor, real: torch.Tensor, *, seed: int, repeats: int = 3, resamples: int = INF_RESAMPLES
+) -> tuple[float, Interval | None, np.ndarray, np.ndarray]:
+    """FD∞: the intercept of a least-squares line through (1/N, FD_N) at several subset sizes N.
+
+    Chong & Forsyth 2020, "Effectively Unbiased FID and Inception Score and where to find them",
+    https://arxiv.org/abs/1911.07023, sec. 3: FD_N is linear in 1/N to first order (its bias is
+    of order 1/N), so the intercept estimates the FD of infinitely many samples. Each N below the
+    sample count draws ``repeats`` random subsets (seeded) of the samples without replacement;
+    the reference's statistics are those of all its images. The interval repeats the whole fit on
+    ``resamples`` bootstrap resamples of both sets (recentred, as for FD).
+    Returns (FD∞, its interval, the sizes N, the mean FD at each size).
+    """
+    rng = np.random.default_rng(seed)
+    value, sizes, means = _extrapolate(fake, *gaussian_stats(real), rng, repeats)
+    cf = resample_counts(len(fake), resamples, seed + 2).astype(np.int64)
+    cr = resample_counts(len(real), resamples, seed + 3).astype(np.int64)
+    replicates = []
+    for b in range(resamples):
+        f = fake[torch.from_numpy(np.repeat(np.arange(len(fake)), cf[b]))]
+        r = real[torch.from_numpy(np.repeat(np.arange(len(real)), cr[b]))]
+        replicates.append(_extrapolate(f, *gaussian_stats(r), rng, 1)[0])
+    interval = recentred_interval(value, np.array(replicates), f"bootstrap-{resamples}")
+    return value, interval, sizes, means
