@@ -17,7 +17,8 @@ from genbench.store.schema import MetricRecord, Run
 def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, tuple[float, str]], *,
             status: str = "finished", budget: str = "quick", settings: dict | None = None, family: str = "f",
             config: dict | None = None, benchmark: str = "digits", wall: float = 10.0,
-            train: float = 8.0) -> None:  # fmt: skip
+            train: float = 8.0, ci: float | None = 0.01) -> None:  # fmt: skip
+    """Store a finished run; each value gets an evaluation interval of value ± ``ci`` (None: no interval)."""
     with store.session() as s:
         s.add(
             Run(
@@ -55,6 +56,9 @@ def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, 
                     fingerprint_hash=fp,
                     settings=settings or {},
                     unit="bits/dim" if name == "nll" else "",
+                    ci_low=None if ci is None else value - ci,
+                    ci_high=None if ci is None else value + ci,
+                    ci_method=None if ci is None else "t",
                 )  # fmt: skip
             )
 
@@ -84,11 +88,13 @@ def test_one_table_per_benchmark_and_budget_with_a_column_per_metric(store):
     assert [r.model for r in ranked] == ["good", "bad"]  # lower is better
     good = ranked[0]
     assert good.value(fd).mean == pytest.approx(2.0) and good.value(fd).std == pytest.approx(2**0.5)
-    assert good.seeds == [0, 1] and cell_text(good, fd) == "2 ± 1.414"
+    # Two seeds: the t-interval over seeds, 2 ± t(0.975, 1) · 1.414 / √2 = 2 ± 12.71.
+    assert good.seeds == [0, 1] and cell_text(good, fd) == "2 [-10.71, 14.71]"
     assert [r.model for r in quick.ranked("acc")][:2] == ["bad", "good"]  # higher is better
     assert quick.ranked("fd")[-1].model == "other-protocol"  # no value in the column: last
     assert cell_text(quick.ranked("fd")[-1], fd) == "–"
-    assert rank_of(store, "b0", "fd", "X") == (2, 2)
+    # good (2, over seeds [-10.7, 14.7]) and bad (5 ± 0.01) are not resolved: they share rank 1.
+    assert rank_of(store, "b0", "fd", "X") == (1, 2)
     assert rank_of(store, "c0", "fd", "X") is None
     assert rank_of(store, "c0", "fd", "Z") == (1, 1)
 
@@ -182,8 +188,8 @@ def test_a_narrow_terminal_drops_cost_columns_never_values(store):
     for i, model in enumerate(("a-model-with-a-long-name", "b")):
         add_run(store, f"r{i}", model, 0, {"fd": (123.456 + i, "X"), "acc": (0.5, "Y"), "nll": (3.25, "N")})
     (board,) = build_boards(store)
-    console = Console(width=60, record=True)
-    console.print(board_table(board, width=60))
+    console = Console(width=110, record=True)  # the --wide table: every metric, values with intervals
+    console.print(board_table(board, width=110))
     text = console.export_text()
     assert "123.5" in text and "124.5" in text and "3.25" in text and "…" not in text
     assert "not shown at this width: images, seeds" in " ".join(text.split())

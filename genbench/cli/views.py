@@ -34,17 +34,29 @@ def genbench_register_commands(app: typer.Typer) -> None:
 def leaderboard(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Only this dataset's boards.")] = None,
     benchmark: Annotated[Optional[str], typer.Option("--benchmark", help="Only this benchmark's boards.")] = None,
-    metric: Annotated[Optional[str], typer.Option("--metric", help="Only this metric's boards.")] = None,
+    metric: Annotated[Optional[str], typer.Option("--metric", help="Only this metric's boards, ranked by it.")] = None,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="table for people; markdown, csv or json to share.")
     ] = Format.table,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="One cross-family table per board, a column per metric.")
+    ] = False,
     results_dir: ResultsOpt = Path("results"),
     db: DbOpt = None,
 ) -> None:
-    """Finished runs ranked per metric; only comparable values share a table. Mean ± std over seeds."""
+    """Finished runs ranked per task by its headline metric, with 95% intervals; ties share a rank.
+
+    Only comparable values share a table. --wide, markdown, csv and json give every metric."""
     from genbench.plugins import get_plugins
     from genbench.report.leaderboard import build_boards
-    from genbench.report.tables import board_table, boards_markdown, boards_records, records_csv
+    from genbench.report.tables import (
+        board_table,
+        boards_markdown,
+        boards_records,
+        records_csv,
+        section_tables,
+        sections_footer,
+    )
 
     plugins = get_plugins()
     if dataset:
@@ -63,9 +75,15 @@ def leaderboard(
         print(boards_markdown(boards))
     elif not boards:
         output.console.print(_empty_leaderboard_message(store, dataset=dataset, benchmark=benchmark, metric=metric))
-    else:
+    elif wide:
         for board in boards:
             output.console.print(board_table(board))
+    else:
+        for board in boards:
+            for table in section_tables(board, output.console.width, metric):
+                output.console.print(table)
+        for line in sections_footer(boards):
+            output.console.print(line, highlight=False)
 
 
 def _empty_leaderboard_message(store: Store, **filters: str | None) -> str:
@@ -131,7 +149,7 @@ def show(
     db: DbOpt = None,
 ) -> None:
     """A run's config, metrics, timings, loss summary and artifact paths."""
-    from genbench.report.tables import fmt_value
+    from genbench.report.tables import fmt_value, interval_text
     from genbench.store.db import shown_status
     from genbench.store.queries import loss_history
 
@@ -168,11 +186,13 @@ def show(
         output.console.print(f"  {line}")
     if r.metrics:
         table = Table(title="metrics", title_justify="left", header_style="bold")
-        for col in ("metric", "value", "settings", "fingerprint", "samples"):
+        for col in ("metric", "value", "95% interval", "settings", "fingerprint", "samples"):
             table.add_column(col, no_wrap=col != "settings")  # settings wrap; ids and numbers are never cut
         for m in r.metrics:
+            iv = m.interval
             table.add_row(
                 m.name, fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
+                f"{interval_text(iv.low, iv.high)} {iv.method}" if iv else "none stored",
                 ", ".join(f"{k}={v}" for k, v in m.settings.items()), m.fingerprint_hash,
                 _samples_used(m.fingerprint),
             )  # fmt: skip
