@@ -13,9 +13,8 @@ import pytest
 
 from genbench.errors import GenbenchError
 from genbench.store import Store
-from genbench.store.schema import SCHEMA_VERSION
 from genbench.store.db import mask_url
-from genbench.store.schema import Run
+from genbench.store.schema import SCHEMA_VERSION, Run
 
 DATA = Path(__file__).parent / "data"
 LEGACY_DB = DATA / "genbench-0.1.0.db"  # written by genbench 0.1.0; never edited

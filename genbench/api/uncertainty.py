@@ -54,6 +54,12 @@ def _t_quantile(df: int, level: float = LEVEL) -> float:
     return float(t.ppf(0.5 + level / 2, df))
 
 
+def _z() -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + LEVEL / 2))
+
+
 def mean_interval(values: Sequence[float] | np.ndarray, method: str = "t") -> Interval | None:
     """The t-interval of the mean of ``values`` (None for fewer than two values).
 
@@ -214,8 +220,9 @@ class Comparison:
 def compare_entries(a: Entry, b: Entry, direction: str, *, draws: int = 20000, seed: int = 0) -> Comparison:
     """Difference of means A − B with a 95% interval, and the probability of improvement.
 
-    Interval: paired t over matching seeds when two or more match; else Welch's t over seeds
-    when both have two or more; else the normal interval from the two evaluation intervals.
+    Interval: paired t over matching seeds when two or more match; else Welch's t, each side
+    contributing its variance over seeds (two or more) or, for a single run, the variance its
+    evaluation interval implies; with one run on each side, the normal interval of the two.
     P(A better than B): the chance that a random run of A beats a random run of B (paired by
     seed where seeds match), each run's value drawn with its evaluation noise (normal, sd from
     its interval), estimated from ``draws`` seeded draws.
@@ -231,20 +238,29 @@ def compare_entries(a: Entry, b: Entry, direction: str, *, draws: int = 20000, s
         base = mean_interval(d, "paired-t")
         interval = None if base is None else Interval(base.low - np.mean(d) + diff, base.high - np.mean(d) + diff,
                                                       "paired-t")  # fmt: skip
-    elif len(a.values) >= 2 and len(b.values) >= 2:
-        va, vb = np.var(a.values, ddof=1) / len(a.values), np.var(b.values, ddof=1) / len(b.values)
-        se = math.sqrt(va + vb)
-        df = (va + vb) ** 2 / ((va**2 / (len(a.values) - 1) + vb**2 / (len(b.values) - 1)) or 1e-300)
-        q = _t_quantile(max(1, int(df)))
-        interval = Interval(diff - q * se, diff + q * se, "welch-t")
     else:
-        ha, hb = a.eval_half_width(), b.eval_half_width()
-        if ha is None or hb is None:
+        # Unpaired: each side's variance of its mean, over seeds (2+ seeds) or from its evaluation
+        # interval (one seed); Welch's t with the seeded sides' degrees of freedom (an evaluation-only
+        # side counts as known: it adds none).
+        parts = []
+        for e in (a, b):
+            n = len(e.values)
+            if n >= 2:
+                parts.append((float(np.var(e.values, ddof=1)) / n, n - 1))
+            else:
+                half = e.eval_half_width()
+                parts.append((float("nan"), 0) if half is None else ((half / _z()) ** 2, 0))
+        var = sum(v for v, _ in parts)
+        if not math.isfinite(var):
             interval = None
         else:
-            z = float(norm.ppf(0.5 + LEVEL / 2))
-            se = math.sqrt((ha / z) ** 2 + (hb / z) ** 2)
-            interval = Interval(diff - z * se, diff + z * se, "eval-normal")
+            seeded = [(v, df) for v, df in parts if df > 0]
+            if seeded:
+                df = var**2 / sum(v**2 / d for v, d in seeded) if any(v > 0 for v, _ in seeded) else 1e9
+                q, method = _t_quantile(max(1, int(df))), "welch-t"
+            else:
+                q, method = _z(), "eval-normal"
+            interval = Interval(diff - q * math.sqrt(var), diff + q * math.sqrt(var), method)
 
     rng = np.random.default_rng(seed)
     z = float(norm.ppf(0.5 + LEVEL / 2))

@@ -83,7 +83,7 @@ def leaderboard(
             for table in section_tables(board, output.console.width, metric):
                 output.console.print(table)
         for line in sections_footer(boards):
-            output.console.print(line, highlight=False)
+            output.console.print(line, highlight=False, markup=False)
 
 
 def _empty_leaderboard_message(store: Store, **filters: str | None) -> str:

@@ -289,7 +289,7 @@ def _row_identity(run: Run, settings: dict[str, Any]) -> tuple[dict[str, Any], d
                 config[f"{section}.{k}"] = v  # num_samples is in every fingerprint: it splits columns
     # eval_seed (a re-evaluation with another --set eval.seed) is another draw: a row of its own.
     visible = {k: v for k, v in settings.items() if k not in memory and (k in model_keys or k == "eval_seed")}
-    own = {k: v for k, v in settings.items() if k not in model_keys}
+    own = {k: v for k, v in settings.items() if k not in model_keys and k != "eval_seed"}
     return config, visible, own
 
 

@@ -231,7 +231,7 @@ def records_csv(records: list[dict[str, Any]]) -> str:
 # -- the terminal's view: one ranked section per task ------------------------------------------
 
 # Columns of a task's section a narrow terminal gives up first; rank, model and value never go.
-SECTION_DROP_ORDER = ("params", "train time", "seeds", "eval ±", "family")
+SECTION_DROP_ORDER = ("params", "train time", "eval ±", "seeds", "family")
 
 
 def _section_columns(board: Board, col: Column, rows: list[Row]) -> dict[str, tuple[str, list[str]]]:
@@ -272,10 +272,12 @@ def section_table(board: Board, task: str, col: Column, width: int) -> Table:
         longest = max([len(name), *(len(c) for c in cols[name][1])])
         return (min(longest, 16) if name == "settings" else longest) + 3  # settings may wrap
 
+    dropped = []
     for name in SECTION_DROP_ORDER:
         if sum(need(n) for n in cols) + 1 <= width:
             break
         del cols[name]
+        dropped.append(name)
     table = Table(title=f"{task}: {col.key} ({board.title})", title_justify="left", header_style="bold",
                   caption_justify="left")  # fmt: skip
     for name, (justify, _) in cols.items():
@@ -293,6 +295,8 @@ def section_table(board: Board, task: str, col: Column, width: int) -> Table:
             f"not ranked here: {lacking} model(s) without the capability"
             + (f", {missing} without a stored value" if missing else "")
         )
+    if dropped:
+        notes.append(f"not shown at this width: {', '.join(dropped)} (--wide or --format markdown show them)")
     table.caption = "\n".join(notes)
     return table
 
