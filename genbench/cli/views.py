@@ -192,11 +192,17 @@ def show(
             iv = m.interval
             table.add_row(
                 m.name, fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
-                f"{interval_text(iv.low, iv.high)} {iv.method}" if iv else "none stored",
+                interval_text(iv.low, iv.high) if iv else "-",
                 ", ".join(f"{k}={v}" for k, v in m.settings.items()), m.fingerprint_hash,
                 _samples_used(m.fingerprint),
             )  # fmt: skip
         output.console.print(table)
+        methods = sorted({m.ci_method for m in r.metrics if m.ci_method})
+        output.console.print(
+            "95% interval: " + (", ".join(methods) if methods else "none stored (values from before genbench 0.2)")
+            + "; t: t-interval of a mean over images, bootstrap-B: B resamples of the samples, delong: DeLong's",
+            highlight=False, markup=False,
+        )  # fmt: skip
     curves = {name: [value for _, _, value in points] for name, points in loss_history(store, r.id).items()}
     if curves:
         output.console.print("[bold]logged during training[/] (interval means)")
