@@ -27,7 +27,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from genbench.api.uncertainty import mean_interval
+from genbench.api.uncertainty import mean_interval, resolved
+from genbench.report.leaderboard import build_boards
 from genbench.store import Store
 from genbench.store.schema import Artifact, MetricRecord, Run
 
@@ -105,11 +106,25 @@ def rebuild(snapshot: Path, where: Path) -> Store:
     return store
 
 
+def resolved_pairs(store: Store) -> list[str]:
+    """Per column: how many of the pairwise orderings of its rows are resolved (genbench.api.uncertainty)."""
+    lines = []
+    for board in build_boards(store):
+        for col in board.columns:
+            entries = [r.cells[col.key].entry for r in board.rows if col.key in r.cells]
+            pairs = [(a, b) for i, a in enumerate(entries) for b in entries[i + 1 :]]
+            if pairs:
+                n = sum(resolved(a, b) for a, b in pairs)
+                lines.append(f"{board.title} {col.key}: {n} of {len(pairs)} pairwise orderings resolved")
+    return lines
+
+
 def render(snapshot: Path) -> None:
     genbench = str(Path(sys.executable).parent / "genbench")
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
-        rebuild(snapshot, where)
+        for line in resolved_pairs(rebuild(snapshot, where)):
+            print(f"{snapshot.name}: {line}")
         dataset = json.loads((snapshot / "leaderboard.json").read_text())[0]["dataset"]
         base = [genbench, "leaderboard", "--dataset", dataset, "--results-dir", str(where)]
         for fmt, name in (("markdown", "leaderboard.md"), ("json", "leaderboard.json")):
