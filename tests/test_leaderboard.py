@@ -310,3 +310,18 @@ def test_compare_models_over_matching_seeds_and_runs(store, capsys):
     assert json.loads(out)[0]["p_a_better"] == rec["p_a_better"]
     code, out, _ = run_cli(capsys, "compare", "flowa", "flowb", "--db", url)
     assert code == 0 and "A − B, 95%" in out and "resolved: different ranks" in out
+
+
+def test_a_re_evaluation_with_another_eval_seed_is_a_row_of_its_own(store):
+    # `genbench eval RUN --set eval.seed=7` stores its values with settings {"eval_seed": 7} (engine/evaluate.py).
+    add_run(store, "s0", "vae", 0, {"fd": (4.0, "X"), "probe-acc": (0.9, "P")})
+    with store.session() as s:
+        for name, value, fp in (("fd", 4.3, "X"), ("probe-acc", 0.9, "P")):
+            s.add(MetricRecord(run_id="s0", name=name, value=value, direction="min" if name == "fd" else "max",
+                               fingerprint={}, fingerprint_hash=fp, settings={"eval_seed": 7}))  # fmt: skip
+    (board,) = build_boards(store)
+    assert {c.key for c in board.columns} == {"fd", "probe-acc"}  # the seed qualifies the row, not the column
+    rows = {r.label: r for r in board.rows}
+    assert set(rows) == {"vae", "vae (eval_seed=7)"}
+    assert rows["vae"].value(board.column("fd")).values == [4.0]  # never mixed with the other draw
+    assert rows["vae (eval_seed=7)"].value(board.column("fd")).values == [4.3]
