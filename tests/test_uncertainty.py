@@ -186,3 +186,19 @@ def test_compare_gives_the_difference_its_interval_and_probability_of_improvemen
     assert c.p_better == pytest.approx(0.5, abs=0.02) and c.interval.method == "eval-normal"
     assert (c.interval.low, c.interval.high) == pytest.approx((-0.2 * 2**0.5, 0.2 * 2**0.5))
     assert compare_entries(a, b, "min") == compare_entries(a, b, "min")  # seeded
+
+
+def test_kid_standard_error_matches_the_spread_over_draws_of_the_samples():
+    from genbench.metrics.extractors.stats import kernel_distance, kernel_distance_se
+
+    gen = torch.Generator().manual_seed(6)
+    real = torch.randn(400, 8, generator=gen)
+    values, errors = [], []
+    for i in range(40):
+        fake = torch.randn(400, 8, generator=gen) * 1.2 + 0.3
+        value, se = kernel_distance_se(fake, real, subsets=20, subset_size=200, seed=i)
+        assert value == kernel_distance(fake, real, subsets=20, subset_size=200, seed=i)  # the same KID
+        values.append(value)
+        errors.append(se)
+    ratio = float(np.mean(errors)) / float(np.std(values, ddof=1))
+    assert 0.6 < ratio < 1.6, ratio  # the first-order error is the spread another draw of samples gives

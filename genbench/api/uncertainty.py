@@ -5,14 +5,17 @@ Three kinds of evaluation interval, all 95% and computed from what a metric alre
 - a **mean over images** (nll, recon-mse, psnr, accuracy, probe-acc, cond-acc...):
   the t-interval mean ± t(0.975, n-1) · s / √n of the per-image values (:func:`mean_interval`);
 - a **set statistic** (clf-fd, fid, is, clf-score, translation FDs): a seeded bootstrap that
-  resamples, with replacement, every set the estimator reads (:func:`resample_counts`,
-  :func:`recentred_interval`). The Fréchet distance is biased upward at a finite sample
+  resamples, with replacement, the generated set the estimator reads (:func:`resample_counts`,
+  :func:`recentred_interval`): what another evaluation draws again. The reference images are
+  fixed by the benchmark and shared by every model, so their noise is not resampled. The Fréchet distance is biased upward at a finite sample
   count, and more so on a bootstrap resample, whose duplicates shrink the effective count:
   a plain percentile interval of FD* would sit above the value. genbench shifts the bootstrap
   distribution by its bias (mean FD* − FD) and reads the 2.5% and 97.5% points of what is
   left, so the interval is centred on the observed value and has the bootstrap's spread: it
   is an interval for the FD *at this sample count* (what another draw of samples would give on
   average), not for the infinite-sample FD, which ``fid-inf``/``clf-fd-inf`` estimate;
+- **KID**: the normal interval of its first-order (Hoeffding) standard error in the samples
+  (genbench.metrics.extractors.stats.kernel_distance_se), a bootstrap being a hundred KIDs;
 - **AUROC** (ood-auroc): DeLong et al. 1988's variance of the Mann-Whitney statistic
   (:func:`delong_interval`), with the midrank algorithm of Sun & Xu 2014.
 

@@ -60,7 +60,7 @@ from genbench.metrics.extractors.stats import (
     frechet_distance,
     frechet_extrapolated,
     gaussian_stats,
-    kernel_distance,
+    kernel_distance_se,
     kid_subset_size,
     require_count,
     score_interval,
@@ -271,9 +271,11 @@ class KID(_InceptionMetric):
         real = reference_features(extractor, ctx)["features"]
         size = kid_subset_size(len(real), len(fake))
         # torch-fidelity's order (its input1 = samples, input2 = reference): the same draws for the same seed.
-        value = kernel_distance(fake, real, subsets=self.subsets, subset_size=size, seed=ctx.seed)
+        value, se = kernel_distance_se(fake, real, subsets=self.subsets, subset_size=size, seed=ctx.seed)
+        # The samples' first-order standard error (stats.kernel_distance_se): a normal 95% interval.
+        interval = Interval(value - 1.959964 * se, value + 1.959964 * se, "hoeffding-se")
         return self.value(
-            value, ctx, extractor, **reference_identity(ctx), kid_subsets=self.subsets, kid_subset_size=size
+            value, ctx, extractor, interval, **reference_identity(ctx), kid_subsets=self.subsets, kid_subset_size=size
         )
 
 
