@@ -7,8 +7,9 @@ Three kinds of evaluation interval, all 95% and computed from what a metric alre
 - a **set statistic** (clf-fd, fid, is, clf-score, translation FDs): a seeded bootstrap that
   resamples, with replacement, the generated set the estimator reads (:func:`resample_counts`,
   :func:`recentred_interval`): what another evaluation draws again. The reference images are
-  fixed by the benchmark and shared by every model, so their noise is not resampled. The Fréchet distance is biased upward at a finite sample
-  count, and more so on a bootstrap resample, whose duplicates shrink the effective count:
+  fixed by the benchmark and shared by every model, so their noise is not resampled. The
+  Fréchet distance is biased upward at a finite sample count, and more so on a bootstrap
+  resample, whose duplicates shrink the effective count:
   a plain percentile interval of FD* would sit above the value. genbench shifts the bootstrap
   distribution by its bias (mean FD* − FD) and reads the 2.5% and 97.5% points of what is
   left, so the interval is centred on the observed value and has the bootstrap's spread: it
