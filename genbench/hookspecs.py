@@ -15,10 +15,9 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from genbench.engine.evaluate import Score
-    from genbench.engine.session import RunSession
+    from genbench.api.lifecycle import RunRecord, Session
+    from genbench.api.metric import Score
     from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
-    from genbench.store.schema import Run
 
 hookspec = pluggy.HookspecMarker("genbench")
 
@@ -76,32 +75,34 @@ def genbench_register_commands(app: typer.Typer) -> None:
 # and so does genbench's own default plugin, genbench/report/builtin.py, which draws the sample
 # grid and the loss curve. They are called in the training process, with keyword arguments; an
 # exception in one is reported as a note naming the plugin and never stops the run. Every one
-# receives ``session``, the :class:`~genbench.engine.session.RunSession`: the model, data,
-# device, configs, ``history`` (stored losses, once training stopped), ``scores``, and
-# ``add_artifact(kind, path)`` to keep a file with the run. An implementation may leave out any
+# receives ``session`` (the contract: :class:`~genbench.api.lifecycle.Session`; the runner passes
+# its :class:`~genbench.engine.session.RunSession`): the model, data, device, configs, ``history``
+# (stored losses, once training stopped), ``scores``, and ``add_artifact(kind, path)`` to keep a
+# file with the run. An implementation may leave out any
 # argument it does not use (pluggy passes only those it names), so older trackers keep working.
 
 
 @hookspec
-def genbench_run_started(run: Run, resumed: bool, session: RunSession) -> None:
+def genbench_run_started(run: RunRecord, resumed: bool, session: Session) -> None:
     """A run's row is stored and training is about to start (``resumed``: from a checkpoint).
 
-    ``run`` is the :class:`~genbench.store.schema.Run` row: id, family, model, dataset, budget,
-    seed, the resolved ``config`` and ``run_dir`` (a tracker may write its files there).
+    ``run`` is the stored row (:class:`~genbench.api.lifecycle.RunRecord`; the runner passes the
+    :class:`~genbench.store.schema.Run`): id, family, model, dataset, budget, seed, the resolved
+    ``config`` and ``run_dir`` (a tracker may write its files there).
     """
 
 
 @hookspec
 def genbench_losses_logged(
-    run: Run, step: int, images_seen: int, losses: dict[str, float], session: RunSession
+    run: RunRecord, step: int, images_seen: int, losses: dict[str, float], session: Session
 ) -> None:
     """Every ``train.log_every`` steps: the interval means of the run's losses at ``step``."""
 
 
 @hookspec
-def genbench_evaluated(run: Run, scores: list[Score], session: RunSession) -> None:
+def genbench_evaluated(run: RunRecord, scores: list[Score], session: Session) -> None:
     """A run was scored (after training, or by ``genbench eval``): one
-    :class:`~genbench.engine.evaluate.Score` per metric, with its value, unit and fingerprint.
+    :class:`~genbench.api.metric.Score` per metric, with its value, unit and fingerprint.
 
     Called before the scores are stored. After training ``session.status`` is ``"evaluating"``
     (at ``genbench eval``: ``"finished"``); artifacts added now are stored in the same transaction
@@ -111,7 +112,7 @@ def genbench_evaluated(run: Run, scores: list[Score], session: RunSession) -> No
 
 
 @hookspec
-def genbench_run_finished(run: Run, session: RunSession) -> None:
+def genbench_run_finished(run: RunRecord, session: Session) -> None:
     """Training stopped and, when it finished, the run was scored. ``run.status`` says how it
     ended: finished, interrupted, diverged or failed; ``run.message`` says why.
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -28,10 +27,7 @@ from genbench.benchmarks import Benchmark, load_benchmark
 from genbench.errors import GenbenchError, did_you_mean
 from genbench.registry import Registry
 from genbench.specs import DatasetSpec, MetricSpec, ModelSpec
-from genbench.suite import Suite, is_suite_file, load_suite
-
-if TYPE_CHECKING:
-    import typer
+from genbench.suite import Suite, is_suite_file, load_suite  # the suite file format only (genbench/layers.py)
 
 # Core features are plugins too (datasette's DEFAULT_PLUGINS): registered before entry points.
 DEFAULT_PLUGINS = (
@@ -39,8 +35,9 @@ DEFAULT_PLUGINS = (
     "genbench.metrics.builtin",
     "genbench.benchmarks.builtin",
     "genbench.cli.views",  # the read-only views: runs, show, leaderboard, plugins, models...
-    "genbench.suite.builtin",
+    "genbench.suite.builtin",  # the built-in suites and the suite commands
     "genbench.report.builtin",  # the sample grid and loss curve of every run, on the lifecycle hooks
+    "genbench.report.commands",  # genbench report
 )
 ENTRY_POINT_GROUP = "genbench"
 LIFECYCLE_HOOKS = ("genbench_run_started", "genbench_losses_logged", "genbench_evaluated", "genbench_run_finished")
@@ -117,43 +114,6 @@ class Plugins:
         """'distribution version' of a plugin, for messages about a fault inside it."""
         info = self.info_of(plugin)
         return info.origin if info else plugin
-
-    def register_commands(self, app: typer.Typer) -> None:
-        """Let each plugin add its commands, built-ins (the core's views) first, one plugin at a time.
-
-        A plugin whose registration raises (even ``sys.exit``), adds a command typer cannot build,
-        replaces the root callback or takes a name another plugin already has is marked broken and
-        its commands are taken out again: every other command still works. A plugin's command that
-        raises when it runs is a :class:`PluginFault` naming the plugin.
-        """
-        from genbench.cli.guard import check_new_commands, command_names, guard_commands
-
-        taken = command_names(app, build=False)  # the core's own: run, resume, eval
-        for impl in self.manager.hook.genbench_register_commands.get_hookimpls():
-            info = self.info_of(impl.plugin_name)
-            if info is not None and info.error:
-                continue
-            commands, groups, callback = (
-                len(app.registered_commands),
-                len(app.registered_groups),
-                app.registered_callback,
-            )
-            try:
-                impl.function(app=app)
-                builtin = info is not None and info.builtin
-                names = check_new_commands(app, commands, groups, taken, callback, build=not builtin)
-            except (Exception, SystemExit) as exc:
-                del app.registered_commands[commands:]
-                del app.registered_groups[groups:]
-                app.registered_callback = callback
-                if info is not None:
-                    info.error = f"genbench_register_commands failed: {type(exc).__name__}: {exc}"
-                continue
-            taken |= names
-            if info is not None:
-                info.registers.setdefault("commands", []).extend(sorted(names))
-            if info is None or not info.builtin:  # a fault in a built-in command is genbench's: a traceback
-                guard_commands(app, commands, groups, info.origin if info else impl.plugin_name)
 
     def broken_for(self, name: str) -> PluginInfo | None:
         """A broken plugin that likely provides ``name`` (its entry point or distribution names it)."""

@@ -124,8 +124,8 @@ def test_every_committed_database_opens_upgraded_and_ranked(tmp_path, committed)
 def test_values_stored_before_intervals_read_as_no_interval(tmp_path, committed):
     """Schema 3 added each value's interval: older rows get none (NULL), never a made-up one, and a new
     value with its interval is stored beside them."""
+    from genbench.api.metric import Score
     from genbench.api.uncertainty import Interval
-    from genbench.engine.evaluate import Score
     from genbench.store.runs import RunWriter
 
     db = tmp_path / committed.name

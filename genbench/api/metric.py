@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
@@ -16,9 +16,6 @@ from genbench.api.uncertainty import Interval
 from genbench.config import config_hash
 from genbench.errors import GenbenchError
 from genbench.specs import MetricSpec
-
-if TYPE_CHECKING:
-    from genbench.metrics.extractors.features import FeatureExtractor
 
 
 def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
@@ -41,6 +38,34 @@ class MetricValue:
     # Its 95% evaluation interval, from the data the metric read (genbench.api.uncertainty):
     # a t-interval for a mean over images, a seeded bootstrap for a set statistic. None: no interval.
     interval: Interval | None = None
+
+
+@dataclass
+class Score:
+    """One metric's value for one run, as it is stored and as lifecycle hooks receive it."""
+
+    name: str
+    value: float
+    direction: str
+    unit: str
+    fingerprint: dict[str, Any]
+    fingerprint_hash: str
+    settings: dict[str, Any]
+    seconds: float
+    interval: Interval | None = None  # the value's 95% evaluation interval, when the metric gives one
+
+
+class SampleExtractor(Protocol):
+    """What evaluation needs of a metric's feature extractor (the base class that metrics subclass
+    is :class:`genbench.metrics.extractors.features.FeatureExtractor`)."""
+
+    def identity(self) -> dict[str, str]:
+        """The fingerprint fields that say which extractor measured a value."""
+        ...
+
+    def extract(self, x: torch.Tensor, device: torch.device, what: str = "images") -> dict[str, torch.Tensor]:
+        """Features of all images, computed in batches on ``device`` and returned on the CPU."""
+        ...
 
 
 def check_images(x: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:
@@ -189,7 +214,7 @@ class Metric:
     def compute(self, ctx: EvalContext) -> MetricValue:
         raise NotImplementedError
 
-    def sample_extractors(self, ctx: EvalContext) -> list[FeatureExtractor]:
+    def sample_extractors(self, ctx: EvalContext) -> Sequence[SampleExtractor]:
         """The feature extractors :meth:`compute` runs on the samples (through ``sample_features``).
         Under torchrun each process then extracts the features of the samples it drew, and rank 0
         gathers them instead of extracting all of them itself. Default: none."""

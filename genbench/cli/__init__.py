@@ -68,6 +68,7 @@ def _add_plugin_commands() -> None:
     another plugin set), it starts from the core's commands."""
     app.registered_commands[:] = _CORE_COMMANDS
     app.registered_groups.clear()
+    from genbench.cli.guard import register_commands
     from genbench.plugins import get_plugins
 
     try:
@@ -78,7 +79,7 @@ def _add_plugin_commands() -> None:
 
         views.genbench_register_commands(app=app)
         return
-    plugins.register_commands(app)
+    register_commands(plugins, app)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ the first command. :func:`check_new_commands` builds a plugin's commands right a
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.core
@@ -17,6 +17,9 @@ import typer.main
 from typer.models import CommandInfo
 
 from genbench.errors import GenbenchError, PluginFault
+
+if TYPE_CHECKING:
+    from genbench.plugins import Plugins
 
 
 def command_names(app: typer.Typer, commands: int = 0, groups: int = 0, *, build: bool = True) -> set[str]:
@@ -90,3 +93,39 @@ def _guard(info: CommandInfo, origin: str) -> None:
             ) from exc
 
     info.callback = guarded
+
+
+def register_commands(plugins: Plugins, app: typer.Typer) -> None:
+    """Let each plugin add its commands, built-ins (the core's views) first, one plugin at a time.
+
+    A plugin whose registration raises (even ``sys.exit``), adds a command typer cannot build,
+    replaces the root callback or takes a name another plugin already has is marked broken and
+    its commands are taken out again: every other command still works. A plugin's command that
+    raises when it runs is a :class:`PluginFault` naming the plugin.
+    """
+    taken = command_names(app, build=False)  # the core's own: run, resume, eval
+    for impl in plugins.manager.hook.genbench_register_commands.get_hookimpls():
+        info = plugins.info_of(impl.plugin_name)
+        if info is not None and info.error:
+            continue
+        commands, groups, callback = (
+            len(app.registered_commands),
+            len(app.registered_groups),
+            app.registered_callback,
+        )
+        try:
+            impl.function(app=app)
+            builtin = info is not None and info.builtin
+            names = check_new_commands(app, commands, groups, taken, callback, build=not builtin)
+        except (Exception, SystemExit) as exc:
+            del app.registered_commands[commands:]
+            del app.registered_groups[groups:]
+            app.registered_callback = callback
+            if info is not None:
+                info.error = f"genbench_register_commands failed: {type(exc).__name__}: {exc}"
+            continue
+        taken |= names
+        if info is not None:
+            info.registers.setdefault("commands", []).extend(sorted(names))
+        if info is None or not info.builtin:  # a fault in a built-in command is genbench's: a traceback
+            guard_commands(app, commands, groups, info.origin if info else impl.plugin_name)

@@ -14,10 +14,13 @@ from genbench.cli.options import Budget, DbOpt, DeviceOpt, ResultsOpt, SetOpt
 from genbench.cli.output import EvalProgress, reporter
 
 if TYPE_CHECKING:
+    from genbench.engine.distribution import Distribution
     from genbench.engine.runner import Outcome, Runner
 
 
-def _runner(results_dir: Path, db: str | None, progress: EvalProgress | None = None) -> Runner:
+def _runner(
+    results_dir: Path, db: str | None, progress: EvalProgress | None = None, dist: Distribution | None = None
+) -> Runner:
     from genbench.engine.runner import Runner
 
     return Runner(
@@ -26,6 +29,7 @@ def _runner(results_dir: Path, db: str | None, progress: EvalProgress | None = N
         notice=lambda m: output.err_console.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True),
         progress=progress,
         phase=lambda m: output.err_console.print(f"[bold]{m}[/]", highlight=False, soft_wrap=True),
+        dist=dist,
     )
 
 
@@ -123,13 +127,14 @@ def run(
         raise typer.Exit(distributed.launch(nproc, sys.argv[1:]))
     label = f"{family} {model or ''} {dataset}".replace("  ", " ")
     progress = EvalProgress()
-    runner = _runner(results_dir, db, progress)
+    dist = distributed.for_this_process()  # one process, or this rank of a torchrun launch
+    runner = _runner(results_dir, db, progress, dist)
     try:
-        outcome = runner.run(req, reporter(label))
+        outcome = dist.run(runner, req, reporter(label))
     finally:
         progress.close()
-    distributed.leave()
-    if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
+    dist.leave()
+    if not dist.writes:  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)
     if outcome.run.status == "diverged":
@@ -146,13 +151,14 @@ def resume(
     from genbench.engine import distributed
 
     progress = EvalProgress()
-    runner = _runner(results_dir, db, progress)
+    dist = distributed.for_this_process()
+    runner = _runner(results_dir, db, progress, dist)
     try:
-        outcome = runner.resume(run_id, reporter(f"resume {run_id}"), device)
+        outcome = dist.resume(runner, run_id, reporter(f"resume {run_id}"), device)
     finally:
         progress.close()
-    distributed.leave()
-    if not distributed.is_main():  # torchrun's other ranks: rank 0 shows the run
+    dist.leave()
+    if not dist.writes:  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)
 
@@ -168,8 +174,10 @@ def eval_(
     ] = None,
 ) -> None:
     """Re-evaluate a finished run's checkpoint, e.g. `--set sampler=ddim --set steps=50 --set eval.num_samples=5000`."""
+    from genbench.engine import distributed
+
     progress = EvalProgress()
-    runner = _runner(results_dir, db, progress)
+    runner = _runner(results_dir, db, progress, distributed.for_this_process())  # under torchrun: refused
     try:
         outcome = runner.evaluate(run_id, set_ or [], device, metric or None)
     finally:

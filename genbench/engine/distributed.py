@@ -1,5 +1,10 @@
 """Several processes, one run: PyTorch's DistributedDataParallel under ``torchrun``.
 
+:class:`Torchrun` is the :class:`~genbench.engine.distribution.Distribution` of such a launch:
+the runner receives it (from the CLI) and calls it where the processes must agree, and it wraps
+the runner: rank 0 runs the runner's own path, the other ranks train beside it (:meth:`Torchrun.run`).
+Nothing else in the engine imports this module.
+
 ``torchrun --nproc_per_node=N -m genbench run ...`` (or ``genbench run --nproc N ...``, which
 launches exactly that) starts N copies of the same command. Each joins the process group from
 torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``PORT``): NCCL on
@@ -15,7 +20,7 @@ CUDA, gloo on the CPU. What the ranks share:
 - **the store**: rank 0 alone writes the database, checkpoints and artifacts, and computes the
   metrics; the other ranks train beside it and write nothing. A resumed run's checkpoint (and run
   row) reaches them from rank 0 through ``broadcast_object_list``, so no shared filesystem is needed;
-- **evaluation**: every rank draws a share of the samples, gathered to rank 0 (:func:`share_sampling`).
+- **evaluation**: every rank draws a share of the samples, gathered to rank 0 (:meth:`Torchrun.share_sampling`).
 
 Why DDP is armed by hand. genbench models optimise manually: ``training_step`` calls
 ``ctx.optimize(loss, name)`` once per optimizer (a GAN two or more times per step), so each
@@ -46,6 +51,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,12 +62,17 @@ from torch import nn
 
 from genbench.api.metric import EvalContext, Metric, fingerprint_hash
 from genbench.api.model import Batch, GenerativeModel, StepContext
-from genbench.engine.device import rng_state, seed_everything, set_rng_state
+from genbench.engine.build import build_model
+from genbench.engine.device import resolve_device, rng_state, seed_everything, set_rng_state, set_threads
+from genbench.engine.distribution import PEER_LOST, Distribution, Replicas
+from genbench.engine.evaluate import metrics_for
+from genbench.engine.protocols import give_labelled, representation_context
+from genbench.engine.runner import Outcome, Runner, RunRequest
+from genbench.engine.trainer import Reporter, train
 from genbench.errors import GenbenchError, PluginFault, ProcessLost, blame
 from genbench.metrics.extractors.features import remember_features
 
 if TYPE_CHECKING:
-    from genbench.engine.runner import Outcome, Runner, RunRequest
     from genbench.store.schema import Run
 
 # A rank that waits this long on the others (one crashed before torchrun noticed, a deadlock)
@@ -154,9 +165,6 @@ def leave() -> None:
         dist.destroy_process_group()
 
 
-PEER_LOST = "another process of this torchrun launch stopped (torchrun prints its error)"
-
-
 def peer_lost(exc: BaseException | None) -> bool:
     """Whether ``exc`` is this process's collective failing because another process of the launch
     went away (gloo: "Connection closed by peer") or stopped answering (a timeout)."""
@@ -182,7 +190,7 @@ def broadcast(obj: Any) -> Any:
 # -- training --------------------------------------------------------------------------------
 
 
-class DataParallel:
+class DataParallel(Replicas):
     """One rank's side of data-parallel training of ``model``: shards batches, averages gradients
     through DDP, averages logged losses and agrees on stopping. See the module docstring."""
 
@@ -264,7 +272,7 @@ class DataParallel:
 # -- evaluation ------------------------------------------------------------------------------
 
 
-def share_sampling(ctx: EvalContext, metrics: list[Metric]) -> None:
+def share_sampling(ctx: EvalContext, metrics: Sequence[Metric]) -> None:
     """Under torchrun, every rank draws its share of the samples the metrics will read, extracts
     their features, and rank 0 gathers both; a no-op in one process.
 
@@ -337,11 +345,9 @@ def share_run(run: Run) -> None:
         broadcast({f: getattr(run, f) for f in RUN_FIELDS})
 
 
-def follow_resume(runner: Runner, device_name: str) -> Outcome:
+def follow_resume(runner: Runner, device_name: str, torchrun: Torchrun) -> Outcome:
     """Rank > 0 of ``genbench resume``: rebuild the run rank 0 shares (no store is opened) and train
     beside it; the checkpoint arrives from rank 0 inside the trainer."""
-    from genbench.engine.device import resolve_device, set_threads
-    from genbench.engine.evaluate import metrics_for
     from genbench.store.schema import Run
 
     device = join(resolve_device(device_name))  # rank 0 checks the batch size before it shares the run
@@ -350,51 +356,118 @@ def follow_resume(runner: Runner, device_name: str) -> Outcome:
     spec, bench, model, data, train_cfg, eval_cfg = runner._rebuild(run, {})
     metrics, _ = metrics_for(runner.plugins, bench, spec, data.info.shape)
     origin = runner.plugins.origin(runner.plugins.models.plugin_of(spec.name))
-    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, 0, origin)
+    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, 0, origin, torchrun)
 
 
-def follow_run(
-    req: RunRequest, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
-    metrics: list[Metric], device: torch.device, budget_images: int, origin: str,
-) -> Outcome:  # fmt: skip
-    """Rank > 0 of ``genbench run``: train beside rank 0 from the same command, then draw a share of
-    the evaluation's samples; store nothing."""
+def follow_run(runner: Runner, req: RunRequest, torchrun: Torchrun) -> Outcome:
+    """Rank > 0 of ``genbench run``: check and build what rank 0 does, train beside rank 0 from the
+    same command, then draw a share of the evaluation's samples; store nothing."""
     from genbench.store.schema import Run
 
+    plan = runner._plan(req)
+    seed_everything(req.seed)
+    with blame(plan.origin, f"building model '{plan.spec.name}'"):
+        model = build_model(plan.spec, plan.data.info, plan.model_cfg)
     run = Run(id="", model=req.model or req.family, dataset=req.dataset, budget=req.budget,
-              budget_images=budget_images, seed=req.seed, status="running")  # fmt: skip
-    return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, req.stop_after_steps, origin)
+              budget_images=plan.bench.images(req.budget), seed=req.seed, status="running")  # fmt: skip
+    return _train_beside(run, model, plan.data, plan.bench, plan.train_cfg, plan.eval_cfg, plan.metrics,
+                         plan.device, req.stop_after_steps, plan.origin, torchrun)  # fmt: skip
 
 
 def _train_beside(
     run: Run, model: GenerativeModel, data: Any, bench: Any, train_cfg: Any, eval_cfg: Any,
-    metrics: list[Metric], device: torch.device, stop_after_steps: int, origin: str,
+    metrics: list[Metric], device: torch.device, stop_after_steps: int, origin: str, torchrun: Torchrun,
 ) -> Outcome:  # fmt: skip
     """Train and sample beside rank 0. A fault in the model's code is one line naming its plugin
     (``origin``), as on rank 0; a peer that went away is one line saying so."""
-    from genbench.engine.protocols import give_labelled, representation_context
-    from genbench.engine.runner import Outcome
-    from genbench.engine.trainer import train
-
-    r = current()
-    assert r is not None
+    r = torchrun.rank
     try:
         with blame(origin, f"training model '{run.model}' (rank {r.rank} of {r.world_size})"):
             give_labelled(model, representation_context(bench, data, eval_cfg), data)
             result = train(
                 model, data, train_cfg, budget_images=run.budget_images, seed=run.seed, device=device,
-                checkpoint_path=None, stop_after_steps=stop_after_steps,
+                checkpoint_path=None, stop_after_steps=stop_after_steps, dist=torchrun,
             )  # fmt: skip
             run.status, run.message = result.status, result.message
             if result.status == "finished":  # rank 0 evaluates exactly then (the ranks agree on how training ended)
                 num_samples = eval_cfg.num_samples or bench.num_samples[run.budget]
                 ctx = EvalContext(model, data, num_samples, device, seed=eval_cfg.seed, batch_size=eval_cfg.batch_size)
-                share_sampling(ctx, metrics)
+                torchrun.share_sampling(ctx, metrics)
     except PluginFault as exc:
         if peer_lost(exc.__cause__):
             raise ProcessLost(PEER_LOST) from exc.__cause__
         raise
     return Outcome(run, [], result)
+
+
+# -- the strategies the CLI hands the runner -------------------------------------------------
+
+
+class OneProcess(Distribution):
+    """A command in one process: the runner's own path, start to end."""
+
+    def run(self, runner: Runner, req: RunRequest, reporter: Reporter | None = None) -> Outcome:
+        return runner.run(req, reporter)
+
+    def resume(
+        self, runner: Runner, run_id: str, reporter: Reporter | None = None, device_name: str = "auto"
+    ) -> Outcome:
+        return runner.resume(run_id, reporter, device_name)
+
+
+class Torchrun(OneProcess):
+    """This process's rank of a torchrun launch: rank 0 runs the runner's path and writes; the other
+    ranks train beside it and write nothing. See the module docstring for what they share."""
+
+    def __init__(self, rank: Rank) -> None:
+        self.rank = rank
+
+    @property
+    def writes(self) -> bool:
+        return self.rank.main
+
+    def run(self, runner: Runner, req: RunRequest, reporter: Reporter | None = None) -> Outcome:
+        if self.rank.main:
+            return runner.run(req, reporter)
+        return follow_run(runner, req, self)
+
+    def resume(
+        self, runner: Runner, run_id: str, reporter: Reporter | None = None, device_name: str = "auto"
+    ) -> Outcome:
+        if self.rank.main:  # it shares the run and its checkpoint with the others
+            return runner.resume(run_id, reporter, device_name)
+        return follow_resume(runner, device_name, self)
+
+    def setup(self, device: torch.device, *, batch_size: int) -> torch.device:
+        return setup(device, batch_size=batch_size)
+
+    def single_process(self, what: str) -> None:
+        single_process(what)
+
+    def share_run(self, run: Run) -> None:
+        share_run(run)
+
+    def share_checkpoint(self, resume: dict[str, Any] | None, batch_size: int) -> dict[str, Any] | None:
+        check_batch_size(batch_size, self.rank.world_size)
+        return broadcast(resume)
+
+    def replicas(self, model: GenerativeModel, ctx: StepContext, device: torch.device) -> Replicas:
+        return DataParallel(model, ctx, self.rank, device)
+
+    def share_sampling(self, ctx: EvalContext, metrics: Sequence[Metric]) -> None:
+        share_sampling(ctx, metrics)
+
+    def peer_lost(self, exc: BaseException | None) -> bool:
+        return peer_lost(exc)
+
+    def leave(self) -> None:
+        leave()
+
+
+def for_this_process() -> OneProcess:
+    """The distribution of a command started here: torchrun's rank from its environment, else one process."""
+    rank = current()
+    return OneProcess() if rank is None else Torchrun(rank)
 
 
 # -- genbench run --nproc N ------------------------------------------------------------------

@@ -4,42 +4,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from genbench.api.anomaly import AnomalyContext
 from genbench.api.dataset import ImageData
-from genbench.api.metric import _ACTIVE, Metric, fingerprint_hash
+from genbench.api.metric import _ACTIVE, Metric, Score, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.api.protocols import ProtocolContext
 from genbench.api.representation import RepresentationContext
-from genbench.api.uncertainty import Interval
 from genbench.benchmarks import Benchmark
 from genbench.config import EvalConfig
-from genbench.engine import distributed
 from genbench.engine.build import build_metric
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
+from genbench.engine.distribution import ONE_PROCESS, Distribution
 from genbench.errors import GenbenchError, blame
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec, meets
 
 DEFAULT_EVAL_SEED = EvalConfig().seed
-
-
-@dataclass
-class Score:
-    name: str
-    value: float
-    direction: str
-    unit: str
-    fingerprint: dict[str, Any]
-    fingerprint_hash: str
-    settings: dict[str, Any]
-    seconds: float
-    interval: Interval | None = None  # the value's 95% evaluation interval, when the metric gives one
 
 
 def metrics_for(
@@ -114,11 +98,13 @@ def evaluate(
     test_count: int = 0,
     representation: RepresentationContext | None = None,
     anomaly: AnomalyContext | None = None,
+    dist: Distribution = ONE_PROCESS,
 ) -> list[Score]:
     """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
 
     A metric that raises anything but a GenbenchError becomes a PluginFault naming
     ``origin(metric name)``: the distribution and version of the plugin that registered it.
+    ``dist`` lets the processes of a torchrun launch share the sampling (one process: nothing to share).
     """
     model.to(device).eval()
     ctx = ProtocolContext(
@@ -134,7 +120,7 @@ def evaluate(
     scores = []
     token = _ACTIVE.set(ctx)  # feature extractors report through it
     try:
-        distributed.share_sampling(ctx, metrics)  # under torchrun, every rank samples and extracts a share
+        dist.share_sampling(ctx, metrics)  # under torchrun, every rank samples and extracts a share
         for metric in metrics:
             ctx.report(f"metric {metric.spec.name}", 0, 1)
             t0 = time.perf_counter()

@@ -26,10 +26,10 @@ from genbench.api.model import GenerativeModel, eval_fields
 from genbench.benchmarks import Benchmark
 from genbench.config import MAX_SEED, EvalConfig, TrainConfig, apply_overrides, check_settings, config_hash, parse_set
 from genbench.data import load_dataset
-from genbench.engine import distributed
 from genbench.engine.build import build_model, model_class, resolve_run_configs
 from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
+from genbench.engine.distribution import ONE_PROCESS, PEER_LOST, Distribution
 from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_for
 from genbench.engine.protocols import anomaly_context, give_labelled, representation_context, resolve_labels
 from genbench.engine.session import RunSession
@@ -132,7 +132,12 @@ def git_commit() -> str | None:
 
 
 class Runner:
-    """Runs protocols against one results folder and one store."""
+    """Runs protocols against one results folder and one store.
+
+    ``dist`` is how the processes of a run share its work: one process by default; under torchrun
+    the CLI passes :class:`genbench.engine.distributed.Torchrun`, which also runs the other ranks'
+    side of a run around this runner (this process's side is the same code as one process's).
+    """
 
     def __init__(
         self,
@@ -142,12 +147,14 @@ class Runner:
         notice: Callable[[str], None] | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         phase: Callable[[str], None] | None = None,
+        dist: Distribution | None = None,
     ):
         self.results_dir = Path(results_dir)
         self.notice = notice or (lambda message: None)  # the CLI shows these before training
         self.progress = progress  # progress(task, done, total) from evaluation's long steps
         self.phase = phase or (lambda message: None)  # "training done, evaluating ..." announcements
         self.plugins = plugins or get_plugins()
+        self.dist = dist or ONE_PROCESS
         self.db_url = db_url or default_db_url(self.results_dir)
         self._store: Store | None = None
 
@@ -165,11 +172,6 @@ class Runner:
         seed_everything(req.seed)
         with blame(plan.origin, f"building model '{plan.spec.name}'"):
             model = build_model(plan.spec, plan.data.info, plan.model_cfg)
-        if not distributed.is_main():
-            return distributed.follow_run(
-                req, model, plan.data, plan.bench, plan.train_cfg, plan.eval_cfg, plan.metrics, plan.device,
-                plan.bench.images(req.budget), plan.origin,
-            )  # fmt: skip
         run = self._new_run(req, plan, model)
         writer = self._writer(run.id)
         writer.create(run)
@@ -183,6 +185,17 @@ class Runner:
 
     def _check(self, req: RunRequest) -> RunPlan:
         """Resolve and check everything a run needs (names, settings, data, metrics, folders, database)."""
+        plan = self._plan(req)
+        for line in grouped_reasons(plan.skipped):
+            self.notice(line)
+        self.store.require_writable()
+        representation_context(plan.bench, plan.data, plan.eval_cfg)  # a label budget the data cannot meet fails here
+        anomaly_context(plan.bench, plan.data, req.data_dir, plan.metrics)  # so does a missing out-of-distribution set
+        return plan
+
+    def _plan(self, req: RunRequest) -> RunPlan:
+        """Resolve a request and check what every process of a run needs (torchrun's other ranks
+        stop here: they store nothing); :meth:`_check` adds what the process that writes needs."""
         plugins = self.plugins
         spec = plugins.resolve_model(req.family, req.model)
         dspec = plugins.datasets.get(req.dataset)
@@ -200,17 +213,11 @@ class Runner:
         check_settings(train_cfg, prefix="train.")
         check_settings(eval_cfg, prefix="eval.")
         check_settings(model_cfg)
-        device = distributed.setup(resolve_device(req.device), batch_size=train_cfg.batch_size)
+        device = self.dist.setup(resolve_device(req.device), batch_size=train_cfg.batch_size)
         ensure_writable(self.results_dir)
         threads = set_threads(req.threads)
         data = load_dataset(req.dataset, req.data_dir)  # missing data is said before missing metric weights
         metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
-        if distributed.is_main():  # torchrun's other ranks train beside rank 0 and store nothing
-            for line in grouped_reasons(skipped):
-                self.notice(line)
-            self.store.require_writable()
-            representation_context(bench, data, eval_cfg)  # a label budget the data cannot meet fails here
-            anomaly_context(bench, data, req.data_dir, metrics)  # so does a missing out-of-distribution set
         return RunPlan(
             spec=spec, bench=bench, data=data, metrics=metrics, skipped=skipped, train_cfg=train_cfg,
             eval_cfg=eval_cfg, model_cfg=model_cfg, device=device, threads=threads, origin=origin,
@@ -257,8 +264,6 @@ class Runner:
     def resume(self, run_id: str, reporter: Reporter | None = None, device_name: str = "auto") -> Outcome:
         """Continue a run from its last checkpoint: one killed or interrupted while training trains
         on, one killed while evaluating is evaluated. Never while another process holds the run."""
-        if not distributed.is_main():  # torchrun's other ranks: rank 0 shares the run and its checkpoint
-            return distributed.follow_resume(self, device_name)
         self.store.require_writable()
         run = self.store.get_run(run_id)
         if run.status == "finished":
@@ -272,7 +277,7 @@ class Runner:
         state = load_checkpoint(ckpt_path)
         set_threads(run.config.get("threads"))  # as the run was started with
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
-        device = distributed.setup(resolve_device(device_name), batch_size=train_cfg.batch_size)
+        device = self.dist.setup(resolve_device(device_name), batch_size=train_cfg.batch_size)
         metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
         owner = process_owner()
         if not self.store.claim(run.id, owner):
@@ -280,7 +285,7 @@ class Runner:
         writer = self._writer(run.id)
         writer.restart(after_step=state["step"])
         run = self.store.get_run(run.id)
-        distributed.share_run(run)
+        self.dist.share_run(run)
         return self._run_session(
             RunSession(
                 run=run, model=model, data=data, bench=bench, metrics=metrics, train_cfg=train_cfg,
@@ -297,7 +302,7 @@ class Runner:
 
         ``only`` restricts scoring to those of the benchmark's metrics (e.g. ``probe-acc`` at
         another ``eval.labels``), so a cheap metric need not wait for the expensive ones."""
-        distributed.single_process("genbench eval")
+        self.dist.single_process("genbench eval")
         run = self.store.get_run(run_id)
         if run.status != "finished":
             raise GenbenchError(f"run {run.id} is {run.status}: only finished runs are evaluated (resume it first)")
@@ -373,8 +378,8 @@ class Runner:
         return spec, bench, model, data, train_cfg, eval_cfg
 
     def _writer(self, run_id: str) -> RunWriter:
-        """The writer a session stores through (only rank 0 builds sessions: under torchrun the other
-        ranks follow the run through :func:`genbench.engine.distributed.follow_run`, storing nothing)."""
+        """The writer a session stores through (only the process that writes builds sessions: under
+        torchrun the other ranks follow the run through :class:`genbench.engine.distributed.Torchrun`)."""
         return RunWriter(self.store, run_id)
 
     def _run_session(self, s: RunSession) -> Outcome:
@@ -416,7 +421,8 @@ class Runner:
             s.result = train(s.model, s.data, s.train_cfg, budget_images=s.run.budget_images, seed=s.run.seed,
                              device=s.device, checkpoint_path=checkpoint, resume=s.resume, on_log=on_log,
                              on_checkpoint=lambda step, images: s.writer.checkpointed(step, images, checkpoint),
-                             reporter=s.reporter, stop_after_steps=s.stop_after_steps, why_stop=why_stop)  # fmt: skip
+                             reporter=s.reporter, stop_after_steps=s.stop_after_steps, why_stop=why_stop,
+                             dist=self.dist)  # fmt: skip
             status, message = s.result.status, s.result.message
         except KeyboardInterrupt:
             status, message = "interrupted", "interrupted; resume from the last checkpoint"
@@ -446,8 +452,8 @@ class Runner:
         if _disk_full(exc):
             message = (f"disk full while {s.stage} ({getattr(exc, 'filename', None) or s.run_dir}): free space, "
                        f"then `genbench resume {run.id}` continues from the last checkpoint")  # fmt: skip
-        elif distributed.peer_lost(exc):
-            message = f"{distributed.PEER_LOST}; here: {type(exc).__name__}: {exc}".splitlines()[0]
+        elif self.dist.peer_lost(exc):
+            message = f"{PEER_LOST}; here: {type(exc).__name__}: {exc}".splitlines()[0]
         else:
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         s.status = "failed"
@@ -457,9 +463,9 @@ class Runner:
             raise GenbenchError(message) from None
         if isinstance(exc, (GenbenchError, PluginFault)):
             raise exc
-        if distributed.peer_lost(exc):
+        if self.dist.peer_lost(exc):
             raise ProcessLost(
-                f"{distributed.PEER_LOST}; run {run.id} stored as failed: "
+                f"{PEER_LOST}; run {run.id} stored as failed: "
                 f"`genbench resume {run.id}` continues from its last checkpoint"
             ) from exc
         origin = self.plugins.origin(self.plugins.models.plugin_of(run.model))
@@ -512,6 +518,7 @@ class Runner:
             test_count=bench.test_images.get(run.budget, 0),
             representation=representation_context(bench, s.data, eval_cfg),
             anomaly=anomaly_context(bench, s.data, run.config.get("data_dir"), s.metrics),
+            dist=self.dist,
         )
 
 

@@ -22,10 +22,10 @@ import torch
 from genbench.api.dataset import ImageData
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.config import TrainConfig
-from genbench.engine import distributed
 from genbench.engine.batches import Batches
 from genbench.engine.checkpoint import save_checkpoint
 from genbench.engine.device import rng_state, set_rng_state
+from genbench.engine.distribution import ONE_PROCESS, Distribution
 from genbench.errors import GenbenchError
 
 
@@ -103,6 +103,7 @@ def train(
     world_size: int = 1,
     stop_after_steps: int = 0,
     why_stop: Callable[[], str | None] | None = None,
+    dist: Distribution = ONE_PROCESS,
 ) -> TrainResult:
     """Train ``model`` until ``budget_images`` have been seen, from scratch or from ``resume``.
 
@@ -110,11 +111,11 @@ def train(
     ``why_stop`` is asked before every step; a reason raises GenbenchError with it, writing no
     checkpoint (the run's lease was lost: another process owns the run now).
 
-    Under torchrun (:mod:`genbench.engine.distributed`) every rank calls this: rank 0's
-    ``resume`` reaches the others, each trains on its shard of the global batch, and only
-    rank 0 writes ``checkpoint_path`` (None on the others: they write nothing).
+    ``dist`` shares the work between processes (:mod:`genbench.engine.distribution`). Under
+    torchrun every rank calls this: rank 0's ``resume`` reaches the others, each trains on its
+    shard of the global batch, and only rank 0 writes ``checkpoint_path`` (None on the others).
     """
-    loop = _Loop(model, data, cfg, budget_images, seed, device, checkpoint_path, world_size)
+    loop = _Loop(model, data, cfg, budget_images, seed, device, checkpoint_path, world_size, dist)
     loop.on_log, loop.on_checkpoint = on_log, on_checkpoint
     loop.restore(resume)
     return loop.run(reporter or SilentReporter(), stop_after_steps, why_stop)
@@ -155,6 +156,7 @@ class _Loop:
         device: torch.device,
         checkpoint_path: Path | None,
         world_size: int,
+        dist: Distribution,
     ) -> None:
         model.to(device)
         self.model, self.cfg, self.seed, self.device = model, cfg, seed, device
@@ -186,8 +188,7 @@ class _Loop:
         self.window = _LossWindow()
         self.losses: list[tuple[int, int, dict[str, float]]] = []
         self.timer = _StepTimer(device)
-        self.rank = distributed.active()
-        self.parallel: distributed.DataParallel | None = None
+        self.dist = dist
 
     @property
     def images_seen(self) -> int:
@@ -195,9 +196,7 @@ class _Loop:
 
     def restore(self, resume: dict[str, Any] | None) -> None:
         """Load a checkpoint's state (under torchrun: rank 0's, sent to every rank), then wrap the model."""
-        if self.rank is not None:
-            distributed.check_batch_size(self.batches.batch_size, self.rank.world_size)
-            resume = distributed.broadcast(resume)
+        resume = self.dist.share_checkpoint(resume, self.batches.batch_size)
         if resume is not None:
             self.model.load_state_dict(resume["model"])
             for name, opt in self.optimizers.items():
@@ -206,17 +205,14 @@ class _Loop:
             set_rng_state(resume["rng"])
             self.step = int(resume["step"])
             self.window = _LossWindow.from_state(resume.get("loss_window", {}), self.device)
-        if self.rank is not None:
-            self.parallel = distributed.DataParallel(self.model, self.ctx, self.rank, self.device)
-            self.parallel.reseed(self.seed, self.step)
+        self.parallel = self.dist.replicas(self.model, self.ctx, self.device)
+        self.parallel.reseed(self.seed, self.step)
 
     def checkpoint(self) -> None:
-        window = self.window
-        if self.parallel:
-            self.parallel.check_replicas(self.model)
-            # The loss sums so far are this rank's: the checkpoint holds their mean over the ranks,
-            # which resumes under any process count (averaging the ranks' later sums stays linear).
-            window = _LossWindow(self.parallel.mean(window.sums), window.count)
+        self.parallel.check_replicas(self.model)
+        # The loss sums so far are this process's: the checkpoint holds their mean over the
+        # processes, which resumes under any process count (averaging later sums stays linear).
+        window = _LossWindow(self.parallel.mean(self.window.sums), self.window.count)
         if self.checkpoint_path is None:  # a rank other than 0 of a torchrun launch
             return
         state = {
@@ -237,7 +233,7 @@ class _Loop:
         if self.batches_b is not None:
             other = self.batches_b.batch(self.step)
             batch = dataclasses.replace(batch, x_b=other.x, y_b=other.y)
-        return self.parallel.shard(batch) if self.parallel else batch
+        return self.parallel.shard(batch)
 
     def train_step(self) -> None:
         batch = self.batch()
@@ -252,7 +248,7 @@ class _Loop:
         """Record the interval's mean losses; the divergence message when one is not finite."""
         if not self.window.count:
             return None
-        sums = self.parallel.mean(self.window.sums) if self.parallel else self.window.sums
+        sums = self.parallel.mean(self.window.sums)
         means = {k: float(v) / self.window.count for k, v in sums.items()}  # waits for the GPU anyway
         self.timer.seconds()  # so the step events recorded since the last log are read and released
         self.window = _LossWindow()
@@ -285,7 +281,7 @@ class _Loop:
                             break
                     if stop_after_steps and stop_after_steps <= self.step < self.steps:
                         stop.requested = True
-                    if self.parallel and self.step < self.steps:
+                    if self.step < self.steps:
                         stop.requested = self.parallel.any(stop.requested)
                     if stop.requested:
                         self.checkpoint()

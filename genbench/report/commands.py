@@ -1,4 +1,4 @@
-"""``genbench report``: the static HTML report, added through the command hook."""
+"""``genbench report``: the static HTML report, added through the command hook (a default plugin)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+
+from genbench import hookimpl
 
 console = Console()
 
@@ -103,3 +105,8 @@ def compare(
 def register(app: typer.Typer) -> None:
     app.command("report")(report)
     app.command("compare")(compare)
+
+
+@hookimpl
+def genbench_register_commands(app: typer.Typer) -> None:
+    register(app)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -18,10 +18,17 @@ from genbench.store.db import Store
 from genbench.store.schema import Artifact, LossPoint, MetricRecord, Run, utcnow
 
 if TYPE_CHECKING:
-    from genbench.engine.evaluate import Score
-    from genbench.engine.trainer import TrainResult
+    from genbench.api.metric import Score
 
 LossHistory = dict[str, list[tuple[int, int, float]]]  # loss name -> [(step, images seen, interval mean)]
+
+
+class TrainResult(Protocol):
+    """What :meth:`RunWriter.stop` stores of a training session (genbench.engine.trainer.TrainResult)."""
+
+    step: int
+    images_seen: int
+    step_seconds: float  # time inside the model's training steps
 
 
 class RunWriter:

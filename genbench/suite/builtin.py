@@ -1,4 +1,4 @@
-"""genbench's own suites and its suite/report commands, registered through the public hooks."""
+"""genbench's own suites and the suite commands, registered through the public hooks."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ def genbench_register_benchmarks() -> list[Path]:
 
 @hookimpl
 def genbench_register_commands(app: typer.Typer) -> None:
-    from genbench.report.commands import register as register_report
     from genbench.suite.commands import register as register_suite
 
     register_suite(app)
-    register_report(app)

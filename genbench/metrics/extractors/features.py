@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torchvision
 
-from genbench.api.metric import EvalContext, check_images, fingerprint_hash, report_progress
+from genbench.api.metric import EvalContext, SampleExtractor, check_images, fingerprint_hash, report_progress
 from genbench.metrics.extractors.stats import gaussian_stats
 
 CACHE_VERSION = 2  # bump when the cached file's layout or the features' computation changes
@@ -103,9 +103,9 @@ def sample_features(
     return remembered[key]
 
 
-def remember_features(extractor: FeatureExtractor, x: torch.Tensor, features: dict[str, torch.Tensor]) -> None:
+def remember_features(extractor: SampleExtractor, x: torch.Tensor, features: dict[str, torch.Tensor]) -> None:
     """Hand :func:`sample_features` the features of ``x`` computed elsewhere: under torchrun each
-    process extracts those of the samples it drew (:func:`genbench.engine.distributed.share_sampling`)."""
+    process extracts those of the samples it drew (:meth:`genbench.engine.distributed.Torchrun.share_sampling`)."""
     _remembered(x)[fingerprint_hash(extractor.identity())] = features
 
 
