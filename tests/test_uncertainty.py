@@ -66,12 +66,13 @@ def test_fd_interval_is_centred_on_the_value_not_on_the_upward_biased_replicates
     gen = torch.Generator().manual_seed(2)
     fake, real = torch.randn(200, 16, generator=gen), torch.randn(400, 16, generator=gen)
     value = frechet_distance(*gaussian_stats(fake), *gaussian_stats(real))
-    replicates = frechet_bootstrap(fake, real, seed=0, resamples=200)
+    replicates = frechet_bootstrap(fake, real, seed=0)
     assert replicates.mean() > value  # duplicates in a resample shrink the effective count: FD* is biased up
     interval = fd_interval(value, fake, real, seed=0)
     assert interval is not None and interval.contains(value)
     naive_low = np.quantile(replicates, 0.025)
     assert naive_low > interval.low  # a plain percentile interval would sit higher
+    assert interval.half_width == pytest.approx(1.959964 * replicates.std(ddof=1), rel=1e-6)
     shifted = recentred_interval(value, replicates, "x")
     assert shifted == Interval(interval.low, interval.high, "x")
 
@@ -202,3 +203,17 @@ def test_kid_standard_error_matches_the_spread_over_draws_of_the_samples():
         errors.append(se)
     ratio = float(np.mean(errors)) / float(np.std(values, ddof=1))
     assert 0.6 < ratio < 1.6, ratio  # the first-order error is the spread another draw of samples gives
+
+
+def test_score_bootstrap_equals_the_score_of_each_explicit_resample():
+    from genbench.api.uncertainty import recentred_interval
+    from genbench.metrics.extractors.stats import score_interval, split_score
+
+    gen = torch.Generator().manual_seed(7)
+    logits = torch.randn(300, 10, generator=gen) * 3
+    counts = resample_counts(300, 100, 3).astype(np.int64)
+    explicit = [split_score(logits[torch.from_numpy(np.repeat(np.arange(300), c))], splits=1) for c in counts]
+    expected = recentred_interval(split_score(logits, splits=1), np.array(explicit), "bootstrap-100")
+    got = score_interval(logits, splits=1, seed=3)
+    assert got is not None and expected is not None
+    assert (got.low, got.high) == pytest.approx((expected.low, expected.high), rel=1e-9)

@@ -278,14 +278,31 @@ def fd_interval(
 def score_interval(
     logits: torch.Tensor, *, splits: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES
 ) -> Interval | None:
-    """The recentred bootstrap interval of :func:`split_score`, resampling the images (rows of ``logits``)."""
+    """The recentred bootstrap interval of :func:`split_score`, resampling the images (rows of ``logits``).
+
+    All resamples at once: with multiplicities w over the images of a split, the score is
+    exp(w·A / Σw − Σ_k p̄_k log p̄_k), A_i = Σ_k p_ik log p_ik and p̄ = w·P / Σw, since the mean
+    KL(p_i || p̄) splits into those two terms. Each split keeps its own images (the seed's
+    permutation, as :func:`split_score` splits), resampled within it.
+    """
     value = split_score(logits, splits=splits, seed=seed)
-    counts = resample_counts(len(logits), resamples, seed).astype(np.int64)
-    replicates = [
-        split_score(logits[torch.from_numpy(np.repeat(np.arange(len(logits)), c))], splits=splits, seed=seed)
-        for c in counts
-    ]
-    return recentred_interval(value, np.array(replicates), f"bootstrap-{resamples}")
+    n = len(logits)
+    rows = torch.arange(n)
+    if splits > 1:
+        rows = torch.from_numpy(np.random.RandomState(seed).permutation(n))
+    log_p = logits.double()[rows].log_softmax(dim=1)
+    p = log_p.exp()
+    a = torch.where(p > 0, p * log_p, 0.0).sum(1)  # (n,)
+    counts = torch.from_numpy(resample_counts(n, resamples, seed))  # (B, n)
+    scores = torch.zeros(resamples, dtype=torch.float64)
+    for i in range(splits):
+        lo, hi = i * n // splits, (i + 1) * n // splits
+        w = counts[:, lo:hi]
+        total = w.sum(1).clamp(min=1)
+        mean_p = (w @ p[lo:hi]) / total[:, None]  # (B, K)
+        entropy_term = torch.where(mean_p > 0, mean_p * mean_p.log(), 0.0).sum(1)
+        scores += ((w @ a[lo:hi]) / total - entropy_term).exp()
+    return recentred_interval(value, (scores / splits).numpy(), f"bootstrap-{resamples}")
 
 
 # -- FD at infinitely many samples --------------------------------------------------------------
