@@ -58,6 +58,6 @@ def test_builtin_metrics_keep_their_order() -> None:
     kinds = ("translate-acc", "translate-fd", "translate-domain-acc", "cycle-l1", "gt-l1")
     translation = [f"{m}-{d}" for d in ("a2b", "b2a") for m in kinds]
     assert [s.name for s in genbench_register_metrics()] == [
-        "fid", "fid-clean", "kid", "is", "clf-fd", "clf-score", "cond-acc", *prdc,
+        "fid", "fid-inf", "fid-clean", "kid", "is", "clf-fd", "clf-fd-inf", "clf-score", "cond-acc", *prdc,
         "nll", "accuracy", "probe-acc", "recon-mse", "psnr", "ood-auroc", *translation,
     ]  # fmt: skip

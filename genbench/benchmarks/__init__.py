@@ -10,6 +10,10 @@ from genbench.errors import GenbenchError, did_you_mean
 from genbench.validate import check_name, load_yaml
 
 BUDGETS = ("smoke", "quick", "standard")
+# What a benchmark can rank models on, each by one headline metric (YAML: eval.headline), in the
+# order the terminal leaderboard shows them. A model appears in a task's ranking only when it has
+# the capability the headline metric needs: a classifier never heads a sample-quality ranking.
+TASKS = ("samples", "likelihood", "representation", "classification", "anomaly", "translation")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class Benchmark:
     label_budgets: tuple[str, ...] = ("all",)
     label_seed: int = 0
     ood: str | None = None  # dataset whose test split is out-of-distribution for `ood-auroc`
+    # task -> its headline metric: a metric name (its first column) or a column such as
+    # "probe-acc (labels=100)". YAML: eval.headline: {samples: clf-fd, likelihood: nll}.
+    headline: dict[str, str] = field(default_factory=dict)
 
     def images(self, budget: str) -> int:
         if budget not in self.budgets:
@@ -71,7 +78,16 @@ def load_benchmark(path: Path) -> Benchmark:
     eval_cfg = raw.pop("eval", {}) or {}
     known = {f.name for f in fields(Benchmark)} - {"num_samples", "metrics", "optional_metrics", "path"}
     # these live under eval:
-    known -= {"reference_split", "reference_count", "test_images", "probe_images", "label_budgets", "label_seed", "ood"}
+    known -= {
+        "reference_split",
+        "reference_count",
+        "test_images",
+        "probe_images",
+        "label_budgets",
+        "label_seed",
+        "ood",
+        "headline",
+    }
     unknown = set(raw) - known
     if unknown:
         raise GenbenchError(f"benchmark file {path}: unknown keys {sorted(unknown)}")
@@ -93,6 +109,7 @@ def load_benchmark(path: Path) -> Benchmark:
             label_budgets=tuple(str(v) for v in eval_cfg.get("labels", ("all",))),
             label_seed=int(eval_cfg.get("label_seed", 0)),
             ood=str(eval_cfg["ood"]) if eval_cfg.get("ood") else None,
+            headline={str(k): str(v) for k, v in (eval_cfg.get("headline") or {}).items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GenbenchError(f"benchmark file {path} is malformed: {type(exc).__name__} {exc}") from None
@@ -108,6 +125,16 @@ def load_benchmark(path: Path) -> Benchmark:
         if labels != "all" and not (labels.isdigit() and int(labels) > 0):
             raise GenbenchError(
                 f"benchmark file {path}: eval.labels entry '{labels}' must be 'all' or a positive count"
+            )
+    for task, metric in bench.headline.items():
+        if task not in TASKS:
+            raise GenbenchError(
+                f"benchmark file {path}: eval.headline names task '{task}'{did_you_mean(task, TASKS)}; "
+                f"tasks are {', '.join(TASKS)}"
+            )
+        if metric.split(" (")[0] not in (*bench.metrics, *bench.optional_metrics):
+            raise GenbenchError(
+                f"benchmark file {path}: eval.headline.{task} is '{metric}', not one of the benchmark's metrics"
             )
     if set(bench.budgets) != set(bench.num_samples):
         raise GenbenchError(f"benchmark file {path}: eval.num_samples must give a count for every budget")

@@ -43,6 +43,15 @@ def _inception_metrics() -> list[MetricSpec]:
             "Fréchet Inception Distance to the reference images (TF Inception-v3, TF1 bilinear resize, as papers)",
         ),
         MetricSpec(
+            "fid-inf",
+            "genbench.metrics.inception:FIDInf",
+            "min",
+            "sample",
+            _BASE + _EXTRACTOR + _REFERENCE + ("fd_inf_sizes",),
+            "FID extrapolated to infinitely many samples: intercept of FID against 1/N over subsets "
+            "(Chong & Forsyth 2020), independent of the sample count",
+        ),
+        MetricSpec(
             "fid-clean",
             "genbench.metrics.inception:FIDClean",
             "min",
@@ -80,6 +89,15 @@ def _classifier_metrics() -> list[MetricSpec]:
             "sample",
             _BASE + _EXTRACTOR + _REFERENCE,
             "Fréchet distance of genbench's offline classifier features to the reference images (not FID)",
+        ),
+        MetricSpec(
+            "clf-fd-inf",
+            "genbench.metrics.classifier_metrics:ClassifierFDInf",
+            "min",
+            "sample",
+            _BASE + _EXTRACTOR + _REFERENCE + ("fd_inf_sizes",),
+            "clf-fd extrapolated to infinitely many samples: intercept of clf-fd against 1/N over subsets "
+            "(Chong & Forsyth 2020's FD-infinity on the offline classifier)",
         ),
         MetricSpec(
             "clf-score",
