@@ -39,6 +39,11 @@ class Benchmark:
     label_budgets: tuple[str, ...] = ("all",)
     label_seed: int = 0
     ood: str | None = None  # dataset whose test split is out-of-distribution for `ood-auroc`
+    # Reconstruction benchmarks: the operator that degrades each test image into its measurement,
+    # e.g. {"op": "noise", "sigma": 0.3, "seed": 0} (genbench.api.restoration.Degradation), and the
+    # posterior samples drawn per measurement. YAML: eval.degradation, eval.restore_samples.
+    degradation: dict[str, Any] | None = None
+    restore_samples: int = 16
 
     def images(self, budget: str) -> int:
         if budget not in self.budgets:
@@ -72,6 +77,7 @@ def load_benchmark(path: Path) -> Benchmark:
     known = {f.name for f in fields(Benchmark)} - {"num_samples", "metrics", "optional_metrics", "path"}
     # these live under eval:
     known -= {"reference_split", "reference_count", "test_images", "label_budgets", "label_seed", "ood"}
+    known -= {"degradation", "restore_samples"}
     unknown = set(raw) - known
     if unknown:
         raise GenbenchError(f"benchmark file {path}: unknown keys {sorted(unknown)}")
@@ -92,6 +98,8 @@ def load_benchmark(path: Path) -> Benchmark:
             label_budgets=tuple(str(v) for v in eval_cfg.get("labels", ("all",))),
             label_seed=int(eval_cfg.get("label_seed", 0)),
             ood=str(eval_cfg["ood"]) if eval_cfg.get("ood") else None,
+            degradation=check_degradation(eval_cfg["degradation"], path) if eval_cfg.get("degradation") else None,
+            restore_samples=int(eval_cfg.get("restore_samples", 16)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GenbenchError(f"benchmark file {path} is malformed: {type(exc).__name__} {exc}") from None
@@ -108,6 +116,46 @@ def load_benchmark(path: Path) -> Benchmark:
             raise GenbenchError(
                 f"benchmark file {path}: eval.labels entry '{labels}' must be 'all' or a positive count"
             )
+    if bench.restore_samples < 2:
+        raise GenbenchError(f"benchmark file {path}: eval.restore_samples must be at least 2 (a spread needs two)")
     if set(bench.budgets) != set(bench.num_samples):
         raise GenbenchError(f"benchmark file {path}: eval.num_samples must give a count for every budget")
     return bench
+
+
+# Degradation operators a benchmark may declare, and each one's parameters with their valid range.
+OPERATORS: dict[str, dict[str, tuple[float, float]]] = {
+    "noise": {"sigma": (0.0, 10.0)},  # y = x + sigma * N(0, I), pixels on the [0, 1] scale
+    "inpaint": {"rate": (0.0, 1.0)},  # each pixel missing with probability `rate`
+    "box": {"size": (0.0, 1.0)},  # a central square of side `size` * the image side is missing
+    "downsample": {"factor": (1.0, 64.0)},  # average pooling by `factor` (2, 4, ...)
+}
+
+
+def check_degradation(raw: Any, path: Path | str = "<benchmark>") -> dict[str, Any]:
+    """A benchmark's ``eval.degradation`` mapping, validated: ``op``, its parameters and ``seed``."""
+    if not isinstance(raw, dict) or "op" not in raw:
+        raise GenbenchError(f"benchmark file {path}: eval.degradation must be a mapping with an 'op' key")
+    op = str(raw["op"])
+    if op not in OPERATORS:
+        raise GenbenchError(
+            f"benchmark file {path}: eval.degradation.op '{op}'{did_you_mean(op, OPERATORS)} is not one of "
+            f"{', '.join(OPERATORS)}"
+        )
+    params = OPERATORS[op]
+    unknown = set(raw) - {"op", "seed", *params}
+    if unknown:
+        raise GenbenchError(f"benchmark file {path}: eval.degradation ({op}) has unknown keys {sorted(unknown)}")
+    out: dict[str, Any] = {"op": op, "seed": int(raw.get("seed", 0))}
+    for name, (lo, hi) in params.items():
+        if name not in raw:
+            raise GenbenchError(f"benchmark file {path}: eval.degradation ({op}) needs '{name}'")
+        value = float(raw[name])
+        if not lo < value < hi:
+            raise GenbenchError(
+                f"benchmark file {path}: eval.degradation.{name}={value:g} must lie strictly between {lo:g} and {hi:g}"
+            )
+        out[name] = int(value) if name == "factor" else value
+        if name == "factor" and value != int(value):
+            raise GenbenchError(f"benchmark file {path}: eval.degradation.factor must be a whole number")
+    return out
