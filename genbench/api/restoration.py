@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from genbench.api.random import rand_tensor, randn_tensor
 from genbench.errors import GenbenchError
 
 
@@ -66,7 +67,7 @@ class Degradation:
     def _mask(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
         n, _, h, w = x.shape
         if self.op == "inpaint":
-            u = torch.rand((n, 1, h, w), generator=generator, device="cpu").to(x.device)
+            u = rand_tensor((n, 1, h, w), generator=generator, device=x.device)
             return (u >= self.rate).to(x.dtype)  # 1 = observed
         if self.op == "box":
             side_h, side_w = max(1, round(self.size * h)), max(1, round(self.size * w))
@@ -78,12 +79,12 @@ class Degradation:
 
     def measure(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Measurements:
         """Degrade clean images ``x`` (N, C, H, W) in [0, 1]; random draws come from ``generator``
-        (a CPU generator: the same seed gives the same measurements on every device)."""
+        (drawn on the generator's device, so a CPU generator gives the same measurements everywhere)."""
         self.check_shape(tuple(x.shape), "degradation")
         mask = self._mask(x, generator)
         y = self.forward(x, mask)
         if self.op == "noise":
-            eps = torch.randn(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
+            eps = randn_tensor(tuple(x.shape), generator=generator, device=x.device, dtype=x.dtype)
             y = y + self.sigma * eps
         return Measurements(self, y, mask, (x.shape[1], x.shape[2], x.shape[3]))
 
