@@ -122,3 +122,27 @@ def test_coverage_diversity_and_correlation_on_known_samples() -> None:
     truth = 0.5 + 2 * spread[:, 0]
     assert float(std_error_correlation(two, truth)[0]) == pytest.approx(1.0)
     assert float(std_error_correlation(torch.zeros(1, 3, 1, 2, 2), truth)[0]) == 0.0
+
+
+def test_a_run_on_a_reconstruction_benchmark_scores_the_fill_and_keeps_a_grid(tmp_path: Path) -> None:
+    """The measurement baseline through the engine: its PSNR is that of the fill on the same
+    measurements, every fingerprint names the operator, and the run keeps its restoration grid."""
+    from genbench.api.dataset import ImageData
+    from genbench.data import load_dataset
+    from genbench.engine.runner import Runner, RunRequest
+    from genbench.metrics.reconstruction import psnr
+
+    out = Runner(tmp_path).run(
+        RunRequest(family="vae", model="measured", dataset="digits", benchmark="digits-inpaint", budget="smoke")
+    )
+    scores = {s.name: s for s in out.scores}
+    assert set(scores) >= {"restore-psnr", "restore-ssim", "restore-coverage90", "restore-consistency"}
+    test_x = load_dataset("digits").split("test")[0]
+    rest = restoration_context({"op": "inpaint", "rate": 0.6, "seed": 0}, test_x, 0, 16)
+    truth = ImageData.to_float(rest.truth)
+    expected = psnr(((rest.measurements.fill() - truth) ** 2).flatten(1).mean(1).double()).mean()
+    assert scores["restore-psnr"].value == pytest.approx(float(expected), rel=1e-5)
+    assert scores["restore-diversity"].value == 0.0 and scores["restore-consistency"].value < 1e-6
+    for s in scores.values():
+        assert s.fingerprint["operator"] == "inpaint" and s.fingerprint["rate"] == 0.6
+    assert (tmp_path / "runs" / out.run.id / "restorations.png").exists()
