@@ -51,4 +51,21 @@ def genbench_register_models() -> list[ModelSpec]:
             capabilities=frozenset({"restore"}),
             description="baseline: the measurement with the classical fill (clip, hole mean, nearest upsampling)",
         ),
+        # Semi-supervised classification under the benchmark's label budgets (eval.labels).
+        ModelSpec(
+            name="m2",
+            family="vae",
+            target="genbench_vae.m2:M2Model",
+            capabilities=frozenset({"classify"}),
+            description="semi-supervised VAE: the label as a partly observed latent, classifier q(y|x)",
+            paper="Kingma, Rezende, Mohamed & Welling 2014, arXiv:1406.5298",
+        ),
+        ModelSpec(
+            name="m1m2",
+            family="vae",
+            target="genbench_vae.m1m2:M1M2Model",
+            capabilities=frozenset({"classify"}),
+            description="M1+M2: a VAE's code (M1) modelled by the semi-supervised M2",
+            paper="Kingma, Rezende, Mohamed & Welling 2014, arXiv:1406.5298",
+        ),
     ]
