@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.config import setting
