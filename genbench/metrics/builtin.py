@@ -248,5 +248,5 @@ def _restoration_metrics() -> list[MetricSpec]:
         MetricSpec("restore-diversity", target + "Diversity", "max", "restore", base,
                    "mean per-pixel standard deviation across the K posterior samples"),
         MetricSpec("restore-consistency", target + "Consistency", "min", "restore", base,
-                   "RMS of the re-degraded samples minus the measurement (the truth: sigma under noise, else 0)"),
+                   "|RMS of the re-degraded samples minus the measurement - sigma|: 0 fits y as the truth does"),
     ]  # fmt: skip

@@ -15,9 +15,11 @@ per-image scores (:meth:`_Restoration.per_image`) whose spread gives its standar
 - ``restore-std-corr``: Pearson correlation, over an image's pixels, of the per-pixel posterior
   standard deviation with the absolute error of the posterior mean (0 when either is constant);
 - ``restore-diversity``: the per-pixel standard deviation across the K samples, averaged;
-- ``restore-consistency``: RMS of A(sample) − y over the measured values (the noiseless
-  operator re-applied to each sample, vs the measurement), averaged over samples. The truth
-  itself scores σ under noise and 0 under inpainting or downsampling.
+- ``restore-consistency``: how far each sample's fit to its measurement is from the truth's:
+  | RMS of A(sample) − y over the measured values − σ |, A the noiseless operator and σ the
+  noise's standard deviation (0 for inpainting and downsampling, where the truth fits exactly;
+  under noise the truth's RMS is σ, and a sample closer to y than that has fitted the noise),
+  averaged over samples.
 """
 
 from __future__ import annotations
@@ -186,9 +188,12 @@ class Diversity(_Restoration):
 
 
 class Consistency(_Restoration):
-    """RMS of re-degraded samples minus the measurement (lower is better)."""
+    """|RMS of re-degraded samples minus the measurement − σ| (lower is better)."""
+
+    version = 2  # 1: the RMS itself, which under noise ranked fitting the noise first
 
     def per_image(self, ctx: EvalContext) -> torch.Tensor:
         samples, _ = posterior(ctx)
         m = restoration_of(ctx, self.spec.name).measurements
-        return m.residual(samples).double().mean(1)
+        expected = m.op.sigma if m.op.op == "noise" else 0.0
+        return (m.residual(samples).double() - expected).abs().mean(1)
