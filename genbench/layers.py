@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "genbench.errors",
             "genbench.specs",
             "genbench.config",
+            "genbench.validate",  # safe names, confined paths, URL masking, YAML with limits
             "genbench.registry",
             "genbench.benchmarks",  # benchmark declarations (YAML -> dataclass)
             "genbench.suite.__init__",  # suite declarations (YAML -> dataclass); the rest of suite/ is higher

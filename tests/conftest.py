@@ -61,3 +61,28 @@ def pg_url():
     yield base.set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_password_url():
+    """A new PostgreSQL database owned by a role that logs in with a password, as a URL holding
+    that password (quoted characters included): $GENBENCH_TEST_POSTGRES_PASSWORD_URL names the role
+    and $GENBENCH_TEST_POSTGRES_URL a superuser to create the database with (.ci/run sets both).
+    Skipped when either is unset."""
+    import uuid
+
+    admin = os.environ.get("GENBENCH_TEST_POSTGRES_URL")
+    with_password = os.environ.get("GENBENCH_TEST_POSTGRES_PASSWORD_URL")
+    if not admin or not with_password:
+        pytest.skip("GENBENCH_TEST_POSTGRES_URL / GENBENCH_TEST_POSTGRES_PASSWORD_URL not set (no password server)")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"genbench_pw_test_{uuid.uuid4().hex[:10]}"
+    user = make_url(with_password)
+    conninfo = make_url(admin).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" OWNER "{user.username}"')
+    yield user.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -140,7 +140,7 @@ def test_a_job_done_by_another_process_after_planning_is_not_run_again(toy_plugi
     store = Store(f"sqlite:///{results / 'genbench.db'}")
     stale = plan(load_suite(path), toy_plugins, store)
     assert [p.action for p in stale] == ["start", "start"]
-    seed0 = job_command(stale[0], device="cpu", results_dir=results, db_url=None, data_dir=None)
+    seed0 = job_command(stale[0], device="cpu", results_dir=results, data_dir=None)
     code, out, err = genbench(capsys, *seed0[3:])  # [python, -m, genbench, run, ...]: the job's own command
     assert code == 0, out + err
     events: list[str] = []

@@ -181,8 +181,10 @@ def test_a_job_turns_slurms_signals_into_one_sigint_for_its_command(tmp_path, ca
 
     before = signal.getsignal(signal.SIGTERM)
     threading.Thread(target=scancel, daemon=True).start()
-    run_job([sys.executable, str(script), str(ready)], "postgresql://u@h/db")
+    url_file = tmp_path / "store-url"
+    url_file.write_text("postgresql://u@h/db\n")
+    run_job([sys.executable, str(script), str(ready)], str(url_file))
     assert "got ['INT'] ignored [True, True] db postgresql://u@h/db" in capfd.readouterr().out
     assert signal.getsignal(signal.SIGTERM) is before  # the job's handlers are undone
     with pytest.raises(RuntimeError, match="exited with code 3"):
-        run_job([sys.executable, "-c", "raise SystemExit(3)"], "sqlite://")
+        run_job([sys.executable, "-c", "raise SystemExit(3)"], str(url_file))

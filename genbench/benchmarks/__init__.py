@@ -6,9 +6,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from genbench.errors import GenbenchError, did_you_mean
+from genbench.validate import check_name, load_yaml
 
 BUDGETS = ("smoke", "quick", "standard")
 
@@ -66,10 +65,7 @@ class Benchmark:
 
 def load_benchmark(path: Path) -> Benchmark:
     """Read and validate one YAML declaration."""
-    try:
-        raw: dict[str, Any] = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise GenbenchError(f"cannot read benchmark file {path}: {exc}") from None
+    raw: dict[str, Any] = load_yaml(path, "benchmark file")
     if not isinstance(raw, dict):
         raise GenbenchError(f"benchmark file {path} must hold a mapping")
     raw = dict(raw)
@@ -83,7 +79,7 @@ def load_benchmark(path: Path) -> Benchmark:
         raise GenbenchError(f"benchmark file {path}: unknown keys {sorted(unknown)}")
     try:
         bench = Benchmark(
-            name=str(raw["name"]),
+            name=check_name(raw["name"], f"benchmark file {path}: name"),
             version=int(raw["version"]),
             dataset=str(raw["dataset"]),
             budgets={str(k): int(v) for k, v in raw["budgets"].items()},

@@ -21,6 +21,7 @@ from genbench.cli import run as _run_commands
 from genbench.cli.options import Status
 from genbench.cli.output import err_console
 from genbench.errors import GenbenchError, PluginFault, ProcessLost
+from genbench.validate import mask_url
 
 app = typer.Typer(
     name="genbench",
@@ -92,7 +93,7 @@ def main() -> None:
     except GenbenchError as exc:
         from rich.markup import escape  # messages may hold [brackets], e.g. genbench[postgres]
 
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(mask_url(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (PluginFault, ProcessLost) as exc:
         from rich.markup import escape  # a library's message may hold [brackets] (gloo: [pair.cc:561])
@@ -100,7 +101,7 @@ def main() -> None:
         if _debug():
             traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
         hint = "" if _debug() else " (--debug shows the traceback)"
-        err_console.print(f"[red]error:[/] {escape(str(exc))}{hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(mask_url(str(exc)))}{hint}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

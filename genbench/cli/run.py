@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -12,6 +13,7 @@ from rich.table import Table
 from genbench.cli import output
 from genbench.cli.options import Budget, DbOpt, DeviceOpt, ResultsOpt, SetOpt
 from genbench.cli.output import EvalProgress, reporter
+from genbench.errors import GenbenchError
 
 if TYPE_CHECKING:
     from genbench.engine.distribution import Distribution
@@ -118,6 +120,7 @@ def run(
     req = RunRequest(
         family, dataset, model, budget.value, benchmark, seed, set_ or [], device, data_dir, stop_after_steps
     )
+    check_counts(threads=threads, nproc=nproc, seed=seed, stop_after_steps=stop_after_steps)
     req.threads = threads
     if nproc > 1:
         distributed.check_request(req, nproc)
@@ -136,6 +139,45 @@ def run(
     _print_outcome(runner, outcome)
     if outcome.run.status == "diverged":
         raise typer.Exit(1)
+
+
+MAX_SEED = 2**31 - 1  # a run's seed is a 32-bit integer column on PostgreSQL
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_counts(*, threads: int, nproc: int, seed: int, stop_after_steps: int = 0) -> None:
+    """One line for a count out of its range, before anything is loaded or started."""
+    cpus = cpu_count()
+    if not 0 <= threads <= cpus:
+        raise GenbenchError(f"--threads {threads}: give 0 (the default) to {cpus}, the CPUs here")
+    if nproc < 0:
+        raise GenbenchError(f"--nproc {nproc}: give 0 or 1 (one process) or more, up to {2 * cpus}")
+    if nproc > 2 * cpus:  # gloo on CPUs runs a few processes per core at most; NCCL one per GPU
+        gpus = _gpu_count()
+        if nproc > max(2 * cpus, gpus):
+            most = max(2 * cpus, gpus)
+            raise GenbenchError(f"--nproc {nproc}: this machine runs at most {most} processes of one run "
+                                f"({cpus} CPUs, {gpus} GPUs); give 2 to {most}")  # fmt: skip
+    if not 0 <= seed <= MAX_SEED:
+        raise GenbenchError(f"--seed {seed}: give 0 to {MAX_SEED}")
+    if stop_after_steps < 0:
+        raise GenbenchError(f"--stop-after-steps {stop_after_steps}: give 0 (off) or a step count")
+
+
+def _gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # no usable CUDA
+        return 0
 
 
 def resume(

@@ -16,8 +16,6 @@ Everything is deterministic: the recolouring draws from a generator seeded per s
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -109,11 +107,20 @@ def load_digits2color(root: Path | None = None) -> ImageData:
 
 # -- image-folder pairs (the reference implementation's layout) ------------------------------
 
-CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"  # as in the reference's script
+# The CycleGAN authors' server, over https (its http address is the reference script's). The
+# authors publish no checksum: each archive is bounded instead (download and unpacked size, member
+# count), only image files under the four split folders are unpacked, and the sha256 of what was
+# fetched is kept beside the images (``<name>/SHA256``) to compare with a colleague's copy.
+CYCLEGAN_URL = "https://people.eecs.berkeley.edu/~taesung_park/CycleGAN/datasets/{name}.zip"
 FOLDER_PAIRS = ("horse2zebra", "monet2photo", "apple2orange", "summer2winter_yosemite")
 FOLDER_SIZE = 128  # images are resized to this side and held in memory as uint8
 SPLITS = ("trainA", "trainB", "testA", "testB")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+MAX_DOWNLOAD_BYTES = 600 * 2**20  # the largest of the four (monet2photo) is about 300 MB
+MAX_UNPACKED_BYTES = 1 * 2**30
+MAX_RATIO = 50  # unpacked / packed bytes of one image file (JPEGs are about 1)
+MAX_MEMBERS = 20_000  # monet2photo, the largest, holds about 8,000 images
+MAX_IMAGE_PIXELS = 40_000_000  # a 40-megapixel photo; the sets' images are 256 x 256
 
 
 def folder_layout(name: str) -> str:
@@ -129,26 +136,105 @@ def _images(folder: Path) -> list[Path]:
 
 
 def _download(name: str, root: Path) -> None:
-    """Fetch and unpack ``<name>.zip`` from the CycleGAN authors' server into ``root``."""
-    from torchvision.datasets.utils import download_and_extract_archive
+    """Fetch ``<name>.zip`` from the CycleGAN authors' server over https and unpack its images into ``root``."""
+    import hashlib
+    import tempfile
+    import urllib.request
 
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        download_and_extract_archive(CYCLEGAN_URL.format(name=name), str(root), filename=f"{name}.zip")
+    url = CYCLEGAN_URL.format(name=name)
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
+        archive = Path(tmp) / f"{name}.zip"
+        with urllib.request.urlopen(url, timeout=60) as resp, open(archive, "wb") as fh:  # noqa: S310 (https only)
+            if not resp.geturl().startswith("https://"):
+                raise GenbenchError(f"{url} was redirected to {resp.geturl()}, not https: refused")
+            total = 0
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                total += len(block)
+                if total > MAX_DOWNLOAD_BYTES:
+                    raise GenbenchError(f"{url} is over {MAX_DOWNLOAD_BYTES // 2**20} MB: refused")
+                digest.update(block)
+                fh.write(block)
+        unpack_images(archive, root, name)
+    (root / name / "SHA256").write_text(f"{digest.hexdigest()}  {name}.zip\n")
+
+
+def unpack_images(archive: Path, root: Path, name: str) -> int:
+    """Unpack the image files under ``<name>/<split>/`` of a zip into ``root``; the bytes written.
+
+    Refused in one line: a member path that leaves ``root`` (absolute, ``..``), more than
+    ``MAX_MEMBERS`` members, more than ``MAX_UNPACKED_BYTES`` unpacked, or a member that inflates
+    past ``MAX_RATIO`` times its packed size (both counted as written, not as the archive
+    declares). Other members (links, folders, notes) are skipped."""
+    import zipfile
+
+    target = root.resolve()
+    written = 0
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise GenbenchError(f"{archive.name} holds {len(members):,} members, over {MAX_MEMBERS:,}: refused")
+            for info in members:
+                parts = Path(info.filename).parts
+                dest = (target / info.filename).resolve()
+                if info.filename.startswith(("/", "\\")) or ".." in parts or target not in dest.parents:
+                    raise GenbenchError(f"{archive.name}: member {info.filename!r} leaves {root}: refused")
+                is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+                if info.is_dir() or is_link or len(parts) != 3 or parts[0] != name or parts[1] not in SPLITS:
+                    continue
+                if Path(parts[2]).suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                # JPEG and PNG barely compress further: a member that inflates far past its packed
+                # size is a bomb, whatever size its header declares.
+                member_cap = max(2**20, MAX_RATIO * info.compress_size)
+                member = 0
+                with zf.open(info) as src, open(dest, "wb") as out:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        written += len(block)
+                        member += len(block)
+                        if written > MAX_UNPACKED_BYTES:
+                            raise GenbenchError(
+                                f"{archive.name} unpacks to over {MAX_UNPACKED_BYTES // 2**20} MB: refused"
+                            )
+                        if member > member_cap:
+                            raise GenbenchError(
+                                f"{archive.name}: {info.filename} inflates over {MAX_RATIO}x its packed size "
+                                f"({info.compress_size:,} bytes): refused"
+                            )
+                        out.write(block)
+    except zipfile.BadZipFile as exc:
+        raise GenbenchError(f"{archive.name} is not a zip archive ({exc}): refused") from None
+    return written
 
 
 def read_folder(folder: Path, size: int) -> torch.Tensor:
-    """Every image in ``folder`` (sorted by name) as RGB, resized to size x size: (N, 3, size, size) uint8."""
+    """Every image in ``folder`` (sorted by name) as RGB, resized to size x size: (N, 3, size, size) uint8.
+
+    An image over ``MAX_IMAGE_PIXELS`` is refused in one line before it is decoded."""
+    import warnings
+
     import numpy as np
     from PIL import Image
 
     out = []
     for path in _images(folder):
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
-                if im.size != (size, size):
-                    im = im.resize((size, size), Image.Resampling.BICUBIC)
-                out.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1))
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    if im.width * im.height > MAX_IMAGE_PIXELS:
+                        raise GenbenchError(
+                            f"image {path} is {im.width} x {im.height} pixels, over the {MAX_IMAGE_PIXELS:,} "
+                            "allowed: remove or shrink it"
+                        )
+                    im = im.convert("RGB")
+                    if im.size != (size, size):
+                        im = im.resize((size, size), Image.Resampling.BICUBIC)
+                    out.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise GenbenchError(f"image {path} is too large to decode safely ({exc}): remove or shrink it") from None
         except OSError as exc:
             raise GenbenchError(f"cannot read image {path}: {exc}; remove or replace the file") from None
     return torch.stack(out)
@@ -170,6 +256,8 @@ def load_folder_pair(name: str, root: Path | None, size: int = FOLDER_SIZE) -> I
         try:
             dl.mkdir(parents=True, exist_ok=True)
             _download(name, dl)
+        except GenbenchError as exc:
+            raise GenbenchError(f"{name} download refused: {exc}") from None
         except Exception as exc:
             raise GenbenchError(
                 f"{name} files not found and download failed ({type(exc).__name__}): "

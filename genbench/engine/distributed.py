@@ -118,12 +118,18 @@ def is_main() -> bool:
     return r is None or r.main
 
 
+MAX_BATCH_SIZE = 65536  # train.batch_size's range (genbench.config)
+
+
 def check_batch_size(batch_size: int, world_size: int) -> None:
     if world_size > 1 and batch_size % world_size:
         lower = batch_size - batch_size % world_size
+        # Only sizes train.batch_size accepts (1 to 65536) are suggested: never 0.
+        sizes = [b for b in (lower, lower + world_size) if 1 <= b <= MAX_BATCH_SIZE]
+        suggest = " (or ".join(f"{b}" for b in sizes) + (")" if len(sizes) == 2 else "")
+        fix = f"pass --set train.batch_size={suggest}, or another process count" if sizes else "use fewer processes"
         raise GenbenchError(
-            f"the global batch of {batch_size} images cannot be split evenly over {world_size} processes: "
-            f"pass --set train.batch_size={lower} (or {lower + world_size}), or another process count"
+            f"the global batch of {batch_size} images cannot be split evenly over {world_size} processes: {fix}"
         )
 
 

@@ -32,13 +32,15 @@ def report(
 ) -> None:
     """Write a static HTML report (leaderboards, Pareto plots, each run's samples, losses and metadata)."""
     from genbench.errors import GenbenchError
-    from genbench.report.html import write_report
+    from genbench.report.html import check_out, write_report
     from genbench.store import Store, default_db_url
 
     if pareto_x not in ("train_seconds", "images_seen"):
         raise GenbenchError(f"--pareto-x {pareto_x}: choose train_seconds or images_seen")
+    check_out(out)  # a file given as --out: one line before the store is opened
     store = Store(db or default_db_url(results_dir))
-    index = write_report(store, out, dataset=dataset, metric=metric, pareto_x=pareto_x)  # type: ignore[arg-type]
+    index = write_report(store, out, dataset=dataset, metric=metric, pareto_x=pareto_x,  # type: ignore[arg-type]
+                         warn=lambda m: console.print(f"note: {m}", markup=False, highlight=False))  # fmt: skip
     console.print(f"report: {index.resolve()}")
 
 

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from genbench.errors import GenbenchError
 from genbench.report.leaderboard import Board, build_boards
 from genbench.report.pareto import XAxis, save_pareto
 from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
 from genbench.store import Store
 from genbench.store.queries import list_runs
 from genbench.store.schema import Run
+from genbench.validate import check_name, inside
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1400px;
@@ -93,19 +100,52 @@ def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = 
     return "\n".join(out)
 
 
-def _copy(src: str | None, dest: Path) -> str | None:
-    """Copy an artifact beside the page; the relative path, or None when it is missing."""
-    if not src or not Path(src).is_file():
+def _safe_id(run: Run) -> bool:
+    try:
+        check_name(run.id, "run id")
+        return True
+    except GenbenchError:
+        return False
+
+
+def artifact_source(run: Run, src: str | None) -> Path | None:
+    """The artifact file a report may copy: a PNG inside the run's own folder (``.../runs/<id>``),
+    links resolved; None otherwise. A store row names any path: it is never trusted as it is."""
+    if not src or not _safe_id(run) or not run.run_dir:
         return None
+    run_dir = Path(run.run_dir)
+    if run_dir.name != run.id:  # a run's folder is named after it: a row pointing at /etc is not
+        return None
+    path = Path(src)
+    if not path.is_absolute():
+        path = run_dir / path
+    if not inside(path, run_dir) or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(PNG_MAGIC)) != PNG_MAGIC:
+                return None
+    except OSError:
+        return None
+    return path.resolve()
+
+
+def _copy(run: Run, src: str | None, out: Path, name: str) -> str | None:
+    """Copy an artifact beside the page as ``img/<name>``; its relative path, or None when it is
+    missing or not the run's own file (see :func:`artifact_source`)."""
+    source = artifact_source(run, src)
+    if source is None:
+        return None
+    dest = out / "img" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest.relative_to(dest.parent.parent).as_posix()
+    shutil.copyfile(source, dest)
+    return f"img/{name}"
 
 
 def _run_html(run: Run, out: Path) -> str:
     arts = {a.kind: a.path for a in run.artifacts}
-    samples = _copy(arts.get("samples"), out / "img" / f"{run.id}-samples.png")
-    losses = _copy(arts.get("loss_curve"), out / "img" / f"{run.id}-losses.png")
+    samples = _copy(run, arts.get("samples"), out, f"{run.id}-samples.png")
+    losses = _copy(run, arts.get("loss_curve"), out, f"{run.id}-losses.png")
     parts = [f'<div class="run" id="run-{_e(run.id)}">']
     parts.append(f"<h3>{_e(run.model)} <span class='muted'>({_e(run.family)})</span> · run {_e(run.id)}</h3>")
     parts.append(
@@ -148,19 +188,82 @@ def _run_html(run: Run, out: Path) -> str:
     return "\n".join(parts)
 
 
-def write_report(
-    store: Store, out: Path, *, dataset: str | None = None, metric: str | None = None, pareto_x: XAxis = "train_seconds"
-) -> Path:
-    """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path."""
+def _pareto_name(board: Board, i: int) -> str:
+    try:
+        return f"{check_name(board.benchmark, 'benchmark')}-{check_name(board.budget, 'budget')}-{i}.png"
+    except GenbenchError:  # a name from a store row that is no file name
+        return f"board-{i}.png"
+
+
+def check_out(out: Path) -> Path:
+    """``--out``: a folder, or a path where one can be made; one line otherwise."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise GenbenchError(f"--out {out} is a file: give a folder for index.html and its images")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise GenbenchError(f"--out {out}: {parent} is a file, not a folder")
+    return out
+
+
+def write_report(
+    store: Store,
+    out: Path,
+    *,
+    dataset: str | None = None,
+    metric: str | None = None,
+    pareto_x: XAxis = "train_seconds",
+    warn: Callable[[str], None] = lambda m: None,
+) -> Path:
+    """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path.
+
+    The report is built in a temporary folder beside ``out``, then each file is moved into
+    ``out`` with an atomic rename, the page last: a reader sees the old report or the new one,
+    never a half-written file. Files of ``out`` that the report does not write are left alone."""
+    out = check_out(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".genbench-report-", dir=out.parent))
+    except OSError as exc:
+        raise GenbenchError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    try:
+        _build(store, stage, dataset=dataset, metric=metric, pareto_x=pareto_x, warn=warn)
+        _move_into(stage, out)
+    except OSError as exc:
+        raise GenbenchError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out / "index.html"
+
+
+def _move_into(stage: Path, out: Path) -> None:
+    """Every file of ``stage`` to the same place under ``out`` (atomic renames), index.html last."""
+    files = sorted(p for p in stage.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == "index.html")
+    for src in files:
+        dest = out / src.relative_to(stage)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_dir() or dest.is_symlink():
+            raise GenbenchError(f"cannot write {dest}: something else is in its place; remove it or pick another --out")
+        os.replace(src, dest)
+
+
+def _build(
+    store: Store, out: Path, *, dataset: str | None, metric: str | None, pareto_x: XAxis, warn: Callable[[str], None]
+) -> None:
+    """Write the report's files into ``out`` (a fresh folder)."""
     boards = build_boards(store, dataset=dataset, metric=metric)
     sections = []
     for i, board in enumerate(boards):
-        png = save_pareto(board, out / "pareto" / f"{board.benchmark}-{board.budget}-{i}.png", x=pareto_x)
+        png = save_pareto(board, out / "pareto" / _pareto_name(board, i), x=pareto_x)
         sections.append(_board_html(board, i, png.relative_to(out).as_posix() if png else None, pareto_x))
     listed = sorted(list_runs(store, dataset=dataset), key=lambda r: (r.benchmark, r.budget, r.family, r.model, r.seed))
     runs = [store.get_run(r.id) for r in listed]  # with their metrics and artifacts
+    for r in runs:
+        if not _safe_id(r):
+            warn(f"run {r.id!r}: not a safe id, its images are left out of the report")
+        elif any(artifact_source(r, a.path) is None for a in r.artifacts if a.kind in ("samples", "loss_curve")):
+            warn(f"run {r.id}: an image artifact is missing or not a PNG inside {r.run_dir}; left out of the report")
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     families = sorted({r.family for r in runs})
     toc = "".join(f'<li><a href="#board-{i}">{_e(b.title)} ({_e(b.dataset)})</a></li>' for i, b in enumerate(boards))
@@ -180,6 +283,4 @@ families: {_e(", ".join(families) or "none")} · {len(boards)} leaderboards</p>
 </div>
 </body></html>
 """
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    (out / "index.html").write_text(page, encoding="utf-8")

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
+from genbench.report.escape import csv_cell, md_cell, md_line
 from genbench.report.leaderboard import Board, Column, Row
 
 NA = "n/a"  # the model cannot give this metric
@@ -165,13 +166,13 @@ def boards_records(boards: list[Board]) -> list[dict[str, Any]]:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    return md_cell(text)
 
 
 def board_markdown(board: Board) -> str:
     heads = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE]
     align = ["---:", "---", "---", *("---:" for _ in board.columns), "---:", *("---:" for _ in COMPUTE)]
-    lines = [f"### {board.title}", "", "| " + " | ".join(map(_md, heads)) + " |", "|" + "|".join(align) + "|"]
+    lines = [f"### {md_line(board.title)}", "", "| " + " | ".join(map(_md, heads)) + " |", "|" + "|".join(align) + "|"]
     for row in board.ranked():
         rank = board.rank(row)
         compute = compute_texts(row)
@@ -179,7 +180,7 @@ def board_markdown(board: Board) -> str:
                  str(len(row.seeds)), *(compute[n] for n in COMPUTE)]  # fmt: skip
         lines.append("| " + " | ".join(map(_md, cells)) + " |")
     lines.append("")
-    lines.extend(f"- {_md(line)}" for line in legend_lines(board))
+    lines.extend(f"- {md_line(line)}" for line in legend_lines(board))
     lines.append("")
     return "\n".join(lines)
 
@@ -196,5 +197,5 @@ def records_csv(records: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fieldnames)
     writer.writeheader()
     for r in records:
-        writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in r.items()})
+        writer.writerow({k: csv_cell(json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()})
     return buf.getvalue()

@@ -9,7 +9,6 @@ packaged in ``genbench/store/migrations``.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sqlite3
 import uuid
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from genbench.errors import GenbenchError
 from genbench.store.schema import LIVE_STATUSES, Run, utcnow
+from genbench.validate import mask_url
 
 # A live run rewrites its heartbeat every HEARTBEAT_SECONDS; one silent for STALE_AFTER is dead.
 HEARTBEAT_SECONDS = 10.0
@@ -33,7 +33,7 @@ STALE_AFTER = timedelta(seconds=60)
 # (not at once: another machine may carry the same host name, and its run beats on time).
 LOCAL_GRACE = timedelta(seconds=HEARTBEAT_SECONDS * 1.5)
 BUSY_TIMEOUT_MS = 60_000  # SQLite: how long a writer waits for another one before giving up
-GENBENCH_TABLES = {"meta", "runs", "metrics", "losses", "artifacts", "alembic_version"}
+GENBENCH_TABLES = {"meta", "runs", "metrics", "losses", "artifacts", "alembic_version", "job_claims"}
 _PG_LOCK_KEY = 0x67656E62  # "genb": the advisory lock that serialises schema creation on PostgreSQL
 
 
@@ -44,14 +44,6 @@ def default_db_url(results_dir: str | Path) -> str:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
-
-
-_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]*@")
-
-
-def mask_url(text: str) -> str:
-    """``text`` with the password of every database URL in it replaced by ``***``."""
-    return _PASSWORD.sub(r"\1***@", text)
 
 
 def process_owner() -> str:
@@ -119,8 +111,14 @@ class Store:
                 url = f"sqlite:///file:{path.resolve()}?immutable=1&uri=true"
         try:
             self.engine = create_engine(url, future=True)
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise GenbenchError(f"cannot use database URL {self.display_url}: {_reason(exc)}") from None
+        except (ArgumentError, NoSuchModuleError, ValueError, TypeError) as exc:
+            # ValueError: a URL SQLAlchemy cannot split, e.g. a raw '@' or ':' in the password that
+            # should have been quoted; its message may hold a piece of the password: not shown.
+            if isinstance(exc, (ArgumentError, NoSuchModuleError)):
+                why = _reason(exc)
+            else:
+                why = "SQLAlchemy cannot parse it (quote '@', ':', '/', '?', '#' and '%' in the password as %XX)"
+            raise GenbenchError(f"cannot use database URL {self.display_url}: {why}") from None
         except ModuleNotFoundError as exc:
             raise GenbenchError(
                 f"the database driver '{exc.name}' for {self.display_url} is not installed: pip install {exc.name}"

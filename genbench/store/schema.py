@@ -103,3 +103,18 @@ class Artifact(Base):
     path: Mapped[str] = mapped_column(Text)
 
     run: Mapped[Run] = relationship(back_populates="artifacts")
+
+
+class JobClaim(Base):
+    """A suite job some suite runner is running now: the unique key makes the claim atomic.
+
+    Made before the job's process starts (whose run row appears only seconds later), refreshed
+    like a run's heartbeat while the runner follows the job, deleted when the job ends; a claim
+    whose runner stopped beating (or whose process on this host is gone) may be taken over."""
+
+    __tablename__ = "job_claims"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # model|benchmark|version|budget|seed|hash
+    owner: Mapped[str] = mapped_column(String(128))  # host:pid:token of the suite runner
+    heartbeat: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

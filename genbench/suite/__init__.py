@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from genbench.errors import GenbenchError, did_you_mean
+from genbench.validate import check_name, load_yaml
 
 SUITE_SUFFIX = ".suite.yaml"
+MAX_SEED = 2**31 - 1  # a run's seed is a 32-bit integer column on PostgreSQL
+MAX_SEEDS = 1000
 
 
 def is_suite_file(path: str | Path) -> bool:
@@ -63,13 +64,15 @@ class Suite:
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, int):
-        return (value,)
+        value = [value]
     try:
         seeds = tuple(int(s) for s in value)
     except (TypeError, ValueError):
         raise GenbenchError(f"{where}: seeds must be a list of integers, got {value!r}") from None
     if not seeds:
         raise GenbenchError(f"{where}: seeds must not be empty")
+    if len(seeds) > MAX_SEEDS or not all(0 <= s <= MAX_SEED for s in seeds):
+        raise GenbenchError(f"{where}: give at most {MAX_SEEDS} seeds, each from 0 to {MAX_SEED}")
     return seeds
 
 
@@ -79,7 +82,12 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
             lo, dash, hi = part.partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if dash else [int(part)])
+            first, last = (int(lo), int(hi)) if dash else (int(part), int(part))
+            if not 0 <= first <= last <= MAX_SEED or len(seeds) + last - first + 1 > MAX_SEEDS:
+                raise GenbenchError(
+                    f"--seeds {text}: give at most {MAX_SEEDS} seeds from 0 to {MAX_SEED}, ranges low-high, like 0-4"
+                )
+            seeds.extend(range(first, last + 1))
     except ValueError:
         raise GenbenchError(f"--seeds {text}: expected integers like 0,1,2 or 0-2") from None
     if not seeds:
@@ -89,17 +97,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def load_suite(path: str | Path) -> Suite:
     """Read and validate one suite file."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise GenbenchError(f"cannot read suite file {path}: {exc}") from None
+    raw = load_yaml(path, "suite file")
     if not isinstance(raw, dict):
         raise GenbenchError(f"suite file {path} must hold a mapping")
     unknown = set(raw) - {"name", "version", "description", "device", "budget", "seeds", "entries", "slurm"}
     if unknown:
         raise GenbenchError(f"suite file {path}: unknown keys {sorted(unknown)}")
     try:
-        name, version = str(raw["name"]), int(raw["version"])
+        name, version = check_name(raw["name"], f"suite file {path}: name"), int(raw["version"])
         entries_raw = raw["entries"]
     except (KeyError, TypeError, ValueError) as exc:
         raise GenbenchError(f"suite file {path} is malformed: {type(exc).__name__} {exc}") from None

@@ -2,10 +2,14 @@
 
 Each submitted job runs the same ``genbench run``/``genbench resume`` command the local executor
 runs (:func:`genbench.suite.executor.job_command`), so a job is exactly as idempotent: it finds its
-run in the one shared store (PostgreSQL, whose URL every job gets through ``GENBENCH_DB``) and
-writes there. The progress view polls that store and submitit's job states. Jobs submitted by an
-earlier ``suite run`` that are still queued or running are followed, never submitted twice: their
-ids are kept in ``<results>/suites/<name>/submitit/jobs.json``.
+run in the one shared store (PostgreSQL) and writes there. The store's URL, which may hold a
+password, is written to ``<results>/suites/<name>/submitit/store-url``, readable by its owner
+only; each job reads it into ``GENBENCH_DB`` for its command. It is never pickled into
+submitit's ``*_submitted.pkl`` files nor put on a command line. The progress view polls that
+store and submitit's job states. Jobs submitted by an earlier ``suite run`` that are still
+queued or running are followed, never submitted twice: their ids are kept in
+``<results>/suites/<name>/submitit/jobs.json``; each job is claimed in the store before it is
+submitted (:mod:`genbench.store.claims`), so two ``suite run``s never submit one job twice.
 
 Signals: Ctrl-C here cancels the submitted jobs (``scancel``). Inside a job, the SIGTERM of
 ``scancel`` and the USR2 Slurm sends 90 s before the time limit reach the ``genbench`` process
@@ -20,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,9 +34,12 @@ from typing import Any
 
 from genbench.errors import GenbenchError
 from genbench.store import Store
+from genbench.store.claims import JobClaims
+from genbench.store.db import HEARTBEAT_SECONDS, process_owner
 from genbench.suite.executor import SuiteProgress, close_dead_run, job_command
 from genbench.suite.job import run_job
 from genbench.suite.plan import Job, PlannedJob, find_runs
+from genbench.validate import check_name, confined
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 DEFAULT_TIME_MIN = 240  # submitit's own default is 5 minutes; a partition's maximum caps what sbatch accepts
@@ -40,6 +49,10 @@ _BOOL_KEYS = {"exclusive", "stderr_to_stdout", "use_srun"}
 # genbench sets these itself: logs go where the failure report points, one job per suite job.
 _OWN_KEYS = {"output", "error", "open_mode", "array", "folder", "command", "map_count", "additional_parameters",
              "setup", "teardown", "srun_args", "num_gpus"}  # fmt: skip
+# What may stand in an sbatch line: submitit writes `#SBATCH --key=value` into a shell script, so a
+# newline would start a line of its own, and quotes, `$` or `;` have no place in a Slurm setting.
+_SLURM_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_SLURM_VALUE = re.compile(r"[A-Za-z0-9._:,=+/@%\[\]-]{1,256}")
 _LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING", "REQUEUE_HOLD"}
 
 
@@ -71,6 +84,7 @@ def slurm_parameters(params: Mapping[str, str], *, suite_name: str, device: str,
     dashes or underscores). A key submitit does not know goes to sbatch as it is (``reservation=x``
     -> ``#SBATCH --reservation=x``), unless it is close to a known one: then it is a typo.
     """
+    check_name(suite_name, "suite name")
     out: dict[str, Any] = {"job_name": f"genbench-{suite_name}", "time": DEFAULT_TIME_MIN, "stderr_to_stdout": True}
     if device == "cuda":
         out["gpus_per_node"] = 1
@@ -78,6 +92,7 @@ def slurm_parameters(params: Mapping[str, str], *, suite_name: str, device: str,
         out["array_parallelism"] = jobs  # --jobs N: at most N of the suite's jobs run at once
     known, extra = _slurm_keys(), {}
     for raw_key, value in params.items():
+        check_slurm_setting(raw_key, value)
         key = raw_key.replace("-", "_")
         if key in _OWN_KEYS:
             raise GenbenchError(f"slurm setting '{raw_key}' is set by genbench itself (logs, job array); drop it")
@@ -99,6 +114,17 @@ def slurm_parameters(params: Mapping[str, str], *, suite_name: str, device: str,
     if extra:
         out["additional_parameters"] = extra
     return out
+
+
+def check_slurm_setting(key: str, value: str) -> None:
+    """One line when a setting could break out of its ``#SBATCH`` line (a newline, quotes, ``$``...)."""
+    if not _SLURM_KEY.fullmatch(key):
+        raise GenbenchError(f"slurm setting {key!r}: a key is letters, digits, '_' or '-'")
+    if not _SLURM_VALUE.fullmatch(value):
+        raise GenbenchError(
+            f"slurm setting {key}={value!r}: a value is letters, digits and . _ : , = + / @ % [ ] - "
+            "(no spaces, newlines, quotes or shell characters)"
+        )
 
 
 def make_executor(kind: str, folder: Path, parameters: Mapping[str, Any]) -> Any:
@@ -131,11 +157,24 @@ def check_store(kind: str, db_url: str) -> None:
 
 
 def job_key(job: Job) -> str:
-    return f"{job.model}|{job.benchmark}|v{job.benchmark_version}|{job.budget}|s{job.seed}|{job.config_hash}"
+    return job.key
 
 
 def submitit_folder(results_dir: Path, suite_name: str) -> Path:
-    return results_dir.resolve() / "suites" / suite_name / "submitit"
+    return confined(results_dir, "suites", check_name(suite_name, "suite name"), "submitit", what="submitit folder")
+
+
+def write_secret(folder: Path, name: str, text: str) -> Path:
+    """``folder/name`` holding ``text``, created readable and writable by this user only (0600)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)  # whatever the umask or an earlier file said
+    tmp.replace(path)
+    return path
 
 
 def load_record(folder: Path) -> dict[str, dict[str, str]]:
@@ -206,22 +245,52 @@ def execute_cluster(
     progress = SuiteProgress(total=len(planned), queued=len(todo))
     progress.done = sum(p.action == "done" for p in planned)
     progress.elsewhere = sum(p.action == "running" for p in planned)
-    tracked, to_submit = _follow_earlier(todo, record, kind=kind, folder=folder, on_event=on_event)
-    data_dir = str(Path(data_dir).resolve()) if data_dir else None  # a job may start in another folder
-    tracked += _submit(
-        to_submit, executor, record, kind=kind, folder=folder, store=store, device=device, results_dir=results_dir,
-        db_url=db_url, data_dir=data_dir, on_event=on_event,
-    )  # fmt: skip
+    claims = JobClaims(store, process_owner())
     try:
-        _wait(tracked, progress, store, on_update=on_update, on_event=on_event, poll_s=poll_s)
-    except KeyboardInterrupt:
-        for t in tracked:  # scancel: a running job's run checkpoints and stops as "interrupted"
-            t.job.cancel(check=False)
-        on_event(f"cancelled {len(tracked)} cluster jobs; `genbench suite run` again resumes them")
-        raise
+        todo = _claim(todo, claims, store, progress, on_event)
+        tracked, to_submit = _follow_earlier(todo, record, kind=kind, folder=folder, on_event=on_event)
+        data_dir = str(Path(data_dir).resolve()) if data_dir else None  # a job may start in another folder
+        url_file = write_secret(folder, "store-url", db_url) if to_submit else folder / "store-url"
+        tracked += _submit(
+            to_submit, executor, record, kind=kind, folder=folder, store=store, device=device,
+            results_dir=results_dir, url_file=url_file, data_dir=data_dir, on_event=on_event,
+        )  # fmt: skip
+        try:
+            _wait(tracked, progress, store, claims, on_update=on_update, on_event=on_event, poll_s=poll_s)
+        except KeyboardInterrupt:
+            for t in tracked:  # scancel: a running job's run checkpoints and stops as "interrupted"
+                t.job.cancel(check=False)
+            on_event(f"cancelled {len(tracked)} cluster jobs; `genbench suite run` again resumes them")
+            raise
+    finally:
+        claims.release_all()
     progress.running = []
     on_update(progress)
     return progress
+
+
+def _claim(
+    todo: list[PlannedJob], claims: JobClaims, store: Store, progress: SuiteProgress, on_event: Callable[[str], None]
+) -> list[PlannedJob]:
+    """The jobs this runner claimed and that are still to do once claimed; the rest are left."""
+    from genbench.suite.plan import classify
+
+    mine = []
+    for p in todo:
+        if not claims.claim(p.job.key):
+            progress.elsewhere += 1
+            on_event(f"skipped {p.job.label}: another suite run holds it")
+            continue
+        now = classify(p.job, find_runs(store, p.job))  # looked at again under the claim
+        if now.action in ("done", "running"):
+            claims.release([p.job.key])
+            progress.done += now.action == "done"
+            progress.elsewhere += now.action == "running"
+            on_event(f"skipped {p.job.label}: {now.why} (by another process since this suite run began)")
+            continue
+        mine.append(now)
+    progress.queued = len(mine)
+    return mine
 
 
 def _follow_earlier(
@@ -258,7 +327,7 @@ def _submit(
     store: Store,
     device: str,
     results_dir: Path,
-    db_url: str,
+    url_file: Path,
     data_dir: str | None,
     on_event: Callable[[str], None],
 ) -> list[Tracked]:
@@ -267,8 +336,9 @@ def _submit(
     with executor.batch() if to_submit else contextlib.nullcontext():  # one sbatch job array, not one per job
         for p in to_submit:
             close_dead_run(store, p)
-            cmd = job_command(p, device=device, results_dir=results_dir, db_url=None, data_dir=data_dir)
-            submitted.append((p, executor.submit(run_job, cmd, db_url)))
+            cmd = job_command(p, device=device, results_dir=results_dir, data_dir=data_dir)
+            # The job gets the path of the 0600 file, not the URL: submitit pickles its arguments.
+            submitted.append((p, executor.submit(run_job, cmd, str(url_file))))
     tracked = []
     for p, job in submitted:
         record[job_key(p.job)] = {"executor": kind, "job_id": str(job.job_id), "log": _log(job), "label": p.job.label}
@@ -283,13 +353,18 @@ def _wait(
     tracked: list[Tracked],
     progress: SuiteProgress,
     store: Store,
+    claims: JobClaims,
     *,
     on_update: Callable[[SuiteProgress], None],
     on_event: Callable[[str], None],
     poll_s: float,
 ) -> None:
     """Poll the tracked jobs until all are done, taking each finished one out of ``tracked`` and into ``progress``."""
+    last_beat = time.monotonic()
     while tracked:
+        if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
+            claims.beat()
+            last_beat = time.monotonic()
         for t in list(tracked):
             state = str(t.job.state)
             if t.started is None and (state == "RUNNING" or state.startswith("COMPLET")):
@@ -298,6 +373,7 @@ def _wait(
                 continue
             tracked.remove(t)
             _count_finished(t, progress, store, on_event)
+            claims.release([t.planned.job.key])
         running = [t for t in tracked if t.started is not None]
         progress.running = [_running_row(t, store) for t in running]
         progress.queued = len(tracked) - len(running)

@@ -143,15 +143,30 @@ def suite_run(
     _print_summary(suite.name, progress, f"wall time {wall:.1f} s with {how}{cpu}")
 
 
+MAX_CLUSTER_JOBS = 10_000
+
+
+def _cpus() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _check_run_options(jobs: int | None, executor: str, slurm_param: list[str] | None) -> None:
     """One line for a bad --jobs, --executor or --slurm-param, before any plugin or suite is loaded."""
     from genbench.errors import GenbenchError, did_you_mean
     from genbench.suite.cluster import EXECUTORS
 
-    if jobs is not None and jobs < 1:
-        raise GenbenchError(f"--jobs {jobs}: give 1 or more")
     if executor not in EXECUTORS:
         raise GenbenchError(f"unknown executor '{executor}'{did_you_mean(executor, EXECUTORS)}")
+    # Local jobs share this machine's CPUs; cluster jobs are capped by the job array's parallelism.
+    most = MAX_CLUSTER_JOBS if executor != "local" else _cpus()
+    if jobs is not None and not 1 <= jobs <= most:
+        where = "at once on the cluster" if executor != "local" else f"at once here ({most} CPUs)"
+        raise GenbenchError(f"--jobs {jobs}: give 1 to {most} jobs {where}")
     if slurm_param and executor == "local":
         raise GenbenchError("--slurm-param needs --executor slurm (or submitit-local)")
 

@@ -9,6 +9,7 @@ jobs, which checkpoint and stop as ``interrupted``; the next ``suite run`` resum
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genbench.store import Store
+from genbench.store.claims import JobClaims
+from genbench.store.db import HEARTBEAT_SECONDS, process_owner
 from genbench.store.runs import RunWriter
 from genbench.store.schema import LIVE_STATUSES
 from genbench.suite.plan import PlannedJob, classify, find_runs
+from genbench.validate import check_name, confined
 
 
 @dataclass
@@ -57,11 +61,11 @@ class SuiteProgress:
         return left / max(1, self.jobs)
 
 
-def job_command(planned: PlannedJob, *, device: str, results_dir: Path, db_url: str | None,
-                data_dir: str | None) -> list[str]:  # fmt: skip
-    """The ``genbench`` command line that does one job."""
+def job_command(planned: PlannedJob, *, device: str, results_dir: Path, data_dir: str | None) -> list[str]:
+    """The ``genbench`` command line that does one job. The store's URL is never on it (``ps``
+    shows every user a command line): the job reads it from ``GENBENCH_DB``."""
     job = planned.job
-    common = ["--device", device, "--results-dir", str(results_dir)] + (["--db", db_url] if db_url else [])
+    common = ["--device", device, "--results-dir", str(results_dir)]
     if planned.action == "resume" and planned.run is not None:
         return [sys.executable, "-m", "genbench", "resume", planned.run.id, *common]
     cmd = [sys.executable, "-m", "genbench", "run", job.family, "--model", job.model, "--dataset", job.dataset,
@@ -98,24 +102,34 @@ def execute(
     on_event: Callable[[str], None] = lambda m: None,
     poll_s: float = 1.0,
 ) -> SuiteProgress:
-    """Run every job whose action is start/resume/restart; returns the final progress."""
+    """Run every job whose action is start/resume/restart; returns the final progress.
+
+    Each job is claimed in the store before it is looked at again and started (see
+    :mod:`genbench.store.claims`): a job another runner holds is left to it."""
     todo = [p for p in planned if p.action in ("start", "resume", "restart")]
     progress = SuiteProgress(total=len(planned), jobs=jobs, queued=len(todo))
     progress.done = sum(p.action == "done" for p in planned)
     progress.elsewhere = sum(p.action == "running" for p in planned)
-    log_dir = results_dir / "suites" / suite_name / "logs"
+    log_dir = confined(results_dir, "suites", check_name(suite_name, "suite name"), "logs", what="log folder")
     log_dir.mkdir(parents=True, exist_ok=True)
     gpus = _gpu_count(device) if device != "cpu" else 0
     slots: list[Slot] = []
     queue = list(todo)
+    claims = JobClaims(store, process_owner())
+    last_beat = time.monotonic()
     try:
         while queue or slots:
             while queue and len(slots) < jobs:
+                job = queue.pop(0).job
+                if not claims.claim(job.key):
+                    progress.elsewhere += 1
+                    on_event(f"skipped {job.label}: another suite run holds it")
+                    continue
                 # The plan is as old as this command: another `suite run` or a `genbench run` on the
-                # same store may have finished or started this job since. Look again before starting it.
-                now = classify(queue[0].job, find_runs(store, queue[0].job))
-                queue.pop(0)
+                # same store may have finished or started this job since. Look again, under our claim.
+                now = classify(job, find_runs(store, job))
                 if now.action in ("done", "running"):
+                    claims.release([job.key])
                     progress.done += now.action == "done"
                     progress.elsewhere += now.action == "running"
                     on_event(f"skipped {now.job.label}: {now.why} (by another process since this suite run began)")
@@ -123,11 +137,15 @@ def execute(
                 slots.append(_launch(now, slots, store, log_dir, gpus, device, results_dir, db_url, data_dir, jobs))
                 on_event(f"started {slots[-1].planned.job.label} ({slots[-1].planned.action}), log {slots[-1].log}")
             progress.queued = len(queue)
+            if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
+                claims.beat()
+                last_beat = time.monotonic()
             for slot in list(slots):
                 rc = slot.proc.poll()
                 if rc is None:
                     continue
                 slots.remove(slot)
+                claims.release([slot.planned.job.key])
                 runs = find_runs(store, slot.planned.job)
                 status = runs[0].status if runs else "failed"
                 elapsed = time.monotonic() - slot.started
@@ -152,6 +170,8 @@ def execute(
             except subprocess.TimeoutExpired:
                 slot.proc.kill()
         raise
+    finally:
+        claims.release_all()
     progress.running = []
     on_update(progress)
     return progress
@@ -161,6 +181,8 @@ def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path,
             results_dir: Path, db_url: str | None, data_dir: str | None, jobs: int) -> Slot:  # fmt: skip
     close_dead_run(store, planned)
     env = dict(os.environ)
+    if db_url:  # through the environment, never the command line (ps) or the log
+        env["GENBENCH_DB"] = db_url
     # N jobs share the CPU cores: without this each would start one thread per core.
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     gpu = None
@@ -170,10 +192,11 @@ def _launch(planned: PlannedJob, slots: list[Slot], store: Store, log_dir: Path,
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     job = planned.job
     name = f"{job.benchmark}-{job.budget}-{job.model}-s{job.seed}-{job.config_hash[:6]}.log"
-    log = log_dir / name
-    cmd = job_command(planned, device=device, results_dir=results_dir, db_url=db_url, data_dir=data_dir)
-    with open(log, "ab") as fh:
-        fh.write(f"$ {' '.join(cmd)}\n".encode())
+    log = confined(log_dir, check_name(name, "log file"), what="log file")
+    cmd = job_command(planned, device=device, results_dir=results_dir, data_dir=data_dir)
+    # Readable by this user only: a job's output is its own (a failing driver may print its settings).
+    with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as fh:
+        fh.write(f"$ {shlex.join(cmd)}\n".encode())
         fh.flush()
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return Slot(planned, proc, log, time.monotonic(), gpu)

@@ -13,13 +13,16 @@ import subprocess
 from typing import Any
 
 
-def run_job(cmd: list[str], db_url: str) -> None:
+def run_job(cmd: list[str], url_file: str) -> None:
     """Run the local executor's ``genbench run|resume`` command in this job's allocation.
 
-    The store URL travels in the environment, not on the command line where ``ps`` shows it.
+    The store URL is read from ``url_file`` (mode 0600, written by the submitting ``suite run``)
+    into the command's environment: it is not in submitit's pickled arguments, nor on the
+    command line where ``ps`` shows it.
     ``scancel``'s SIGTERM, and the USR2 Slurm sends before the time limit, reach the command as
     SIGINT: its run checkpoints and stops as ``interrupted``, and the next ``suite run`` resumes it."""
-    env = dict(os.environ, GENBENCH_DB=db_url)
+    with open(url_file, encoding="utf-8") as fh:
+        env = dict(os.environ, GENBENCH_DB=fh.read().strip())
     if os.environ.get("SLURM_CPUS_PER_TASK"):  # the CPUs Slurm gave this job, not the submitting shell's setting
         env["OMP_NUM_THREADS"] = os.environ["SLURM_CPUS_PER_TASK"]
     print("$ " + shlex.join(cmd), flush=True)

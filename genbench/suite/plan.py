@@ -41,6 +41,11 @@ class Job:
     config_hash: str
 
     @property
+    def key(self) -> str:
+        """What makes the job one job: its claim's key in the store, its entry in jobs.json."""
+        return f"{self.model}|{self.benchmark}|v{self.benchmark_version}|{self.budget}|s{self.seed}|{self.config_hash}"
+
+    @property
     def label(self) -> str:
         extra = f" [{' '.join(self.sets)}]" if self.sets else ""
         return f"{self.model} on {self.benchmark} ({self.budget}, seed {self.seed}){extra}"
