@@ -112,8 +112,10 @@ def load_benchmark(path: Path) -> Benchmark:
             raise GenbenchError(
                 f"benchmark file {path}: eval.labels entry '{labels}' must be 'all' or a positive count"
             )
-    if bench.restore_samples < 2:
-        raise GenbenchError(f"benchmark file {path}: eval.restore_samples must be at least 2 (a spread needs two)")
+    if not 2 <= bench.restore_samples <= 1000:
+        raise GenbenchError(
+            f"benchmark file {path}: eval.restore_samples must lie in 2..1000 (a spread needs two samples)"
+        )
     if set(bench.budgets) != set(bench.num_samples):
         raise GenbenchError(f"benchmark file {path}: eval.num_samples must give a count for every budget")
     return bench
