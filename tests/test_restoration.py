@@ -146,3 +146,21 @@ def test_a_run_on_a_reconstruction_benchmark_scores_the_fill_and_keeps_a_grid(tm
     for s in scores.values():
         assert s.fingerprint["operator"] == "inpaint" and s.fingerprint["rate"] == 0.6
     assert (tmp_path / "runs" / out.run.id / "restorations.png").exists()
+
+
+def test_consistency_under_noise_is_the_distance_from_the_truths_fit(tmp_path: Path) -> None:
+    """Under noise the truth's residual RMS is sigma: the clipped measurement, closer to y than
+    that, is scored by how far its RMS falls short of sigma."""
+    from genbench.data import load_dataset
+    from genbench.engine.runner import Runner, RunRequest
+
+    out = Runner(tmp_path).run(
+        RunRequest(family="vae", model="measured", dataset="digits", benchmark="digits-denoise", budget="smoke")
+    )
+    value = {s.name: s.value for s in out.scores}["restore-consistency"]
+    rest = restoration_context({"op": "noise", "sigma": 0.3, "seed": 0}, load_dataset("digits").split("test")[0], 0, 16)
+    m = rest.measurements
+    expected = (m.residual(m.fill()).double() - 0.3).abs().mean()
+    assert value == pytest.approx(float(expected), rel=1e-5)
+    truth = rest.truth.float() / 255
+    assert float((m.residual(truth) - 0.3).abs().mean()) < value  # the truth fits y as noise says it should
