@@ -19,7 +19,8 @@ from genbench.report.tables import fmt_value
 from genbench.store import Store, default_db_url
 from genbench.store.schema import Run
 
-METRICS = [f"{m}-{d}" for m in ("translate-acc", "translate-fd", "cycle-l1", "gt-l1") for d in ("a2b", "b2a")]
+KINDS = ("translate-acc", "translate-domain-acc", "translate-fd", "cycle-l1", "gt-l1")
+METRICS = [f"{m}-{d}" for m in KINDS for d in ("a2b", "b2a")]
 
 
 def main() -> None:

@@ -72,6 +72,65 @@ def _in_range(value: float, limits: dict[str, float]) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class SettingInfo:
+    """One ``--set`` key of a config, as ``genbench settings`` lists it."""
+
+    key: str  # as typed after --set: lr, train.batch_size
+    type: str
+    default: str
+    range: str  # "" where none is declared
+    help: str  # the field's declared help, else the comment beside it in the source
+    when: str  # "train" (fixed at training), "eval" (`genbench eval --set` may change it) or "memory"
+
+
+def describe_settings(config: Any, *, prefix: str = "", when: str | None = None) -> list[SettingInfo]:
+    """Every field of a config dataclass instance: its key, type, value, range and help.
+
+    ``when`` overrides each field's own (the engine's eval.* settings are all evaluation-time)."""
+    comments = _field_comments(type(config))
+    hints = typing.get_type_hints(type(config))
+    out = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        kind = when or ("memory" if f.metadata.get("memory") else "eval" if f.metadata.get("eval") else "train")
+        help_text = f.metadata.get("help") or comments.get(f.name, "")
+        limits = _range_text(f.metadata.get("range", {}))
+        out.append(SettingInfo(prefix + f.name, _type_text(hints.get(f.name, f.type)), shown, limits, help_text, kind))
+    return out
+
+
+def _type_text(tp: Any) -> str:
+    """int, float, str, a|b|c for a Literal, int? for an optional, (int, ...) for a tuple."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "|".join(map(str, typing.get_args(tp)))
+    if origin in (types.UnionType, typing.Union):
+        return "|".join(_type_text(a) if a is not type(None) else "none" for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"{_type_text(typing.get_args(tp)[0])},..."
+    return tp.__name__ if isinstance(tp, type) else str(tp)
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """``name: type = default  # comment`` -> {name: comment}, over the class and its dataclass bases."""
+    import inspect
+    import re
+
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", source, re.M):
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
 def check_settings(config: Any, *, prefix: str = "") -> None:
     """Raise GenbenchError (one line, naming the key and its valid range) for a value out of range.
 
@@ -144,7 +203,8 @@ def _suggest(key: str, names: list[str], prefix: str) -> str:
     for section, cls in (("train.", TrainConfig), ("eval.", EvalConfig)):
         if section != prefix and key in {f.name for f in dataclasses.fields(cls)}:
             return f" (did you mean '{section}{key}'?)"
-    return f"{did_you_mean(key, names)}; `genbench show RUN` lists a run's settings"
+    # The suggestion carries the section typed (train.batchsize -> train.batch_size).
+    return f"{did_you_mean(prefix + key, [prefix + n for n in names])}; `genbench settings MODEL` lists them all"
 
 
 def parse_set(items: list[str] | None) -> dict[str, dict[str, str]]:

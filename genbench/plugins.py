@@ -38,6 +38,7 @@ DEFAULT_PLUGINS = (
     "genbench.suite.builtin",  # the built-in suites and the suite commands
     "genbench.report.builtin",  # the sample grid and loss curve of every run, on the lifecycle hooks
     "genbench.report.commands",  # genbench report
+    "genbench.engine.guard",  # warns on a run whose samples are no better than noise or labels do not steer
 )
 ENTRY_POINT_GROUP = "genbench"
 LIFECYCLE_HOOKS = ("genbench_run_started", "genbench_losses_logged", "genbench_evaluated", "genbench_run_finished")

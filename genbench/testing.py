@@ -18,10 +18,12 @@ checkpoint round-trips and seeded determinism.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import pickle
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,16 +38,41 @@ from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.plugins import get_plugins
 from genbench.specs import CAPABILITIES, ModelSpec
 
+# Relative tolerance of golden values computed in float64 (:func:`float64`): summation order changes
+# them by about 1e-13 between CPUs and thread counts, a change in the arithmetic by far more than this.
+GOLDEN_RTOL = 1e-7
+
+
+@contextlib.contextmanager
+def float64() -> Iterator[None]:
+    """Build, train and evaluate in float64 inside the block (the default dtype, restored after).
+
+    Golden values recorded in float64 hold on any CPU, thread count and float32 matmul precision:
+    float32 trajectories differ in their 4th digit between kernels (issue #26), float64 ones agree
+    to about 1e-10 after a few steps, so a golden can keep a tight tolerance and still catch a
+    change in the arithmetic.
+    """
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
+
 
 def batch_at(data: ImageData, step: int, batch_size: int) -> Batch:
-    """The training batch of ``step``: consecutive images, wrapping around the train split."""
+    """The training batch of ``step``: consecutive images, wrapping around the train split.
+
+    Images come in the default float dtype (float32, or float64 inside :func:`float64`).
+    """
+    dtype = torch.get_default_dtype()
     idx = torch.arange(step * batch_size, (step + 1) * batch_size) % len(data.train_y)
-    batch = Batch(ImageData.to_float(data.train_x[idx]), data.train_y[idx])
+    batch = Batch(ImageData.to_float(data.train_x[idx]).to(dtype), data.train_y[idx])
     if data.has_domain_b:  # two-domain data: B images from the far end, so A and B are never paired
         train_b_x, train_b_y, _, _ = data.splits_b
         n_b = len(train_b_y)
         idx_b = (n_b - 1 - torch.arange(step * batch_size, (step + 1) * batch_size)) % n_b
-        batch.x_b, batch.y_b = ImageData.to_float(train_b_x[idx_b]), train_b_y[idx_b]
+        batch.x_b, batch.y_b = ImageData.to_float(train_b_x[idx_b]).to(dtype), train_b_y[idx_b]
     return batch
 
 

@@ -123,7 +123,7 @@ def test_nll_uses_the_benchmarks_test_count_not_num_samples(digits: ImageData) -
     model = Returns(digits.info, fn)
     value = evaluate("nll", model, digits, num_samples=10, batch_size=64, test_count=150)
     assert seen[:3] == [64, 64, 22]
-    assert sum(seen[3:]) == nll.NOISE_IMAGES  # then the Gibbs check's noise images
+    assert sum(seen[3:]) == 150  # then the Gibbs check's noise images: as many, NOISE_IMAGES at most
     assert model.labels is None  # no labels: every model reports log P(x), never log P(x|y)
     assert value.fingerprint["reference_count"] == 150
     seen.clear()  # no count (the standard budget): the whole test set, however few samples are drawn
@@ -160,10 +160,31 @@ def test_nll_records_the_noise_check_outside_the_fingerprint_hash(digits: ImageD
     from genbench.api.metric import fingerprint_hash
 
     value = evaluate("nll", DiscreteUniform(None, digits.info), digits)
-    assert value.fingerprint["observed"] == {"noise_bits_per_dim": 8.0}
+    # digits' 360 test images: the check scores NOISE_IMAGES (300) noise images.
+    assert value.fingerprint["observed"] == {"noise_bits_per_dim": 8.0, "noise_images": 300}
     other = dict(value.fingerprint, observed={"noise_bits_per_dim": 9.5})
     assert fingerprint_hash(other) == fingerprint_hash(value.fingerprint)
     assert fingerprint_hash(dict(value.fingerprint, reference_count=1)) != fingerprint_hash(value.fingerprint)
+
+
+def test_the_noise_check_scores_as_many_noise_images_as_test_images_and_reports_progress(digits: ImageData) -> None:
+    from genbench.api.metric import EvalContext
+
+    seen: list[tuple[str, int, int]] = []
+    ctx = EvalContext(DiscreteUniform(None, digits.info), digits, num_samples=10, device=torch.device("cpu"),
+                      test_count=40, batch_size=16, progress=lambda t, d, n: seen.append((t, d, n)))  # fmt: skip
+    from genbench.api.metric import _ACTIVE
+    from genbench.engine.build import build_metric
+    from genbench.plugins import get_plugins
+
+    token = _ACTIVE.set(ctx)  # as the engine's evaluate() does, so helpers can report progress
+    try:
+        value = build_metric(get_plugins().metrics.get("nll")).compute(ctx)
+    finally:
+        _ACTIVE.reset(token)
+    assert value.fingerprint["observed"]["noise_images"] == 40 and value.fingerprint["reference_count"] == 40
+    noise = [(d, n) for t, d, n in seen if t == "nll: uniform-noise images (Gibbs check)"]
+    assert noise == [(0, 40), (16, 40), (32, 40), (40, 40)]
 
 
 def test_noise_images_are_uniform_8_bit_and_seeded() -> None:

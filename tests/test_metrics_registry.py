@@ -55,7 +55,8 @@ def test_builtin_metrics_keep_their_order() -> None:
     from genbench.metrics.builtin import genbench_register_metrics
 
     prdc = [f"{p}-{q}" for p in ("clf", "inception") for q in ("precision", "recall", "density", "coverage")]
-    translation = [f"{m}-{d}" for d in ("a2b", "b2a") for m in ("translate-acc", "translate-fd", "cycle-l1", "gt-l1")]
+    kinds = ("translate-acc", "translate-fd", "translate-domain-acc", "cycle-l1", "gt-l1")
+    translation = [f"{m}-{d}" for d in ("a2b", "b2a") for m in kinds]
     assert [s.name for s in genbench_register_metrics()] == [
         "fid", "fid-clean", "kid", "is", "clf-fd", "clf-score", "cond-acc", *prdc,
         "nll", "accuracy", "probe-acc", "recon-mse", "psnr", "ood-auroc", *translation,

@@ -197,6 +197,15 @@ def test_ood_auroc_scores_likelihood_models_by_nll(digits: ImageData) -> None:
         assert [d for t, d, n in seen if t == task] == [0, 64, 128, 192, 200], seen
 
 
+def test_ood_auroc_counts_at_most_the_benchmarks_test_images(digits: ImageData) -> None:
+    # The smoke budget's test_images (100) caps it as it caps the NLL: "does it work?" in a minute.
+    inverted = ImageData("inverted", 255 - digits.train_x, digits.train_y, 255 - digits.test_x, digits.test_y, 10)
+    ctx = _context(_fitted_pca(digits), digits, inverted)
+    ctx.test_count = 50
+    value = _metric("ood-auroc").compute(ctx)
+    assert value.fingerprint["count"] == 50 and value.value > 0.9
+
+
 def test_ood_auroc_needs_an_ood_set(digits: ImageData) -> None:
     with pytest.raises(GenbenchError, match="names no out-of-distribution set"):
         _metric("ood-auroc").compute(_context(_fitted_pca(digits), digits))

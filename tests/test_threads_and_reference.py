@@ -49,7 +49,7 @@ def test_benchmark_declares_reference_and_test_counts(tmp_path: Path) -> None:
     assert (cifar.reference_split, cifar.reference_count) == ("train", 50_000)  # the papers' FID protocol
     mnist = get_plugins().benchmark("mnist")
     assert (mnist.reference_split, mnist.reference_count) == ("test", 0)
-    assert mnist.test_images == {"smoke": 500, "quick": 2000}  # standard: the whole test set
+    assert mnist.test_images == {"smoke": 100, "quick": 2000}  # standard: the whole test set
     assert "standard" not in cifar.test_images
     text = "name: b\nversion: 1\ndataset: digits\nbudgets: {smoke: 10}\neval:\n  num_samples: {smoke: 10}\n"
     for extra, message in (

@@ -221,3 +221,40 @@ def test_trainer_draws_b_in_its_own_seeded_order(tmp_path) -> None:
     assert len(first) == 4 and first == again  # deterministic for a seed
     assert [b for _, b in first] != [b for _, b in other]  # and another seed draws other B batches
     assert [a for a, _ in first] != [b for _, b in first]  # B's order is not A's
+
+
+# -- the domain score ------------------------------------------------------------------------------
+
+
+class Oracle(GenerativeModel):
+    """Returns the known counterparts of the source images (one batch: the first test images)."""
+
+    capabilities = frozenset({"translate"})
+
+    def __init__(self, data: ImageData) -> None:
+        super().__init__(None, data.info)
+        self.out = {"a2b": ImageData.to_float(data.test_b_x), "b2a": ImageData.to_float(data.test_x)}
+
+    def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        return self.out[check_direction(direction)][: len(x)].clone()
+
+
+@pytest.mark.parametrize("direction", ["a2b", "b2a"])
+def test_domain_score_fails_doing_nothing_and_passes_the_true_counterparts(direction, tmp_path) -> None:
+    data = load_dataset("digits2color")
+    metric = build_metric(get_plugins().metrics.get(f"translate-domain-acc-{direction}"))
+    metric.check("digits2color", data.info.shape)
+
+    def score(model: GenerativeModel) -> float:
+        ctx = EvalContext(model, data, 360, torch.device("cpu"), batch_size=500, cache_dir=tmp_path)
+        return metric.compute(ctx).value
+
+    assert score(Translator(data.info)) < 0.02  # the identity stays in its own domain
+    assert score(Oracle(data)) > 0.98
+
+
+def test_shipped_domain_classifiers_are_pinned() -> None:
+    from genbench.metrics.translation import TRANSLATION_CLASSIFIER_SHA256, translation_weights_path
+
+    for pair in ("digits2color", "mnist2color"):
+        assert f"{pair}-domain" in TRANSLATION_CLASSIFIER_SHA256 and translation_weights_path(pair, "domain").is_file()

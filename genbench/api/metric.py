@@ -94,6 +94,8 @@ class EvalContext:
     reference_split: str = "test"  # the real images sample metrics compare with (the benchmark declares it)
     reference_count: int = 0  # the first this many images of that split; 0 = all of it
     test_count: int = 0  # test images a likelihood is computed on; 0 = the whole test set
+    # At most this many labelled and test images for a linear probe (the smoke budget's); 0 = all.
+    probe_count: int = 0
     _samples: torch.Tensor | None = field(default=None, repr=False)
     _cond: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     # Called as progress(task, done, total) by long steps (sampling, feature extraction, NLL);

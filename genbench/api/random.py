@@ -20,9 +20,12 @@ def randn_tensor(
     *,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Standard normal noise of ``shape`` from ``generator`` (drawn on its device), on ``device``."""
+    """Standard normal noise of ``shape`` from ``generator`` (drawn on its device), on ``device``.
+
+    ``dtype`` None: torch's default float dtype (float32, or float64 in :func:`genbench.testing.float64`).
+    """
     x = torch.randn(shape, generator=generator, device=_draw_device(generator, device), dtype=dtype)
     return x.to(device)
 
@@ -32,9 +35,10 @@ def rand_tensor(
     *,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Uniform noise on [0, 1) of ``shape`` from ``generator`` (drawn on its device), on ``device``."""
+    """Uniform noise on [0, 1) of ``shape`` from ``generator`` (drawn on its device), on ``device``; ``dtype``
+    as in :func:`randn_tensor`."""
     x = torch.rand(shape, generator=generator, device=_draw_device(generator, device), dtype=dtype)
     return x.to(device)
 

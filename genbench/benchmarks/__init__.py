@@ -32,6 +32,10 @@ class Benchmark:
     # budget name -> test images a likelihood is computed on; a budget not listed uses the whole
     # test set. YAML: eval.test_images: {smoke: 500, quick: 2000}.
     test_images: dict[str, int] = field(default_factory=dict)
+    # budget name -> at most this many labelled (class-balanced) and test images for the linear
+    # probe, so a smoke run answers "does it work?" in a minute; the counts go in the fingerprint.
+    # A budget not listed uses them all. YAML: eval.probe_images: {smoke: 1000}.
+    probe_images: dict[str, int] = field(default_factory=dict)
     # Labelled-subset sizes a run may pick with `--set eval.labels=N` ("all" or a count that is a
     # multiple of the number of classes); the first is the default. Subsets are class-balanced
     # and drawn with ``label_seed`` (genbench.api.representation.labelled_subset).
@@ -72,7 +76,7 @@ def load_benchmark(path: Path) -> Benchmark:
     eval_cfg = raw.pop("eval", {}) or {}
     known = {f.name for f in fields(Benchmark)} - {"num_samples", "metrics", "optional_metrics", "path"}
     # these live under eval:
-    known -= {"reference_split", "reference_count", "test_images", "label_budgets", "label_seed", "ood"}
+    known -= {"reference_split", "reference_count", "test_images", "probe_images", "label_budgets", "label_seed", "ood"}
     known -= {"degradation", "restore_samples"}
     unknown = set(raw) - known
     if unknown:
@@ -91,6 +95,7 @@ def load_benchmark(path: Path) -> Benchmark:
             reference_split=str((eval_cfg.get("reference") or {}).get("split", "test")),
             reference_count=int((eval_cfg.get("reference") or {}).get("count", 0)),
             test_images={str(k): int(v) for k, v in (eval_cfg.get("test_images") or {}).items()},
+            probe_images={str(k): int(v) for k, v in (eval_cfg.get("probe_images") or {}).items()},
             label_budgets=tuple(str(v) for v in eval_cfg.get("labels", ("all",))),
             label_seed=int(eval_cfg.get("label_seed", 0)),
             ood=str(eval_cfg["ood"]) if eval_cfg.get("ood") else None,

@@ -23,6 +23,11 @@ from genbench.cli.output import err_console
 from genbench.errors import GenbenchError, PluginFault, ProcessLost
 from genbench.validate import mask_url
 
+try:  # typer >= 0.20 vendors click; its exceptions are what a parse error raises
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer on click
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
 app = typer.Typer(
     name="genbench",
     help="Train, evaluate and rank generative models under standard protocols.",
@@ -89,7 +94,21 @@ def main() -> None:
     _state["debug"] = "--debug" in sys.argv[1:]
     try:
         _add_plugin_commands()
-        app()
+        code = app(standalone_mode=False)  # typer.Exit(n) returns n here
+        sys.exit(code if isinstance(code, int) else 0)
+    except click_exceptions.NoArgsIsHelpError as exc:  # `genbench` alone: the help, as click prints it
+        print(exc.format_message())
+        sys.exit(2)
+    except click_exceptions.UsageError as exc:
+        # One line like every other bad input (click draws a box): what was wrong, and where help is.
+        from rich.markup import escape
+
+        message = exc.format_message().replace("Value error, ", "")
+        where = f"`{exc.ctx.command_path} --help`" if exc.ctx is not None else "`genbench --help`"
+        err_console.print(
+            f"[red]error:[/] {escape(message)} ({where} lists the options)", highlight=False, soft_wrap=True
+        )
+        sys.exit(2)
     except GenbenchError as exc:
         from rich.markup import escape  # messages may hold [brackets], e.g. genbench[postgres]
 

@@ -58,8 +58,26 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto (GPU when present
 FormatOpt = Annotated[ListFormat, typer.Option("--format", "-f", help="table for people, json for scripts.")]
 
 
-def open_store(results_dir: Path, db: str | None) -> Store:
-    """The store a command reads: ``--db`` when given, else the results folder's SQLite file."""
-    from genbench.store import Store, default_db_url
+def open_store(results_dir: Path, db: str | None) -> Store | None:
+    """The store a read-only command reads: ``--db`` when given, else the results folder's SQLite file.
 
-    return Store(db or default_db_url(results_dir))
+    None when that SQLite file does not exist: reading never creates a store (nor its folder).
+    """
+    from genbench.store import Store, default_db_url
+    from genbench.store.db import sqlite_file
+
+    url = db or default_db_url(results_dir)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
+    return Store(url)
+
+
+def no_store_message(results_dir: Path, db: str | None) -> str:
+    """What a read-only command says when there is no store where it looked."""
+    from genbench.store import default_db_url
+    from genbench.store.db import mask_url, sqlite_file
+
+    url = db or default_db_url(results_dir)
+    where = sqlite_file(url) or mask_url(url)
+    return f"no runs yet: there is no store at {where} (`genbench run vae --dataset digits --budget smoke` makes one)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 
+FOLD_MIN = 20  # the narrowest a folded column (a path) is made
 PLAIN_EVERY_S = 30.0  # seconds between progress lines when stderr is not a terminal (logs, CI)
 
 
@@ -107,7 +108,10 @@ class EvalProgress:
         elapsed = now - self.started[task]
         if task.startswith("metric "):  # a whole metric: say when it starts and how long it took
             said = "started" if done < total else f"done in {elapsed:.1f} s"
-            err_console.print(f"{task}: {said}", highlight=False)
+            err_console.print(f"{task}: {said}", highlight=False, soft_wrap=True)
+            return
+        if first and done < total:  # said when it starts, with its size: a step may take minutes
+            err_console.print(f"{task}: 0/{total:,} started", highlight=False, soft_wrap=True)
             return
         if done >= total or (not first and now - self.last_line[task] >= PLAIN_EVERY_S):
             self.last_line[task] = now
@@ -116,7 +120,7 @@ class EvalProgress:
             err_console.print(
                 f"{task}: {done:,}/{total:,} ({rate:,.0f}/s{left})" if done < total
                 else f"{task}: {total:,} done in {elapsed:.1f} s",
-                highlight=False,
+                highlight=False, soft_wrap=True,
             )  # fmt: skip
 
     def close(self) -> None:
@@ -158,27 +162,47 @@ class RichReporter:
 
 
 def print_columns(
-    headers: list[str], cells: list[list[str]], importance: list[str], right: Collection[str] = ()
+    headers: list[str],
+    cells: list[list[str]],
+    importance: list[str],
+    right: Collection[str] = (),
+    wrap: Collection[str] = (),
+    fold: Collection[str] = (),
 ) -> None:
-    """A table that fits the terminal: the least important columns are left out until the rest fit
-    whole. Piped (not a terminal), every column in plain space-aligned lines, nothing cut."""
+    """A listing that fits the terminal and never cuts a name.
+
+    Columns not in ``wrap`` or ``fold`` (names, ids, numbers) are shown whole or not at all; ``wrap``
+    columns (descriptions, lists of names) wrap between words, never inside one; ``fold`` columns
+    (paths) continue on the next line wherever the width ends. The least important columns are
+    left out until the rest fit, and a footer names them. Piped (not a terminal): every column
+    in plain space-aligned lines, nothing cut, so ``| grep NAME`` finds whole rows.
+    """
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
     if not console.is_terminal:
         for line in [headers, *cells]:
             padded = (v.rjust(w) if h in right else v.ljust(w) for v, w, h in zip(line, widths, headers))
             print("  ".join(padded).rstrip())
         return
+    # A wrapped column needs room for its longest word; any other column for its longest cell.
+    need = {
+        h: max(len(w) for v in [h] + [row[i] for row in cells] for w in (v.split() or [""])) if h in wrap else widths[i]
+        for i, h in enumerate(headers)
+    }
+    need.update({h: min(widths[headers.index(h)], FOLD_MIN) for h in fold})
     keep: list[str] = []
     used = 1
-    for name in importance:
-        need = widths[headers.index(name)] + 3  # a cell's padding and its border
-        if not keep or used + need <= console.width:
+    for name in (h for h in importance if h in headers):
+        if not keep or used + need[name] + 3 <= console.width:  # a cell's padding and its border
             keep.append(name)
-            used += need
+            used += need[name] + 3
     table = Table(header_style="bold")
     for i, h in enumerate(headers):
         if h in keep:
-            table.add_column(h, no_wrap=True, min_width=widths[i], justify="right" if h in right else "left")
+            justify: Literal["right", "left"] = "right" if h in right else "left"
+            if h in wrap or h in fold:
+                table.add_column(h, min_width=need[h], justify=justify, overflow="fold")
+            else:
+                table.add_column(h, no_wrap=True, min_width=widths[i], justify=justify)
     for row in cells:
         table.add_row(*(v for v, h in zip(row, headers) if h in keep))
     console.print(table)

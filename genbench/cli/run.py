@@ -45,12 +45,8 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
         f"run [bold]{run.id}[/] {run.family}/{run.model} on {run.dataset} ({run.budget}, seed {run.seed}): "
         f"[{style}]{run.status}[/]" + (f" — {run.message}" if run.message else "")
     )
-    if outcome.train is not None and outcome.train.loop_seconds > 0:
-        tr = outcome.train
-        output.console.print(
-            f"trained {run.images_seen:,} images in {run.wall_seconds:.1f} s "
-            f"({tr.images_seen / max(tr.loop_seconds, 1e-9):,.0f} img/s this session)"
-        )
+    for line in time_summary(outcome):
+        output.console.print(line, highlight=False)
     if not outcome.scores:
         return
     table = Table(header_style="bold")
@@ -77,6 +73,43 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
             "[dim]smoke is a plumbing check (a few thousand images): its samples are expected to look like noise; "
             "--budget quick gives a first real result[/]"
         )
+
+
+def _end_interrupted(outcome: Outcome, results_dir: Path, db: str | None) -> None:
+    """An interrupted run: say the command that continues it, and exit 130 as a Ctrl-C does.
+
+    Under torchrun the exit stays 0 (a rank that exits non-zero makes torchrun report a crash)."""
+    from genbench.engine import distributed
+
+    if outcome.run.status != "interrupted":
+        return
+    where = ""
+    if db:
+        where = f" --db {db}"
+    elif results_dir != Path("results"):
+        where = f" --results-dir {results_dir}"
+    output.err_console.print(
+        f"continue it with: genbench resume {outcome.run.id}{where}", highlight=False, soft_wrap=True
+    )
+    if distributed.current() is None:
+        raise typer.Exit(130)
+
+
+def time_summary(outcome: Outcome) -> list[str]:
+    """Training and evaluation time apart, with rates this process measured (true after a resume)."""
+    run, tr = outcome.run, outcome.train
+    lines = []
+    if tr is not None and tr.session_images > 0 and tr.loop_seconds > 0:
+        rate = tr.session_images / tr.loop_seconds
+        before = run.images_seen - tr.session_images
+        earlier = f"; {before:,} more before the resume" if before > 0 else ""
+        lines.append(f"training: {tr.session_images:,} images in {tr.loop_seconds:.2f} s ({rate:,.0f} img/s){earlier}")
+    elif run.images_seen:
+        lines.append(f"training: none in this process (the run had trained {run.images_seen:,} images)")
+    if outcome.scores:
+        seconds = sum(sc.seconds for sc in outcome.scores)
+        lines.append(f"evaluation: {len(outcome.scores)} metric(s) in {seconds:.1f} s")
+    return lines
 
 
 def run(
@@ -112,6 +145,10 @@ def run(
     nproc: Annotated[
         int, typer.Option("--nproc", help="Train one run with this many processes here (torchrun, DDP).")
     ] = 0,
+    metric: Annotated[
+        Optional[list[str]],
+        typer.Option("--metric", help="Score only these of the benchmark's metrics (repeatable), e.g. clf-fd."),
+    ] = None,
 ) -> None:
     """Train a model under the benchmark protocol, evaluate it, store the run and show its rank."""
     from genbench.engine import distributed
@@ -122,6 +159,7 @@ def run(
     )
     check_counts(threads=threads, nproc=nproc, seed=seed, stop_after_steps=stop_after_steps)
     req.threads = threads
+    req.metrics = list(metric or [])
     if nproc > 1:
         distributed.check_request(req, nproc)
         raise typer.Exit(distributed.launch(nproc, sys.argv[1:]))
@@ -137,6 +175,7 @@ def run(
     if not dist.writes:  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)
+    _end_interrupted(outcome, results_dir, db)
     if outcome.run.status == "diverged":
         raise typer.Exit(1)
 
@@ -200,6 +239,7 @@ def resume(
     if not dist.writes:  # torchrun's other ranks: rank 0 shows the run
         return
     _print_outcome(runner, outcome)
+    _end_interrupted(outcome, results_dir, db)
 
 
 def eval_(

@@ -6,6 +6,7 @@ They reach the CLI as a built-in plugin (``genbench.plugins.DEFAULT_PLUGINS``) t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -15,8 +16,18 @@ from rich.table import Table
 
 from genbench import hookimpl
 from genbench.cli import output
-from genbench.cli.options import DbOpt, Format, FormatOpt, ListFormat, ResultsOpt, Status, open_store
+from genbench.cli.options import (
+    DbOpt,
+    Format,
+    FormatOpt,
+    ListFormat,
+    ResultsOpt,
+    Status,
+    no_store_message,
+    open_store,
+)
 from genbench.cli.output import print_columns
+from genbench.errors import GenbenchError
 
 if TYPE_CHECKING:
     from genbench.registry import Registry
@@ -27,7 +38,7 @@ if TYPE_CHECKING:
 
 @hookimpl
 def genbench_register_commands(app: typer.Typer) -> None:
-    for command in (leaderboard, runs, show, plugins, models, benchmarks, datasets, metrics):
+    for command in (leaderboard, runs, show, plugins, models, settings, benchmarks, datasets, metrics):
         app.command()(command)
 
 
@@ -54,6 +65,12 @@ def leaderboard(
     if metric:
         plugins.metrics.get(metric)
     store = open_store(results_dir, db)
+    if store is None:
+        if format is Format.json:
+            print("[]")
+        elif format is not Format.csv:
+            output.console.print(no_store_message(results_dir, db), highlight=False)
+        return
     boards = build_boards(store, dataset=dataset, benchmark=benchmark, metric=metric)
     if format is Format.json:
         print(json.dumps(boards_records(boards), indent=2))
@@ -95,6 +112,12 @@ def runs(
     from genbench.store.queries import count_runs, list_runs
 
     store = open_store(results_dir, db)
+    if store is None:
+        if format is ListFormat.json:
+            print("[]")
+        else:
+            output.console.print(no_store_message(results_dir, db), highlight=False)
+        return
     filters = {"dataset": dataset, "model": model, "family": family, "status": status.value if status else None}
     rows = list_runs(store, **filters)
     if format is ListFormat.json:
@@ -136,6 +159,8 @@ def show(
     from genbench.store.queries import loss_history
 
     store = open_store(results_dir, db)
+    if store is None:
+        raise GenbenchError(f"no run '{run_id}': {no_store_message(results_dir, db).removeprefix('no runs yet: ')}")
     r = store.get_run(run_id)
     output.console.print(f"[bold]run {r.id}[/]  {r.family}/{r.model} on {r.dataset}  status [bold]{shown_status(r)}[/]")
     if r.message:
@@ -167,24 +192,51 @@ def show(
     for line in _skipped_lines(r.config.get("skipped_metrics") or {}):
         output.console.print(f"  {line}")
     if r.metrics:
-        table = Table(title="metrics", title_justify="left", header_style="bold")
-        for col in ("metric", "value", "settings", "fingerprint", "samples"):
-            table.add_column(col, no_wrap=col != "settings")  # settings wrap; ids and numbers are never cut
+        output.console.print("[bold]metrics[/]")
+        # Evaluation settings are the config's model settings unless a re-evaluation (`genbench eval
+        # --set`) changed them: each other set is numbered, said once, and named in a column.
+        model_config = r.config.get("model") or {}
+        sets: dict[str, str] = {}
+        labels = []
         for m in r.metrics:
-            table.add_row(
-                m.name, fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
-                ", ".join(f"{k}={v}" for k, v in m.settings.items()), m.fingerprint_hash,
+            if all(model_config.get(k, object()) == v for k, v in m.settings.items()):
+                labels.append("config")
+            else:
+                text = ", ".join(f"{k}={v}" for k, v in m.settings.items())
+                labels.append(sets.setdefault(text, f"#{len(sets) + 1}"))
+        headers = ["metric", "value", "samples", "fingerprint"] + (["settings"] if sets else [])
+        cells = [
+            [
+                m.name,
+                fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
                 _samples_used(m.fingerprint),
-            )  # fmt: skip
-        output.console.print(table)
+                m.fingerprint_hash,
+            ]
+            + ([label] if sets else [])
+            for m, label in zip(r.metrics, labels)
+        ]
+        print_columns(
+            headers, cells, ["metric", "value", "settings", "samples", "fingerprint"], right={"value", "samples"}
+        )
+        for text, label in sets.items():
+            output.console.print(f"  eval settings {label}: {text}", highlight=False)
     curves = {name: [value for _, _, value in points] for name, points in loss_history(store, r.id).items()}
     if curves:
         output.console.print("[bold]logged during training[/] (interval means)")
     for name, values in curves.items():
         summary = f"first {values[0]:.4g}, last {values[-1]:.4g}, min {min(values):.4g} ({len(values)} points)"
         output.console.print(f"  {name}: {summary}")
-    for art in r.artifacts:
-        output.console.print(f"{art.kind}: {art.path}")
+    if r.artifacts:
+        from genbench.store.runs import stored_path
+
+        paths = [(art.kind, stored_path(art.path, r.id, results_dir)) for art in r.artifacts]
+        folders = {path.parent for _, path in paths}
+        folder = folders.pop() if len(folders) == 1 else None
+        output.console.print(f"artifacts in {folder}:" if folder else "artifacts:", highlight=False, soft_wrap=True)
+        for kind, path in paths:
+            missing = "" if path.exists() else " (missing)"
+            shown = path.name if folder else str(path)
+            output.console.print(f"  {kind}: {shown}{missing}", highlight=False, soft_wrap=True)
 
 
 def _samples_used(fingerprint: dict[str, Any]) -> str:
@@ -215,19 +267,20 @@ def plugins(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("plugin", "entry point", "version", "registers", "status"):
-        table.add_column(col, overflow="fold")
+    cells = []
     for info in infos:
         registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.registers.items() if v)
         if info.error:
-            status = f"[red]broken: {info.error}[/]"
+            status = f"broken: {info.error}"
         elif info.clashes:
-            status = f"[red]clash: {', '.join(info.clashes)} also registered by another plugin[/]"
+            status = f"clash: {', '.join(info.clashes)} also registered by another plugin"
         else:
             status = "built-in" if info.builtin else "ok"
-        table.add_row(info.label, info.name, info.version, registers or "-", status)
-    output.console.print(table)
+        cells.append([info.label, info.name, info.version, registers or "-", status])
+    headers = ["plugin", "entry point", "version", "registers", "status"]
+    print_columns(
+        headers, cells, ["plugin", "registers", "status", "version", "entry point"], wrap={"registers", "status"}
+    )
     clashes = [reg.clash_message(name) for reg in _registries() for name in reg.clashes]
     clashes += list(get_plugins().benchmark_clashes.values())
     for message in clashes:
@@ -242,12 +295,18 @@ def _registries() -> tuple[Registry[ModelSpec], Registry[DatasetSpec], Registry[
 
 
 def models(
+    name: Annotated[
+        Optional[str], typer.Argument(help="A model (or family): list its settings, as `genbench settings` does.")
+    ] = None,
     family: Annotated[Optional[str], typer.Option("--family", help="Only this family's models.")] = None,
     format: FormatOpt = ListFormat.table,
 ) -> None:
     """Installed model families and their models, with capabilities and the plugin that provides them."""
     from genbench.plugins import get_plugins
 
+    if name is not None:
+        settings(name, None, None, format)
+        return
     p = get_plugins()
     families = p.families()
     if family is not None and family not in families:
@@ -279,6 +338,54 @@ def models(
             )
 
 
+def settings(
+    model: Annotated[str, typer.Argument(help="Model name, or a family for its default model.")],
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", "-d", help="Defaults scale with the dataset; default: digits.")
+    ] = None,
+    model_option: Annotated[Optional[str], typer.Option("--model", "-m", help="Model of the family.")] = None,
+    format: FormatOpt = ListFormat.table,
+) -> None:
+    """Every `--set` key of a model, and the engine's train.* and eval.*: type, default, range and help."""
+    from genbench.config import EvalConfig, TrainConfig, describe_settings
+    from genbench.engine.build import resolve_config
+    from genbench.plugins import get_plugins
+
+    p = get_plugins()
+    spec = p.resolve_model(model, model_option)
+    if dataset is None:  # a small set that needs no files: two domains for a translation model
+        dataset = "digits2color" if "translate" in spec.capabilities else "digits"
+    from genbench.api.dataset import DataInfo
+
+    dspec = p.datasets.get(dataset)
+    info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
+    config = resolve_config(spec, info)
+    rows = describe_settings(config)
+    rows += describe_settings(TrainConfig(), prefix="train.") + describe_settings(
+        EvalConfig(), prefix="eval.", when="eval"
+    )
+    if format is ListFormat.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        return
+    output.console.print(
+        f"[bold]{spec.family}/{spec.name}[/] on {dataset}: "
+        f"`genbench run {spec.name} --dataset {dataset} --set KEY=VALUE`",
+        highlight=False,
+    )
+    # The range beside the type, so that both stay at 80 columns.
+    headers = ["setting", "default", "type, range", "help", "when"]
+    cells = [
+        [r.key, r.default, r.type.replace("|", " | ") + (f" {r.range}" if r.range else ""), r.help or "-", r.when]
+        for r in rows
+    ]
+    print_columns(headers, cells, headers, wrap={"help", "type, range"})
+    output.console.print(
+        "when: train = fixed at training; eval = `genbench eval RUN --set KEY=VALUE` may change it on a stored run; "
+        "memory = only how the work is split into memory",
+        highlight=False,
+    )
+
+
 def benchmarks(format: FormatOpt = ListFormat.table) -> None:
     """Benchmarks: dataset, what each budget means in images seen, evaluation samples and metrics."""
     from genbench.plugins import get_plugins
@@ -296,17 +403,14 @@ def benchmarks(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("benchmark", "dataset", "budget", "images seen", "eval samples"):
-        table.add_column(col, justify="right" if col in ("images seen", "eval samples") else "left", no_wrap=True)
     ordered = sorted(p.benchmarks.values(), key=lambda b: b.name)
-    for b in ordered:
-        for i, (budget, images) in enumerate(b.budgets.items()):
-            table.add_row(
-                f"{b.name} v{b.version}" if i == 0 else "", b.dataset if i == 0 else "", budget,
-                f"{images:,}", f"{b.num_samples.get(budget, 0):,}", end_section=i == len(b.budgets) - 1,
-            )  # fmt: skip
-    output.console.print(table)
+    headers = ["benchmark", "budget", "images seen", "eval samples", "dataset"]
+    cells = [
+        [f"{b.name} v{b.version}", budget, f"{images:,}", f"{b.num_samples.get(budget, 0):,}", b.dataset]
+        for b in ordered
+        for budget, images in b.budgets.items()
+    ]
+    print_columns(headers, cells, headers, right={"images seen", "eval samples"})
     output.console.print("images seen: training examples drawn, so 60,000 on MNIST is one pass over its training set")
     for b in ordered:
         needed = f"required {', '.join(b.metrics)}; " if b.metrics else ""
@@ -334,16 +438,19 @@ def datasets(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("dataset", "shape", "classes", "benchmark", "files", "description"):
-        table.add_column(col)
+    headers = ["dataset", "shape", "classes", "benchmark", "files", "description"]
+    cells = []
     for spec in p.datasets:
         benches = ", ".join(f"{b.name} v{b.version}" for b in p.benchmarks.values() if b.dataset == spec.name)
         files = spec.layout if spec.needs_files else "none needed"
-        table.add_row(
-            spec.name, "x".join(map(str, spec.shape)), str(spec.num_classes), benches or "-", files, spec.description
+        cells.append(
+            [spec.name, "x".join(map(str, spec.shape)), str(spec.num_classes), benches or "-", files, spec.description]
         )
-    output.console.print(table)
+    importance = ["dataset", "files", "shape", "classes", "benchmark", "description"]
+    print_columns(headers, cells, importance, right={"classes"}, wrap={"benchmark", "description"}, fold={"files"})
+    output.console.print(
+        "files: where under the data folder (--data-dir, GENBENCH_DATA) each set is read from", highlight=False
+    )
 
 
 def metrics(format: FormatOpt = ListFormat.table) -> None:
@@ -361,12 +468,31 @@ def metrics(format: FormatOpt = ListFormat.table) -> None:
         ]  # fmt: skip
         print(json.dumps(records, indent=2))
         return
-    table = Table(header_style="bold")
-    for col in ("metric", "direction", "needs", "unit", "fingerprint fields", "description"):
-        table.add_column(col)
-    for spec in specs:
-        table.add_row(
-            spec.name, "lower is better" if spec.direction == "min" else "higher is better",
-            spec.requires or "-", spec.unit, ", ".join(spec.fingerprint_fields), spec.description,
-        )  # fmt: skip
-    output.console.print(table)
+    headers = ["metric", "better", "needs", "unit", "description", "fingerprint fields"]
+    cells = [
+        [
+            spec.name, "lower" if spec.direction == "min" else "higher", spec.requires or "-", spec.unit or "-",
+            spec.description, ", ".join(spec.fingerprint_fields),
+        ]
+        for spec in specs
+    ]  # fmt: skip
+    print_columns(headers, cells, headers, wrap={"description", "fingerprint fields"})
+    if any(spec.name in INCEPTION_METRICS or spec.name.startswith("inception-") for spec in specs):
+        output.console.print(_inception_weights_line(), highlight=False, soft_wrap=True)
+
+
+INCEPTION_METRICS = ("fid", "fid-clean", "kid", "is")
+
+
+def _inception_weights_line() -> str:
+    """Where FID/KID/IS look for their Inception weights, whether the file is there, and how to get it.
+
+    The path and the URL stand on lines of their own, so they are copied whole at any width."""
+    from genbench.metrics.inception import ENV_WEIGHTS, INCEPTION_URL, inception_weights_path
+
+    path = inception_weights_path()
+    state = "present" if path.is_file() else "missing"
+    return (
+        f"Inception weights (fid, kid, is, inception-*), {state}, looked for at\n  {path}\n"
+        f"download\n  {INCEPTION_URL}\nto that path, or set {ENV_WEIGHTS} to where the file is"
+    )

@@ -34,16 +34,20 @@ def _download_root(root: Path | None) -> Path:
     return cache_root() / "downloads"
 
 
-def _try_download(make, root: Path, layout: str, name: str):  # type: ignore[no-untyped-def]
+def _try_download(  # type: ignore[no-untyped-def]
+    make, root: Path, layout: str, name: str, *, url: str = "", searched: tuple[Path, ...] = ()
+):
     root.mkdir(parents=True, exist_ok=True)
     try:
         # torchvision prints each mirror it tries; keep the terminal to our one-line error.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return make(root, True)
     except Exception as exc:
+        where = f" at {' or '.join(str(p) for p in searched)}" if searched else ""
+        source = f" from {url}" if url else ""
         raise GenbenchError(
-            f"{name} files not found and download failed ({type(exc).__name__}): "
-            f"put them under --data-dir/GENBENCH_DATA as {layout}"
+            f"{name} not found{where}, and its download{source} failed ({type(exc).__name__}): "
+            f"fetch it on a machine that is online and put it under --data-dir/GENBENCH_DATA as {layout}"
         ) from None
 
 
@@ -97,7 +101,10 @@ def _mnist_like(cls_name: str, root: Path | None, name: str) -> ImageData:
             base = unpacked  # unpacked earlier from md5-checked files, and no folder was named
         else:
             dl = _download_root(root)
-            _try_download(lambda r, d: cls(str(r), train=True, download=d), dl, layout, cls_name)
+            searched = tuple(dict.fromkeys(p for p in (src, raw_dir) if p is not None))
+            url = cls.mirrors[0] + files[0][0] if getattr(cls, "mirrors", None) else ""
+            _try_download(lambda r, d: cls(str(r), train=True, download=d), dl, layout, cls_name, url=url,
+                          searched=searched)  # fmt: skip
             base = dl
     try:
         train = cls(str(base), train=True, download=False)
@@ -134,7 +141,8 @@ def load_cifar10(root: Path | None = None) -> ImageData:
     if base is None:
         base = _download_root(root)
         if not (base / "cifar-10-batches-py").is_dir():
-            _try_download(make, base, layout, "CIFAR-10")
+            searched = tuple(dict.fromkeys(p / "cifar-10-batches-py" for p in (root, base) if p is not None))
+            _try_download(make, base, layout, "CIFAR-10", url=tvd.CIFAR10.url, searched=searched)
     try:
         train, test = make(base, False)
     except Exception as exc:

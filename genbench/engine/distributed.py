@@ -360,7 +360,7 @@ def follow_resume(runner: Runner, device_name: str, torchrun: Torchrun) -> Outco
     run = Run(**broadcast(None))
     set_threads(run.config.get("threads"))
     spec, bench, model, data, train_cfg, eval_cfg = runner._rebuild(run, {})
-    metrics, _ = metrics_for(runner.plugins, bench, spec, data.info.shape)
+    metrics, _ = metrics_for(runner.plugins, bench, spec, data.info.shape, run.config.get("only_metrics"))
     origin = runner.plugins.origin(runner.plugins.models.plugin_of(spec.name))
     return _train_beside(run, model, data, bench, train_cfg, eval_cfg, metrics, device, 0, origin, torchrun)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -19,15 +19,22 @@ from genbench.benchmarks import Benchmark
 from genbench.engine.build import build_metric
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
 from genbench.engine.distribution import ONE_PROCESS, Distribution
-from genbench.errors import GenbenchError, blame
+from genbench.errors import GenbenchError, blame, did_you_mean
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec, meets
 
 
 def metrics_for(
-    plugins: Plugins, bench: Benchmark, spec: ModelSpec, shape: tuple[int, int, int]
+    plugins: Plugins,
+    bench: Benchmark,
+    spec: ModelSpec,
+    shape: tuple[int, int, int],
+    only: Sequence[str] | None = None,
 ) -> tuple[list[Metric], dict[str, str]]:
     """The benchmark's metrics this model can be scored on here, and the skipped ones with why.
+
+    ``only`` (``genbench run --metric``): just these of the benchmark's metrics, the others neither
+    checked nor scored.
 
     Raises before any training when a required metric needs a capability the model lacks or
     cannot run here (e.g. a missing weights file), or when no metric is left. An optional
@@ -36,7 +43,15 @@ def metrics_for(
     caps = set(spec.capabilities)
     skipped: dict[str, str] = {}
     metrics = []
+    offered = [*bench.metrics, *bench.optional_metrics]
+    for name in only or ():
+        if name not in offered:
+            raise GenbenchError(
+                f"--metric {name}: benchmark '{bench.name}' scores {', '.join(offered)}{did_you_mean(name, offered)}"
+            )
     for name in bench.metrics:
+        if only and name not in only:
+            continue
         mspec = plugins.metrics.get(name)
         if not meets(mspec.requires, caps):
             raise GenbenchError(
@@ -47,6 +62,8 @@ def metrics_for(
         metric.check(bench.dataset, shape)
         metrics.append(metric)
     for name in bench.optional_metrics:
+        if only and name not in only:
+            continue
         mspec = plugins.metrics.get(name)
         if not meets(mspec.requires, caps):
             continue
@@ -94,6 +111,7 @@ def evaluate(
     reference_split: str = "test",
     reference_count: int = 0,
     test_count: int = 0,
+    probe_count: int = 0,
     representation: RepresentationContext | None = None,
     anomaly: AnomalyContext | None = None,
     restoration: RestorationContext | None = None,
@@ -109,6 +127,7 @@ def evaluate(
     ctx = ProtocolContext(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
+        probe_count=probe_count,
         representation=representation, anomaly=anomaly, restoration=restoration,
     )  # fmt: skip
     ctx.progress = progress

@@ -48,7 +48,7 @@ from genbench.specs import ModelSpec
 from genbench.store import Store, default_db_url
 from genbench.store.db import STALE_AFTER, is_dead, new_run_id, process_owner
 from genbench.store.heartbeat import Heartbeat
-from genbench.store.runs import RunWriter
+from genbench.store.runs import RunWriter, stored_path
 from genbench.store.schema import LIVE_STATUSES, Run, utcnow
 
 STALE_HEARTBEAT = STALE_AFTER  # a "running" run silent this long is taken as dead (old name)
@@ -74,6 +74,7 @@ class RunRequest:
     data_dir: str | None = None
     stop_after_steps: int = 0  # >0: stop as a Ctrl-C would at that step (not part of the config)
     threads: int = 0  # torch CPU threads; 0 = engine.device.default_threads() (recorded with the run)
+    metrics: list[str] = field(default_factory=list)  # score only these (`run --metric`); [] = all
 
 
 @dataclass(kw_only=True)
@@ -226,7 +227,7 @@ class Runner:
         ensure_writable(self.results_dir)
         threads = set_threads(req.threads)
         data = load_dataset(req.dataset, req.data_dir)  # missing data is said before missing metric weights
-        metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape)
+        metrics, skipped = metrics_for(plugins, bench, spec, dspec.shape, req.metrics)
         return RunPlan(
             spec=spec, bench=bench, data=data, metrics=metrics, skipped=skipped, train_cfg=train_cfg,
             eval_cfg=eval_cfg, model_cfg=model_cfg, device=device, threads=threads, origin=origin,
@@ -240,6 +241,7 @@ class Runner:
             "eval": dataclasses.asdict(plan.eval_cfg),
             "data_dir": req.data_dir,
             "skipped_metrics": plan.skipped,
+            "only_metrics": req.metrics or None,  # `run --metric`: a resume scores the same ones
             "threads": plan.threads,  # not in the config hash: it changes speed, not what is trained
         }
         run_id = new_run_id()
@@ -263,7 +265,7 @@ class Runner:
             device=plan.device.type,
             hardware=hardware(plan.device),
             num_params=sum(p.numel() for p in model.parameters()),
-            run_dir=str(run_dir),
+            run_dir=str(run_dir.resolve()),  # absolute: any folder's show, report and resume find it
             owner=process_owner(),
             heartbeat=utcnow(),
         )
@@ -274,7 +276,7 @@ class Runner:
         """Continue a run from its last checkpoint: one killed or interrupted while training trains
         on, one killed while evaluating is evaluated. Never while another process holds the run."""
         self.store.require_writable()
-        run = self.store.get_run(run_id)
+        run = self._stored_run(run_id)
         if run.status == "finished":
             raise GenbenchError(f"run {run.id} has finished; `genbench eval {run.id}` re-evaluates it")
         if run.status in LIVE_STATUSES and not is_dead(run):
@@ -287,13 +289,13 @@ class Runner:
         set_threads(run.config.get("threads"))  # as the run was started with
         spec, bench, model, data, train_cfg, eval_cfg = self._rebuild(run, {})
         device = self.dist.setup(resolve_device(device_name), batch_size=train_cfg.batch_size)
-        metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape)
+        metrics, _ = metrics_for(self.plugins, bench, spec, data.info.shape, run.config.get("only_metrics"))
         owner = process_owner()
         if not self.store.claim(run.id, owner):
             raise GenbenchError(f"run {run.id} was just resumed by another process; `genbench runs` shows it")
         writer = self._writer(run.id)
         writer.restart(after_step=state["step"])
-        run = self.store.get_run(run.id)
+        run = self._stored_run(run.id)
         self.dist.share_run(run)
         return self._run_session(
             RunSession(
@@ -312,7 +314,7 @@ class Runner:
         ``only`` restricts scoring to those of the benchmark's metrics (e.g. ``probe-acc`` at
         another ``eval.labels``), so a cheap metric need not wait for the expensive ones."""
         self.dist.single_process("genbench eval")
-        run = self.store.get_run(run_id)
+        run = self._stored_run(run_id)
         if run.status != "finished":
             raise GenbenchError(f"run {run.id} is {run.status}: only finished runs are evaluated (resume it first)")
         parsed = parse_set(sets)
@@ -358,12 +360,18 @@ class Runner:
 
     def load_trained(self, run_id: str, settings: dict[str, str] | None = None) -> tuple[GenerativeModel, ImageData]:
         """A run's model with its final checkpoint loaded (eval-time ``settings`` applied) and its data."""
-        run = self.store.get_run(run_id)
+        run = self._stored_run(run_id)
         _, _, model, data, _, _ = self._rebuild(run, settings or {})
         model.load_state_dict(load_checkpoint(Path(run.run_dir) / "checkpoint.pt")["model"])
         return model, data
 
     # -- shared ------------------------------------------------------------------------
+
+    def _stored_run(self, run_id: str) -> Run:
+        """A stored run, its folder made absolute (rows from before absolute paths: under results_dir)."""
+        run = self.store.get_run(run_id)
+        run.run_dir = str(stored_path(run.run_dir, run.id, self.results_dir))
+        return run
 
     def _rebuild(
         self, run: Run, model_sets: dict[str, str], eval_sets: dict[str, str] | None = None
@@ -526,6 +534,7 @@ class Runner:
             reference_split=bench.reference_split,
             reference_count=bench.reference_count,
             test_count=bench.test_images.get(run.budget, 0),
+            probe_count=bench.probe_images.get(run.budget, 0),
             representation=representation_context(bench, s.data, eval_cfg),
             anomaly=anomaly_context(bench, s.data, run.config.get("data_dir"), s.metrics),
             restoration=restoration_for(bench, s.data, run.budget, s.metrics),

@@ -57,6 +57,7 @@ class TrainResult:
     loop_seconds: float  # the whole loop: adds batching, logging, checkpoints, store writes
     message: str = ""
     losses: list[tuple[int, int, dict[str, float]]] = field(default_factory=list)
+    session_images: int = 0  # images trained by this process (a resumed run's earlier ones not counted)
 
 
 class _StopFlag:
@@ -296,7 +297,10 @@ class _Loop:
             message = "nothing to train: the model has no optimizer and no state, so it saw no training images"
         step_seconds = self.timer.seconds()  # waits for the GPU's last step
         loop_seconds = time.perf_counter() - self.started
-        return TrainResult(status, self.step, self.images_seen, step_seconds, loop_seconds, message, self.losses)
+        session_images = (self.step - self.first_step) * self.batches.batch_size
+        return TrainResult(
+            status, self.step, self.images_seen, step_seconds, loop_seconds, message, self.losses, session_images
+        )
 
 
 class _StepTimer:

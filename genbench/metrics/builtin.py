@@ -158,7 +158,17 @@ def _representation_metrics() -> list[MetricSpec]:
             "genbench.metrics.probe:LinearProbe",
             "max",
             "encode",
-            ("metric", "version", "labels", "label_seed", "labelled_sha256", "reference", "probe"),
+            (
+                "metric",
+                "version",
+                "labels",
+                "label_seed",
+                "labelled_sha256",
+                "reference",
+                "reference_count",
+                "probe_images",
+                "probe",
+            ),  # fmt: skip
             "test accuracy of a logistic-regression probe on frozen encode() features of the labelled subset",
         ),
         MetricSpec(
@@ -213,6 +223,13 @@ def _translation_metrics() -> list[MetricSpec]:
                 f"translate-fd-{d}", target + "TranslationFD", "min", "translate", base + _EXTRACTOR + _REFERENCE,
                 f"Fréchet distance of {src}->{tgt} translations to real domain-{tgt} test images in a domain-{tgt} "
                 "classifier's features (not FID)",
+                options=opt,
+            ),
+            MetricSpec(
+                f"translate-domain-acc-{d}", target + "TranslationDomainAccuracy", "max", "translate",
+                base + _EXTRACTOR,
+                f"realism {src}->{tgt}: fraction of translated test images an A-vs-B domain classifier calls "
+                f"domain {tgt} (doing nothing scores about 0)",
                 options=opt,
             ),
             MetricSpec(

@@ -15,19 +15,26 @@ import numpy as np
 import torch
 
 from genbench.api.dataset import ImageData
-from genbench.api.metric import EvalContext, Metric, MetricValue
+from genbench.api.metric import EvalContext, Metric, MetricValue, report_progress
 from genbench.api.model import GenerativeModel
 from genbench.api.protocols import cached, representation_of
+from genbench.api.representation import labelled_subset
 from genbench.errors import GenbenchError
 
 PROBE = {"probe": "multinomial-logreg-lbfgs", "probe_C": 1.0, "probe_max_iter": 1000, "standardised": True}
 
 
 @torch.no_grad()
-def encode_images(model: GenerativeModel, x: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
-    """``model.encode`` of uint8 images ``x`` in batches: (N, D) float32 on the CPU."""
+def encode_images(
+    model: GenerativeModel, x: torch.Tensor, device: torch.device, batch_size: int, what: str = ""
+) -> torch.Tensor:
+    """``model.encode`` of uint8 images ``x`` in batches: (N, D) float32 on the CPU.
+
+    ``what`` names the images in progress reports (images done of all), when given."""
     model.eval()
     chunks = []
+    if what:
+        report_progress(f"probe-acc: features of {what}", 0, len(x))
     for i in range(0, len(x), batch_size):
         batch = ImageData.to_float(x[i : i + batch_size]).to(device)
         z = model.encode(batch)
@@ -38,6 +45,8 @@ def encode_images(model: GenerativeModel, x: torch.Tensor, device: torch.device,
         if not torch.isfinite(z).all():
             raise GenbenchError(f"probe-acc: {type(model).__name__}.encode returned NaN or inf")
         chunks.append(z.float().cpu())
+        if what:
+            report_progress(f"probe-acc: features of {what}", min(i + batch_size, len(x)), len(x))
     return torch.cat(chunks)
 
 
@@ -70,15 +79,33 @@ class LinearProbe(Metric):
         rep = representation_of(ctx, "probe-acc")
         x_lab, y_lab = rep.labelled_images(ctx.data)
         x_test, y_test = ctx.data.split("test")
-        f_lab = encode_images(ctx.model, x_lab, ctx.device, ctx.batch_size)
-        f_test = cached(ctx, "encode:test", lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size))
+        scaled: dict[str, Any] = {}
+        if ctx.probe_count:  # the smoke budget's probe: a class-balanced part of each set
+            classes = ctx.data.num_classes
+            if len(x_lab) > ctx.probe_count:
+                part = labelled_subset(y_lab, str(ctx.probe_count // classes * classes), rep.labelled.seed, classes)
+                x_lab, y_lab = x_lab[part.indices], y_lab[part.indices]
+            x_test, y_test = x_test[: ctx.probe_count], y_test[: ctx.probe_count]
+            scaled = {"probe_images": ctx.probe_count, "probe_labelled_count": len(x_lab)}
+        name = ctx.data.name
+        f_lab = encode_images(ctx.model, x_lab, ctx.device, ctx.batch_size, f"{len(x_lab):,} labelled {name} images")
+        f_test = cached(
+            ctx,
+            f"encode:test:{len(x_test)}",
+            lambda: encode_images(ctx.model, x_test, ctx.device, ctx.batch_size, f"{name}/test"),
+        )
+        # The fit has no progress of its own: its start and end are said, with its size.
+        task = f"probe-acc: fitting the linear probe on {len(f_lab):,} x {f_lab.shape[1]:,} features"
+        report_progress(task, 0, 1)
         accuracy = linear_probe(f_lab, y_lab, f_test, y_test)
+        report_progress(task, 1, 1)
         fingerprint: dict[str, Any] = {
             "metric": self.spec.name,
             "version": self.version,
             **rep.labelled.fingerprint(),
             "reference": f"{ctx.data.name}/test",
             "reference_count": len(x_test),
+            **scaled,
             **PROBE,
         }
         return MetricValue(accuracy, fingerprint, settings={"labels": rep.labelled.budget})

@@ -10,6 +10,12 @@
   different network: not comparable with FID).
 - ``cycle-l1-<dir>``: mean absolute pixel error (images in [0, 1]) of the round trip,
   |F(G(a)) - a| for a2b and |G(F(b)) - b| for b2a.
+- ``translate-domain-acc-<dir>``: realism as the target domain. A domain classifier (A vs B),
+  trained by genbench on both domains' real training images, reads the translated test
+  images; the value is the fraction it assigns to the target domain. Doing nothing scores
+  about 0 by construction (the classifier tells the source domain's own images apart), so
+  the ranking cannot be won by the identity; read it beside label preservation, which a
+  translator that draws any B image regardless of its input would lose.
 - ``gt-l1-<dir>``: mean absolute pixel error of the translation against the known
   counterpart, on pairs whose test images have one (the built-in recoloured pairs). For
   ``mnist2color`` the b2a answer is determined (the grey digit) while a2b's colours are one
@@ -38,10 +44,17 @@ TRANSLATION_CLASSIFIER_SHA256: dict[str, str] = {
     "digits2color-b": "e0d6292e88f683c7b6410917a9263c8f5bef4370645ed62031112a7df94af8ce",  # 0.9556
     "mnist2color-a": "450bc26ce0104169b9ced9b82a8d94479b6c928eaa14bb45e8258651f0979343",  # 0.9924
     "mnist2color-b": "8f9a895be37fa0f08bf9d68437b44753fa15e67d79581c13fd099e942644c9af",  # 0.9900
+    # A-vs-B domain classifiers (`--only domain`, torch 2.14.1, 1 CPU thread)
+    "digits2color-domain": "33445825e09ecd79bc3d6893cdb2776431e7a6c77f0e508671a5886ff54a2684",  # 1.0000
+    "mnist2color-domain": "a8d5fefe62f8f097efbc47a9dee4a4b5a9c1969c95853afb442f4190baaf558e",  # 0.9999
 }
 
 
+DOMAIN_LABEL = {"a": 0, "b": 1}  # the domain classifier's classes
+
+
 def translation_weights_path(pair: str, domain: str) -> Path:
+    """``domain``: "a" or "b" (that domain's label classifier) or "domain" (the A-vs-B classifier)."""
     return WEIGHTS_DIR / f"clf-{pair}-{domain}.pt"
 
 
@@ -135,6 +148,35 @@ class TranslationFD(_TargetClassifierMetric):
             "reference_sha256": images_sha256(ref),
         }
         return MetricValue(value, self.fingerprint(ctx, tctx, **extractor.identity(), **reference))
+
+
+class TranslationDomainAccuracy(_TranslationMetric):
+    """Fraction of translations a shipped A-vs-B domain classifier assigns to the target domain (higher is better)."""
+
+    version = 1
+
+    def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
+        super().check(data_name, shape)
+        if f"{data_name}-domain" not in TRANSLATION_CLASSIFIER_SHA256:
+            raise GenbenchError(
+                f"{self.spec.name}: no domain classifier is shipped for '{data_name}'; "
+                "train one with benchmarks/train_translation_classifiers.py --only domain"
+            )
+        self.extractor_for(data_name)  # a missing or altered weights file fails here, before training
+
+    def extractor_for(self, data_name: str) -> ClassifierExtractor:
+        key = f"{data_name}-domain"
+        return ClassifierExtractor(
+            key, path=translation_weights_path(data_name, "domain"), sha256=TRANSLATION_CLASSIFIER_SHA256.get(key)
+        )
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        tctx = self.tctx(ctx)
+        extractor = self.extractor_for(ctx.data.name)
+        logits = extractor.extract(tctx.translated(self.direction), ctx.device, "translations")["logits"]
+        target = DOMAIN_LABEL[target_domain(self.direction)]
+        value = float((logits.argmax(dim=1) == target).double().mean())
+        return MetricValue(value, self.fingerprint(ctx, tctx, **extractor.identity()))
 
 
 class CycleL1(_TranslationMetric):

@@ -38,10 +38,16 @@ def report(
     if pareto_x not in ("train_seconds", "images_seen"):
         raise GenbenchError(f"--pareto-x {pareto_x}: choose train_seconds or images_seen")
     check_out(out)  # a file given as --out: one line before the store is opened
-    store = Store(db or default_db_url(results_dir))
+    from genbench.store.db import sqlite_file
+
+    url = db or default_db_url(results_dir)
+    if (path := sqlite_file(url)) is not None and not path.exists():  # reading never creates a store
+        raise GenbenchError(f"nothing to report: there is no store at {path} (--results-dir/--db point at one)")
+    store = Store(url)
     index = write_report(store, out, dataset=dataset, metric=metric, pareto_x=pareto_x,  # type: ignore[arg-type]
-                         warn=lambda m: console.print(f"note: {m}", markup=False, highlight=False))  # fmt: skip
-    console.print(f"report: {index.resolve()}")
+                         warn=lambda m: console.print(f"note: {m}", markup=False, highlight=False, soft_wrap=True),
+                         results_dir=results_dir)  # fmt: skip
+    console.print(f"report: {index.resolve()}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

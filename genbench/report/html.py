@@ -24,6 +24,7 @@ from genbench.report.pareto import XAxis, save_pareto
 from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
 from genbench.store import Store
 from genbench.store.queries import list_runs
+from genbench.store.runs import stored_path
 from genbench.store.schema import Run
 from genbench.validate import check_name, inside
 
@@ -40,10 +41,11 @@ th { background: #f3f3f3; } td.model, td.family, th.model, th.family { text-alig
 td.model { white-space: normal; min-width: 10em; max-width: 18em; }
 td.best { font-weight: bold; background: #eef7ee; }
 .legend { font-size: 0.85em; color: #444; margin: 0.3em 0 1em 0; padding-left: 1.2em; }
-.runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1em; }
+.runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(800px, 100%), 1fr)); gap: 1em; }
 .run { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.8em; }
 .run img { max-width: 100%; image-rendering: pixelated; display: block; margin: 0.3em 0; }
-.run img.samples { width: 288px; }
+.run img.samples, .run img.translations { max-width: 100%; }  /* natural size: 64 px a cell */
+.run img.losses { width: 100%; max-width: 770px; image-rendering: auto; }  /* full width: its 10 pt text at 10 pt */
 table.meta { width: 100%; table-layout: fixed; } .meta td { overflow-wrap: anywhere; }
 .status-finished { color: #1a7f37; } .status-failed, .status-diverged { color: #b42318; }
 .status-interrupted, .status-running { color: #9a6700; }
@@ -108,17 +110,20 @@ def _safe_id(run: Run) -> bool:
         return False
 
 
-def artifact_source(run: Run, src: str | None) -> Path | None:
+def artifact_source(run: Run, src: str | None, results_dir: Path | None = None) -> Path | None:
     """The artifact file a report may copy: a PNG inside the run's own folder (``.../runs/<id>``),
-    links resolved; None otherwise. A store row names any path: it is never trusted as it is."""
+    links resolved; None otherwise. A store row names any path: it is never trusted as it is.
+
+    Rows stored before paths were absolute are relative to the folder that command ran in
+    (``results/demo/runs/<id>/samples.png``): with ``results_dir`` they are read against it."""
     if not src or not _safe_id(run) or not run.run_dir:
         return None
-    run_dir = Path(run.run_dir)
+    run_dir = Path(run.run_dir) if results_dir is None else stored_path(run.run_dir, run.id, results_dir)
     if run_dir.name != run.id:  # a run's folder is named after it: a row pointing at /etc is not
         return None
     path = Path(src)
     if not path.is_absolute():
-        path = run_dir / path
+        path = stored_path(src, run.id, results_dir) if results_dir is not None else run_dir / path
     if not inside(path, run_dir) or not path.is_file():
         return None
     try:
@@ -130,10 +135,10 @@ def artifact_source(run: Run, src: str | None) -> Path | None:
     return path.resolve()
 
 
-def _copy(run: Run, src: str | None, out: Path, name: str) -> str | None:
+def _copy(run: Run, src: str | None, out: Path, name: str, results_dir: Path | None = None) -> str | None:
     """Copy an artifact beside the page as ``img/<name>``; its relative path, or None when it is
     missing or not the run's own file (see :func:`artifact_source`)."""
-    source = artifact_source(run, src)
+    source = artifact_source(run, src, results_dir)
     if source is None:
         return None
     dest = out / "img" / name
@@ -142,10 +147,15 @@ def _copy(run: Run, src: str | None, out: Path, name: str) -> str | None:
     return f"img/{name}"
 
 
-def _run_html(run: Run, out: Path) -> str:
-    arts = {a.kind: a.path for a in run.artifacts}
-    samples = _copy(run, arts.get("samples"), out, f"{run.id}-samples.png")
-    losses = _copy(run, arts.get("loss_curve"), out, f"{run.id}-losses.png")
+def _images(run: Run) -> list[tuple[str, str]]:
+    """(kind, stored path) of every PNG artifact: samples or translations, the loss curve."""
+    return [(a.kind, a.path) for a in run.artifacts if a.path.endswith(".png")]
+
+
+def _run_html(run: Run, out: Path, results_dir: Path | None = None) -> str:
+    images = [
+        (kind, path, _copy(run, path, out, f"{run.id}-{Path(path).name}", results_dir)) for kind, path in _images(run)
+    ]
     parts = [f'<div class="run" id="run-{_e(run.id)}">']
     parts.append(f"<h3>{_e(run.model)} <span class='muted'>({_e(run.family)})</span> · run {_e(run.id)}</h3>")
     parts.append(
@@ -153,10 +163,12 @@ def _run_html(run: Run, out: Path) -> str:
         f'<span class="status-{_e(run.status)}">{_e(run.status)}</span>'
         + (f' <span class="muted">— {_e(run.message)}</span>' if run.message else "") + "</div>"
     )  # fmt: skip
-    if samples:
-        parts.append(f'<img class="samples" src="{_e(samples)}" alt="samples of run {_e(run.id)}">')
-    if losses:
-        parts.append(f'<img class="losses" src="{_e(losses)}" alt="loss curve of run {_e(run.id)}">')
+    for kind, path, src in images:
+        css = "losses" if kind == "loss_curve" else "translations" if Path(path).stem == "translations" else "samples"
+        if src is None:  # said where it was looked for, so a reader knows what is missing
+            parts.append(f'<div class="muted">{_e(kind)}: image missing at {_e(path)}</div>')
+        else:
+            parts.append(f'<img class="{css}" src="{_e(src)}" alt="{_e(kind)} of run {_e(run.id)}">')
     if run.metrics:
         settings = {", ".join(f"{k}={v}" for k, v in m.settings.items()) for m in run.metrics}
         if len(settings) == 1:  # one evaluation: its settings once, above the values
@@ -214,12 +226,15 @@ def write_report(
     metric: str | None = None,
     pareto_x: XAxis = "train_seconds",
     warn: Callable[[str], None] = lambda m: None,
+    results_dir: Path | None = None,
 ) -> Path:
     """Write ``out/index.html`` (and ``out/img/``, ``out/pareto/``); returns the page's path.
 
     The report is built in a temporary folder beside ``out``, then each file is moved into
     ``out`` with an atomic rename, the page last: a reader sees the old report or the new one,
-    never a half-written file. Files of ``out`` that the report does not write are left alone."""
+    never a half-written file. Files of ``out`` that the report does not write are left alone.
+    Every PNG artifact of every run is copied; each one that is not is named through ``warn``
+    and on the page. ``results_dir`` reads artifact rows stored relative (before paths were absolute)."""
     out = check_out(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -227,7 +242,7 @@ def write_report(
     except OSError as exc:
         raise GenbenchError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     try:
-        _build(store, stage, dataset=dataset, metric=metric, pareto_x=pareto_x, warn=warn)
+        _build(store, stage, dataset=dataset, metric=metric, pareto_x=pareto_x, warn=warn, results_dir=results_dir)
         _move_into(stage, out)
     except OSError as exc:
         raise GenbenchError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
@@ -249,7 +264,14 @@ def _move_into(stage: Path, out: Path) -> None:
 
 
 def _build(
-    store: Store, out: Path, *, dataset: str | None, metric: str | None, pareto_x: XAxis, warn: Callable[[str], None]
+    store: Store,
+    out: Path,
+    *,
+    dataset: str | None,
+    metric: str | None,
+    pareto_x: XAxis,
+    warn: Callable[[str], None],
+    results_dir: Path | None = None,
 ) -> None:
     """Write the report's files into ``out`` (a fresh folder)."""
     boards = build_boards(store, dataset=dataset, metric=metric)
@@ -262,8 +284,10 @@ def _build(
     for r in runs:
         if not _safe_id(r):
             warn(f"run {r.id!r}: not a safe id, its images are left out of the report")
-        elif any(artifact_source(r, a.path) is None for a in r.artifacts if a.kind in ("samples", "loss_curve")):
-            warn(f"run {r.id}: an image artifact is missing or not a PNG inside {r.run_dir}; left out of the report")
+        elif left_out := [
+            f"{kind} {path}" for kind, path in _images(r) if artifact_source(r, path, results_dir) is None
+        ]:
+            warn(f"run {r.id}: image missing or not a PNG inside its run folder, left out: {', '.join(left_out)}")
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     families = sorted({r.family for r in runs})
     toc = "".join(f'<li><a href="#board-{i}">{_e(b.title)} ({_e(b.dataset)})</a></li>' for i, b in enumerate(boards))
@@ -279,7 +303,7 @@ families: {_e(", ".join(families) or "none")} · {len(boards)} leaderboards</p>
 {"".join(sections) if sections else "<p>No finished runs yet.</p>"}
 <h2 id="runs">Runs</h2>
 <div class="runs">
-{"".join(_run_html(r, out) for r in runs)}
+{"".join(_run_html(r, out, results_dir) for r in runs)}
 </div>
 </body></html>
 """

@@ -12,6 +12,7 @@ from genbench.api.model import GenerativeModel
 from genbench.api.restoration import restoration_context
 
 GRID_COLUMNS = 8
+LABEL_PT = 10  # axis, tick and legend text of the plots, at the size the report shows them
 MIN_CELL_PX = 64  # each sample is upscaled (nearest neighbour) to at least this many pixels a side
 SEPARATOR_RGB = (214, 39, 40)  # red: never mistaken for a grey sample or a black/white background
 SEPARATOR_PX = 2
@@ -142,16 +143,18 @@ def save_loss_curve(points: dict[str, list[tuple[int, float]]], path: Path, titl
     import matplotlib.pyplot as plt
 
     panels = loss_panels({k: v for k, v in points.items() if v})
+    # 7 inches at 110 dpi is 770 px: the report shows it at that width, so 10 pt text reads as 10 pt.
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels) + 0.8), dpi=110, sharex=True, squeeze=False)
     for ax, (kind, names) in zip(axes[:, 0], panels):
         for name in names:
             xs, ys = zip(*points[name])
-            ax.plot(xs, ys, label=name, linewidth=1.2)
-        ax.set_ylabel(kind)
+            ax.plot(xs, ys, label=name, linewidth=1.4)
+        ax.set_ylabel(kind, fontsize=LABEL_PT)
+        ax.tick_params(labelsize=LABEL_PT)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    axes[-1, 0].set_xlabel("images seen")
-    axes[0, 0].set_title(title, fontsize=10)
+        ax.legend(fontsize=LABEL_PT, loc="best")
+    axes[-1, 0].set_xlabel("images seen", fontsize=LABEL_PT)
+    axes[0, 0].set_title(title, fontsize=LABEL_PT + 1)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -23,6 +23,10 @@ from genbench.store import Store
 from genbench.store.queries import finished_metric_values
 from genbench.store.schema import MetricRecord, Run
 
+# Beside a row's model when one of its runs carries a warning (run.message "warning: ..."):
+# the guards' (genbench/engine/guard.py) or a model's training warning.
+WARNED_MARK = "(!)"
+
 # Engine settings that change how the work is chunked or logged, never what is measured.
 MEMORY_ONLY = {"train": ("log_every", "checkpoint_every"), "eval": ("batch_size",)}
 
@@ -87,11 +91,13 @@ class Row:
     devices: set[str] = field(default_factory=set)
     nfe: int | None = None  # network evaluations per sample, when the model can say
     shown: dict[str, Any] = field(default_factory=dict)  # the settings printed beside the model name
+    warned: list[str] = field(default_factory=list)  # runs of the row that carry a warning (`genbench show`)
 
     @property
     def label(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.shown.items())
-        return f"{self.model} ({extra})" if extra else self.model
+        mark = f" {WARNED_MARK}" if self.warned else ""
+        return (f"{self.model} ({extra})" if extra else self.model) + mark
 
     def value(self, column: Column) -> Cell | None:
         return self.cells.get(column.key)
@@ -287,6 +293,8 @@ def build_boards(
             row.images_seen.append(run.images_seen)
             row.train_seconds.append(run.train_seconds)  # training only: wall_seconds includes the evaluation
             row.devices.add(run.device)
+            if (run.message or "").startswith("warning:"):
+                row.warned.append(run.id)
 
     out = []
     for board in boards.values():

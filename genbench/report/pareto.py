@@ -13,7 +13,9 @@ from typing import Literal
 from genbench.report.leaderboard import Board, Column
 
 XAxis = Literal["train_seconds", "images_seen"]
-_MARKERS = "osD^v<>PXh*p"
+# Markers told apart at a glance, given in this order to the models of one family (which share a colour).
+_MARKERS = "os^DXPv*"
+LEGEND_PT = 10
 
 
 def pareto_points(board: Board, col: Column, x: XAxis = "train_seconds") -> list[tuple[float, float, str, str, str]]:
@@ -40,6 +42,15 @@ def pareto_front(points: list[tuple[float, float]], direction: str) -> list[tupl
     return front
 
 
+def model_markers(family_labels: list[tuple[str, str]]) -> dict[str, str]:
+    """A marker per row label: the models of one family (one colour) get distinct shapes in order."""
+    markers: dict[str, str] = {}
+    for family in sorted({f for f, _ in family_labels}):
+        in_family = sorted({label for f, label in family_labels if f == family})
+        markers.update({label: _MARKERS[i % len(_MARKERS)] for i, label in enumerate(in_family)})
+    return markers
+
+
 def save_pareto(board: Board, path: Path, *, metric: str | None = None, x: XAxis = "train_seconds") -> Path | None:
     """Write the plot as PNG; None when the column has no values."""
     col = board.column(metric)
@@ -56,11 +67,11 @@ def save_pareto(board: Board, path: Path, *, metric: str | None = None, x: XAxis
     families = sorted({p[2] for p in points})
     labels = sorted({p[3] for p in points})
     colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(families)}
-    markers = {m: _MARKERS[i % len(_MARKERS)] for i, m in enumerate(labels)}
+    markers = model_markers([(p[2], p[3]) for p in points])
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     for label in labels:
         pts = [p for p in points if p[3] == label]
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=colours[pts[0][2]], marker=markers[label], s=60,
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=colours[pts[0][2]], marker=markers[label], s=70,
                    label=f"{label} ({pts[0][2]})", edgecolor="black", linewidth=0.5, zorder=3)  # fmt: skip
     front = pareto_front([(p[0], p[1]) for p in points], col.direction)
     if len(front) > 1:
@@ -75,9 +86,10 @@ def save_pareto(board: Board, path: Path, *, metric: str | None = None, x: XAxis
     ax.set_title(f"{board.title}: {col.key} against {'training time' if x == 'train_seconds' else 'images seen'}",
                  fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    # Beside the axes, so that 10 pt names never hide a point.
+    ax.legend(fontsize=LEGEND_PT, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path

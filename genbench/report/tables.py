@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from genbench.report.escape import csv_cell, md_cell, md_line
-from genbench.report.leaderboard import Board, Column, Row
+from genbench.report.leaderboard import WARNED_MARK, Board, Column, Row
 
 NA = "n/a"  # the model cannot give this metric
 MISSING = "–"  # it could, but no value is stored (skipped or not evaluated)
@@ -73,6 +73,11 @@ def legend_lines(board: Board) -> list[str]:
         f"mean ± std over seeds; {NA}: the model lacks the capability; {MISSING}: not measured; NFE: network "
         "evaluations per sample; train time: seconds in training steps, evaluation excluded"
     )
+    warned = [run_id for row in board.rows for run_id in row.warned]
+    if warned:
+        lines.append(
+            f"{WARNED_MARK}: a run of this row carries a warning; `genbench show RUN` says what ({', '.join(warned)})"
+        )
     return lines
 
 

@@ -8,6 +8,7 @@ import torch
 
 from genbench.api.dataset import ImageData
 from genbench.api.model import GenerativeModel
+from genbench.report.images import grid_image
 
 
 @torch.no_grad()
@@ -19,13 +20,16 @@ def save_translation_grid(
     Inputs, translations and cycle reconstructions side by side, in both directions. The
     first ``n`` test images of each domain, so grids of two runs on one dataset compare.
     """
-    from torchvision.utils import save_image
-
     model.to(device).eval()
     rows = []
     for direction, back, x in (("a2b", "b2a", data.test_x), ("b2a", "a2b", data.test_b_x)):
         src = ImageData.to_float(x[:n]).to(device)  # type: ignore[index]
         out = model.translate(src, direction).float().clamp(0, 1)
         rows += [src, out, model.translate(out, back).float().clamp(0, 1)]
-    save_image(torch.cat(rows).cpu(), path, nrow=n, padding=1, pad_value=0.5)
+    x = torch.cat(rows).cpu()
+    # Upscaled to MIN_CELL_PX a cell (an 8x8 digit was 8 px), each row named by what it shows.
+    grid_image(x, title=f"{data.name}: translations and cycles", row_labels=ROW_LABELS, columns=n).save(path)
     return path
+
+
+ROW_LABELS = ["A (input)", "A -> B", "A -> B -> A", "B (input)", "B -> A", "B -> A -> B"]

@@ -42,6 +42,21 @@ def default_db_url(results_dir: str | Path) -> str:
     return os.environ.get("GENBENCH_DB") or f"sqlite:///{Path(results_dir) / 'genbench.db'}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of an ``sqlite:///PATH`` URL (None for other databases and in-memory SQLite)."""
+    if url.startswith("sqlite:///") and "?" not in url and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
+def runs_command(display_url: str) -> str:
+    """The command that lists the runs of the store at ``display_url`` (for messages)."""
+    path = sqlite_file(display_url)
+    if path is not None and path.name == "genbench.db" and not os.environ.get("GENBENCH_DB"):
+        return "genbench runs" if path.parent == Path("results") else f"genbench runs --results-dir {path.parent}"
+    return f"genbench runs --db {display_url}"
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
@@ -272,7 +287,9 @@ class Store:
                 elif len(matches) > 1:
                     raise GenbenchError(f"run id '{run_id}' is ambiguous: give more characters")
             if run is None:
-                raise GenbenchError(f"no run '{run_id}' in {self.display_url}; `genbench runs` lists them")
+                raise GenbenchError(
+                    f"no run '{run_id}' in {self.display_url}; `{runs_command(self.display_url)}` lists them"
+                )
             # Load relationships before the session closes.
             run.metrics, run.artifacts  # noqa: B018
             return run

@@ -73,7 +73,7 @@ class RunWriter:
             row = s.get(Run, self.run_id)
             row.steps, row.images_seen, row.heartbeat = step, images_seen, utcnow()
             if not any(a.kind == "checkpoint" for a in row.artifacts):
-                s.add(Artifact(run_id=self.run_id, kind="checkpoint", path=str(path)))
+                s.add(Artifact(run_id=self.run_id, kind="checkpoint", path=str(Path(path).resolve())))
         self.pending.clear()
 
     # -- end of a session ----------------------------------------------------------------
@@ -163,8 +163,27 @@ def _add_scores(s: Session, run_id: str, scores: Sequence[Score]) -> None:
 
 
 def _add_artifacts(s: Session, run_id: str, artifacts: Iterable[tuple[str, Path]]) -> None:
+    """Artifacts are stored with absolute paths, so any folder's `show` and `report` find them."""
     stored = {(a.kind, a.path) for a in s.scalars(select(Artifact).where(Artifact.run_id == run_id))}
     for kind, path in artifacts:
-        if (kind, str(path)) not in stored:
-            s.add(Artifact(run_id=run_id, kind=kind, path=str(path)))
-            stored.add((kind, str(path)))
+        absolute = str(Path(path).resolve())
+        if (kind, absolute) not in stored:
+            s.add(Artifact(run_id=run_id, kind=kind, path=absolute))
+            stored.add((kind, absolute))
+
+
+def stored_path(path: str, run_id: str, results_dir: Path) -> Path:
+    """Where a stored run folder or artifact path is on this machine.
+
+    Paths are stored absolute. Rows written before that hold a path relative to the folder the
+    command ran in (``results/demo/runs/<id>/samples.png``): it is read against ``results_dir``,
+    the results folder that holds ``runs/<id>/``.
+    """
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    parts = p.parts
+    for i in range(len(parts) - 1):
+        if parts[i] == "runs" and parts[i + 1] == run_id:
+            return (Path(results_dir) / Path(*parts[i:])).resolve()
+    return (Path(results_dir) / p).resolve()

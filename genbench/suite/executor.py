@@ -53,11 +53,22 @@ class SuiteProgress:
     failed_logs: list[tuple[str, str]] = field(default_factory=list)  # (label, log file) of each failed job
 
     def eta(self) -> float | None:
-        """Seconds left: mean job time so far, spread over the worker slots."""
+        """Seconds left, spread over the worker slots.
+
+        A job's expected time is the mean of the finished ones and of the running ones already
+        past that mean (the first to finish are the quick ones: their mean alone undercounts). A
+        running job that has trained part of its budget needs at least as long again per part;
+        queued jobs take the expected time each.
+        """
         if not self.durations:
             return None
         mean = sum(self.durations) / len(self.durations)
-        left = self.queued * mean + sum(max(mean - elapsed, mean * (1 - frac)) for _, frac, elapsed in self.running)
+        longer = [elapsed for _, _, elapsed in self.running if elapsed > mean]
+        expected = (sum(self.durations) + sum(longer)) / (len(self.durations) + len(longer))
+        left = self.queued * expected
+        for _, frac, elapsed in self.running:
+            training = elapsed * (1 - frac) / frac if 0 < frac < 1 else 0.0
+            left += max(training, expected - elapsed, 0.0)
         return left / max(1, self.jobs)
 
 

@@ -154,7 +154,8 @@ def reference_features(extractor: FeatureExtractor, ctx: EvalContext) -> dict[st
             stored = torch.load(path, map_location="cpu", weights_only=True)
             if stored.get("key") == key:
                 tensors = stored["tensors"]
-                fresh = extractor.extract(x[:SPOT_CHECK], ctx.device, what)
+                # Said as what it is: a check of the cache on a few images, not the whole set.
+                fresh = extractor.extract(x[:SPOT_CHECK], ctx.device, f"{what} (cache check, {len(x):,} cached)")
                 if all(_agrees(tensors[name][:SPOT_CHECK], fresh[name]) for name in fresh):
                     return tensors
         except Exception:  # a damaged cache file is recomputed, never trusted

@@ -120,7 +120,13 @@ def test_cyclegan_and_identity_run_through_the_engine(tmp_path) -> None:
     assert cg.run.status == "finished" and cg.run.images_seen == 2048
     names = {s.name for s in cg.scores}
     for d in ("a2b", "b2a"):
-        assert {f"translate-acc-{d}", f"translate-fd-{d}", f"cycle-l1-{d}", f"gt-l1-{d}"} <= names
+        assert {
+            f"translate-acc-{d}",
+            f"translate-domain-acc-{d}",
+            f"translate-fd-{d}",
+            f"cycle-l1-{d}",
+            f"gt-l1-{d}",
+        } <= names
     assert any(a.path.endswith("translations.png") for a in cg.run.artifacts)
 
     ident = runner.run(RunRequest("cyclegan", "digits2color", model="identity", budget="smoke"))
@@ -128,6 +134,8 @@ def test_cyclegan_and_identity_run_through_the_engine(tmp_path) -> None:
     assert "nothing to train" in (ident.run.message or "")
     scores = {s.name: s.value for s in ident.scores}
     assert scores["cycle-l1-a2b"] == 0.0 and scores["cycle-l1-b2a"] == 0.0
+    # Doing nothing cannot pass for the other domain: the domain classifier sees its source domain.
+    assert scores["translate-domain-acc-a2b"] < 0.02 and scores["translate-domain-acc-b2a"] < 0.02
     # The stored parameter-free model re-evaluates like any other run.
     again = {s.name: s.value for s in runner.evaluate(ident.run.id, []).scores}
     assert again == scores

@@ -35,8 +35,10 @@ def zero_init(module: nn.Module) -> nn.Module:
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Transformer sinusoidal embedding of integer timesteps: (B,) -> (B, dim) (Vaswani et al. 2017)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / (half - 1))
-    args = t.float()[:, None] * freqs[None]  # (B, half)
+    # The default float dtype: float32, or float64 when a test asks for machine-independent values.
+    dtype = torch.get_default_dtype()
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=dtype) / (half - 1))
+    args = t.to(dtype)[:, None] * freqs[None]  # (B, half)
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 

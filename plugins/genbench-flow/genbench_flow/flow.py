@@ -16,6 +16,7 @@ import math
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genbench.api import randint_tensor, randn_tensor
@@ -30,7 +31,7 @@ from genbench_flow.dequantization import (
     preprocess,
     to_image,
 )
-from genbench_flow.layers import Split, gaussian_log_prob
+from genbench_flow.layers import AffineCoupling, Split, gaussian_log_prob
 
 # Sampling clamps every intermediate value to ±SAMPLE_BOUND. On the path of real data the values
 # stay within about ±20; a draw from the tail of the prior through an undertrained flow can be
@@ -89,6 +90,7 @@ class FlowModel(GenerativeModel):
     logit_alpha: float = 0.05
     learned_top_prior: bool = True
     conditional: bool = False  # class-conditional top prior (``cglow``)
+    coupling_classes: int = 0  # > 0: coupling networks read the one-hot label (``cglow``'s class_couplings)
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__(config, info)
@@ -104,10 +106,16 @@ class FlowModel(GenerativeModel):
         c = top_shape[0]
         # Glow's "learntop": a learned mean and log-std per position, zero at the start (= N(0, I)).
         self.top_prior = nn.Parameter(torch.zeros(1, 2 * c, *top_shape[1:])) if self.learned_top_prior else None
-        # Glow's y-conditioned prior: a zero-initialised linear map of the one-hot label, per channel.
-        self.class_prior = nn.Embedding(self.info.num_classes, 2 * c) if self.conditional else None
-        if self.class_prior is not None:
-            nn.init.zeros_(self.class_prior.weight)
+        # Glow's y-conditioned prior ("ycond"): mean and log-std shifted by a zero-initialised linear
+        # map of the one-hot label (an embedding), here per position, not only per channel.
+        self.class_prior = nn.Embedding(self.info.num_classes, 2 * math.prod(top_shape)) if self.conditional else None
+        # Glow's auxiliary classifier ("weight_y"): logits from the top latent's spatial mean.
+        self.class_head = nn.Linear(c, self.info.num_classes) if self.conditional else None
+        for layer in (self.class_prior, self.class_head):
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+        if self.class_head is not None:
+            nn.init.zeros_(self.class_head.bias)
 
     @staticmethod
     def check_levels(levels: int, info: DataInfo) -> None:
@@ -129,22 +137,31 @@ class FlowModel(GenerativeModel):
         else:
             h = self.top_prior.to(ref.dtype).expand(n, -1, -1, -1)
         if self.class_prior is not None and labels is not None:
-            h = h + self.class_prior(labels).to(ref.dtype).view(n, 2 * c, 1, 1)
+            h = h + self.class_prior(labels).to(ref.dtype).view(n, 2 * c, *self.top_shape[1:])
         return h[:, :c], h[:, c:]
 
     # -- the flow -----------------------------------------------------------------------
 
-    def flow_forward(self, y: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """y (B, C, H, W) -> (latents, Σ log|det|, Σ log p of the factored-out latents), top latent last."""
+    def flow_forward(
+        self, y: torch.Tensor, labels: torch.Tensor | None = None, *, all_classes: bool = False
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """y (B, C, H, W) -> (latents, Σ log|det|, Σ log p of the factored-out latents), top latent last.
+
+        Class-conditional split priors (cglow) read ``labels``; with ``all_classes`` the last
+        term is (K, B), one row per class, where any split prior depends on the class.
+        """
         logdet = y.new_zeros(y.shape[0])
         log_pz = y.new_zeros(y.shape[0])
         latents = []
         h = y
         for layer in self.layers:
             if isinstance(layer, Split):
-                h, z, log_p = layer(h)
+                h, z, log_p = layer(h, labels, all_classes=all_classes)
                 latents.append(z)
                 log_pz = log_pz + log_p
+            elif isinstance(layer, AffineCoupling) and self.coupling_classes:
+                h, ld = layer(h, self._label_map(labels, h))
+                logdet = logdet + ld
             else:
                 h, ld = layer(h)
                 logdet = logdet + ld
@@ -159,6 +176,7 @@ class FlowModel(GenerativeModel):
         noise: list[torch.Tensor] | None = None,
         temperature: float = 1.0,
         bound: float | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The top latent back to y (B, C, H, W).
 
@@ -172,37 +190,73 @@ class FlowModel(GenerativeModel):
         for layer in reversed(self.layers):
             if isinstance(layer, Split):
                 z2 = given.pop(0) if given else None
-                h = layer.inverse(h, z2, temperature=temperature, noise=next(splits, None))
+                h = layer.inverse(h, z2, temperature=temperature, noise=next(splits, None), labels=labels)
+            elif isinstance(layer, AffineCoupling) and self.coupling_classes:
+                h = layer.inverse(h, self._label_map(labels, h))
             else:
                 h = layer.inverse(h)
             if bound is not None:
                 h = h.clamp(-bound, bound)
         return h
 
+    def _label_map(self, labels: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """The one-hot label as constant channels (B, K, H, W) for class-conditioned couplings;
+        zeros without labels (``encode``: the map with no class given)."""
+        if labels is None:
+            return like.new_zeros(like.shape[0], self.coupling_classes, *like.shape[2:])
+        onehot = F.one_hot(labels, self.coupling_classes).to(like.dtype)  # (B, K)
+        return onehot[:, :, None, None].expand(-1, -1, *like.shape[2:])
+
     def log_density(self, y: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """log p(y) of the flow in nats, (B,). Without labels a conditional flow marginalises them."""
-        latents, logdet, log_pz = self.flow_forward(y)
+        return self.log_density_and_top(y, labels)[0]
+
+    def log_density_and_top(
+        self, y: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(y) in nats (B,) and the top latent (B, C, H, W) it was computed from."""
+        marginal = self.class_prior is not None and labels is None
+        if marginal and self.coupling_classes:
+            # The whole map depends on the class: one pass per class, then log Σ_c p(c) p(y | c).
+            per_class = []
+            for c in range(self.info.num_classes):
+                lab = torch.full((y.shape[0],), c, dtype=torch.long, device=y.device)
+                per_class.append(self.log_density_and_top(y, lab)[0])
+            log_p = torch.logsumexp(torch.stack(per_class), dim=0) - math.log(self.info.num_classes)
+            return log_p, y.new_zeros(0)
+        latents, logdet, log_pz = self.flow_forward(y, labels, all_classes=marginal)
         top = latents[-1]
         b = y.shape[0]
-        if self.class_prior is not None and labels is None:
-            # log p(z) = log Σ_c p(c) p(z | c) with a uniform p(c).
+        if marginal:
+            # log p(z) = log Σ_c p(c) p(z | c) with a uniform p(c); the split priors' terms are
+            # per class too where they depend on it, (K, B), else (B,) and the same for all.
             per_class = []
             for c in range(self.info.num_classes):
                 lab = torch.full((b,), c, dtype=torch.long, device=y.device)
                 per_class.append(gaussian_log_prob(top, *self._top_params(b, lab, y)))
-            log_top = torch.logsumexp(torch.stack(per_class), dim=0) - math.log(self.info.num_classes)
-        else:
-            log_top = gaussian_log_prob(top, *self._top_params(b, labels, y))
-        return log_top + log_pz + logdet
+            joint = torch.stack(per_class) + log_pz  # (K, B)
+            return torch.logsumexp(joint, dim=0) - math.log(self.info.num_classes) + logdet, top
+        log_top = gaussian_log_prob(top, *self._top_params(b, labels, y))
+        return log_top + log_pz + logdet, top
+
+    def class_logits(self, top: torch.Tensor) -> torch.Tensor:
+        """The auxiliary classifier's logits (B, num_classes) from the top latent (B, C, H, W)."""
+        assert self.class_head is not None
+        return self.class_head(top.mean(dim=(2, 3)))
 
     def log_prob_bound(
         self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """One-draw estimate of the dequantisation bound on log P(k) in nats, (B,)."""
+        return self._bound_and_top(x, labels, generator)[0]
+
+    def _bound_and_top(
+        self, x: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         u, log_q = self.dequantizer(x, generator)  # u in [0, 1)^D, (B,)
         y, log_dy_du = preprocess(u, self.preprocessing, self.logit_alpha)
-        log_p_u = self.log_density(y, labels) + log_dy_du
-        return discrete_log_prob_from_density(log_p_u - log_q, self.num_dims)
+        log_p_y, top = self.log_density_and_top(y, labels)
+        return discrete_log_prob_from_density(log_p_y + log_dy_du - log_q, self.num_dims), top
 
     # -- training -------------------------------------------------------------------------
 
@@ -219,10 +273,18 @@ class FlowModel(GenerativeModel):
             group["lr"] = cfg.lr * scale
         labels = batch.y if self.conditional else None
         with ctx.autocast():
-            log_p = self.log_prob_bound(batch.x, labels)
+            log_p, top = self._bound_and_top(batch.x, labels)
         bits = -log_p.float().mean() / (self.num_dims * math.log(2))  # bits/dim of the bound
-        ctx.optimize(bits, "flow")
-        return {"loss": bits.detach()}
+        out = {"loss": bits.detach()}
+        weight_y = float(getattr(cfg, "weight_y", 0.0))
+        if self.class_head is not None and labels is not None and weight_y > 0:
+            # Glow's code: loss = bits_x + weight_y * bits_y, bits_y the classifier's cross-entropy in bits.
+            bits_y = F.cross_entropy(self.class_logits(top.float()), labels) / math.log(2)
+            out["bits_y"] = bits_y.detach()
+            ctx.optimize(bits + weight_y * bits_y, "flow")
+        else:
+            ctx.optimize(bits, "flow")
+        return out
 
     # -- capabilities ---------------------------------------------------------------------
 
@@ -245,7 +307,7 @@ class FlowModel(GenerativeModel):
         top = mean + t * torch.exp(logs) * randn_tensor(tuple(mean.shape), generator=generator, device=device)
         # One noise tensor per Split, top-down, always drawn so a seed gives the same noise at any T.
         noise = [randn_tensor((n, *shape), generator=generator, device=device) for shape in reversed(self.split_shapes)]
-        return self.flow_inverse(top, noise=noise, temperature=t, bound=SAMPLE_BOUND)
+        return self.flow_inverse(top, noise=noise, temperature=t, bound=SAMPLE_BOUND, labels=labels)
 
     @torch.no_grad()
     def sample(

@@ -131,26 +131,56 @@ class Split(nn.Module):
     ``forward(x) -> (x1, z2, log p(z2 | x1))``: x1 (the first half) flows on, z2 is a latent.
     With ``learned_prior`` z2 ~ N(μ(x1), σ(x1)²) from a zero-initialised 3x3 convolution of x1
     (Glow's split2d prior); otherwise z2 ~ N(0, I) (RealNVP). ``inverse(x1, z2)`` draws z2 from
-    the prior at ``temperature`` when z2 is None.
+    the prior at ``temperature`` when z2 is None. With ``num_classes`` the prior's mean and
+    log-std are also shifted per position by a zero-initialised linear map of the one-hot label
+    (cglow), and ``labels`` pick the class; ``all_classes=True`` returns log p for every class, (K, B).
     """
 
-    def __init__(self, channels: int, *, learned_prior: bool) -> None:
+    def __init__(
+        self, channels: int, *, learned_prior: bool, num_classes: int = 0, size: tuple[int, int] = (0, 0)
+    ) -> None:
         super().__init__()
         self.half = channels // 2
         self.prior = ZeroConv2d(self.half, 2 * (channels - self.half)) if learned_prior else None
+        self.out_channels = channels - self.half
+        self.class_prior: nn.Embedding | None = None
+        if num_classes:  # ``size``: (H, W) of the latent, for the per-position shift
+            self.class_prior = nn.Embedding(num_classes, 2 * self.out_channels * size[0] * size[1])
+            nn.init.zeros_(self.class_prior.weight)
 
-    def prior_params(self, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-std of z2 given x1, each (B, C - C/2, H, W)."""
+    def _class_shift(self, labels: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The class's shift of (mean, log-std), each (B or K, C2, H, W), or None."""
+        if self.class_prior is None:
+            return None
+        h = self.class_prior.weight if labels is None else self.class_prior(labels)
+        h = h.to(like.dtype).view(h.shape[0], 2 * self.out_channels, *like.shape[2:])
+        return h[:, : self.out_channels], h[:, self.out_channels :]
+
+    def prior_params(self, x1: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-std of z2 given x1 (and the label), each (B, C - C/2, H, W)."""
         if self.prior is None:
             shape = (x1.shape[0], self.half, *x1.shape[2:])  # channels are even wherever we split
             zeros = x1.new_zeros(shape)
-            return zeros, zeros
-        mean, logs = self.prior(x1).chunk(2, dim=1)
+            mean, logs = zeros, zeros
+        else:
+            mean, logs = self.prior(x1).chunk(2, dim=1)
+        if labels is not None and self.class_prior is not None:
+            shift = self._class_shift(labels, x1)
+            assert shift is not None
+            mean, logs = mean + shift[0], logs + shift[1]
         return mean, logs
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None, *, all_classes: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x1, z2 = x[:, : self.half], x[:, self.half :]
-        mean, logs = self.prior_params(x1)
+        if all_classes and self.class_prior is not None:
+            mean, logs = self.prior_params(x1)
+            shift = self._class_shift(None, x1)
+            assert shift is not None
+            per_class = [gaussian_log_prob(z2, mean + m, logs + s) for m, s in zip(shift[0], shift[1])]
+            return x1, z2, torch.stack(per_class)  # (K, B)
+        mean, logs = self.prior_params(x1, labels)
         return x1, z2, gaussian_log_prob(z2, mean, logs)
 
     def inverse(
@@ -160,9 +190,10 @@ class Split(nn.Module):
         *,
         temperature: float = 1.0,
         noise: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if z2 is None:
-            mean, logs = self.prior_params(x1)
+            mean, logs = self.prior_params(x1, labels)
             eps = torch.zeros_like(mean) if noise is None else noise
             z2 = mean + temperature * torch.exp(logs) * eps
         return torch.cat([x1, z2], dim=1)

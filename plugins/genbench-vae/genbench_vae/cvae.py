@@ -44,7 +44,7 @@ class CVAE(VAE):
     def _condition(self, y: torch.Tensor | None) -> torch.Tensor:
         if y is None:
             raise ValueError("cvae models P(x|y): pass the labels y")
-        return F.one_hot(y.long(), self.info.num_classes).float()  # (B, num_classes)
+        return F.one_hot(y.long(), self.info.num_classes).to(torch.get_default_dtype())  # (B, num_classes)
 
     def _sample_condition(
         self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, device: torch.device

@@ -60,6 +60,11 @@ class VAEConfig:
     sample_mode: Literal["mode", "median", "mean", "draw"] = eval_setting("mode", "what sample() shows of p(x|z)")
 
 
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """AMP's half-precision outputs as float32; float64 (tests that need machine-independent values) kept."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mean, exp(logvar)) summed over the last dimension."""
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mean) ** 2 * torch.exp(-logvar)).sum(-1)
@@ -115,15 +120,15 @@ class VAE(GenerativeModel):
     def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): mean and log-variance, (B, latent) each, in float32."""
         mean, logvar = self.encoder(x)
-        return mean.float(), logvar.float().clamp(LOGVAR_MIN, LOGVAR_MAX)
+        return at_least_float32(mean), at_least_float32(logvar).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def _decode(self, z: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """p(x|z): logistic location and log-scale per sub-pixel, (B, C, H, W) each, in float32."""
         loc, log_scale = self.decoder(z, cond)
         # A smooth bound with slope 1 at the centre: a zero network output means mid-grey.
         half = (LOC_MAX - LOC_MIN) / 2
-        loc = (LOC_MIN + LOC_MAX) / 2 + half * torch.tanh(loc.float() / half)
-        return loc, log_scale.float().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+        loc = (LOC_MIN + LOC_MAX) / 2 + half * torch.tanh(at_least_float32(loc) / half)
+        return loc, at_least_float32(log_scale).clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
     def _neg_elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One-sample reconstruction term -log p(x|z) and analytic KL(q(z|x) || p(z)), (B,) nats each."""
