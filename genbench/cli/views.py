@@ -425,6 +425,7 @@ def benchmarks(format: FormatOpt = ListFormat.table) -> None:
                 "benchmark": b.name, "version": b.version, "dataset": b.dataset,
                 "budgets": {k: {"images": v, "eval_samples": b.num_samples[k]} for k, v in b.budgets.items()},
                 "metrics": list(b.metrics), "optional_metrics": list(b.optional_metrics), "description": b.description,
+                "degradation": b.degradation,
             }
             for b in p.benchmarks.values()
         ]  # fmt: skip
@@ -442,6 +443,11 @@ def benchmarks(format: FormatOpt = ListFormat.table) -> None:
     for b in ordered:
         needed = f"required {', '.join(b.metrics)}; " if b.metrics else ""
         output.console.print(f"{b.name} metrics: {needed}when the model can: {', '.join(b.optional_metrics) or '-'}")
+        if b.degradation:
+            params = ", ".join(f"{k} {v}" for k, v in b.degradation.items() if k != "op")
+            output.console.print(
+                f"{b.name} restores: {b.degradation['op']} ({params}), {b.restore_samples} samples each"
+            )
 
 
 def datasets(format: FormatOpt = ListFormat.table) -> None:

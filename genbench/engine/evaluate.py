@@ -14,6 +14,7 @@ from genbench.api.metric import _ACTIVE, Metric, Score, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.api.protocols import ProtocolContext
 from genbench.api.representation import RepresentationContext
+from genbench.api.restoration import RestorationContext
 from genbench.benchmarks import Benchmark
 from genbench.config import EvalConfig
 from genbench.engine.build import build_metric
@@ -116,6 +117,7 @@ def evaluate(
     probe_count: int = 0,
     representation: RepresentationContext | None = None,
     anomaly: AnomalyContext | None = None,
+    restoration: RestorationContext | None = None,
     dist: Distribution = ONE_PROCESS,
 ) -> list[Score]:
     """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
@@ -129,7 +131,7 @@ def evaluate(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
         probe_count=probe_count,
-        representation=representation, anomaly=anomaly,
+        representation=representation, anomaly=anomaly, restoration=restoration,
     )  # fmt: skip
     ctx.progress = progress
     settings = eval_fields(model.config)

@@ -28,6 +28,7 @@ def genbench_register_metrics() -> list[MetricSpec]:
         *_representation_metrics(),
         *_anomaly_metrics(),
         *_translation_metrics(),
+        *_restoration_metrics(),
     ]
 
 
@@ -261,3 +262,26 @@ def _translation_metrics() -> list[MetricSpec]:
             ),
         ]  # fmt: skip
     return specs
+
+
+def _restoration_metrics() -> list[MetricSpec]:
+    """``restore`` metrics on a reconstruction benchmark's measurements (genbench/metrics/restoration.py)."""
+    base = ("metric", "version", "reference", "operator", "measurement_seed", "test_images", "posterior_samples")
+    target = "genbench.metrics.restoration:"
+    return [
+        MetricSpec("restore-psnr", target + "RestorePSNR", "max", "restore", base + ("estimate",),
+                   "PSNR of the posterior mean (mean of the K samples) vs the clean test image", unit="dB"),
+        MetricSpec("restore-ssim", target + "RestoreSSIM", "max", "restore", base + ("estimate", "window"),
+                   "SSIM (Wang et al. 2004, Gaussian window) of the posterior mean vs the clean test image"),
+        MetricSpec("restore-coverage90", target + "Coverage90", "max", "restore", base + ("interval",),
+                   "fraction of true pixels inside the samples' central 90% interval; ideal 0.90, above it the "
+                   "intervals are too wide (restore-coverage-gap ranks both ways)"),
+        MetricSpec("restore-coverage-gap", target + "CoverageGap", "min", "restore", base + ("interval",),
+                   "mean per-image |coverage of the central 90% interval - 0.90|: calibration, 0 is ideal"),
+        MetricSpec("restore-std-corr", target + "StdErrorCorrelation", "max", "restore", base,
+                   "per-image correlation of the posterior std with the posterior mean's absolute error"),
+        MetricSpec("restore-diversity", target + "Diversity", "max", "restore", base,
+                   "mean per-pixel standard deviation across the K posterior samples"),
+        MetricSpec("restore-consistency", target + "Consistency", "min", "restore", base,
+                   "|RMS of the re-degraded samples minus the measurement - sigma|: 0 fits y as the truth does"),
+    ]  # fmt: skip
