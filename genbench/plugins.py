@@ -179,11 +179,12 @@ class Plugins:
         return self.benchmarks[name]
 
     def benchmark_for(self, dataset: str) -> Benchmark:
-        """The standard benchmark declared for a dataset."""
+        """The standard benchmark declared for a dataset: the one named like it, else the first
+        that degrades nothing (reconstruction benchmarks are picked by name, with --benchmark)."""
         self.datasets.get(dataset)  # unknown dataset: did-you-mean error
-        for bench in self.benchmarks.values():
-            if bench.dataset == dataset:
-                return bench
+        on_it = [b for b in self.benchmarks.values() if b.dataset == dataset]
+        for bench in sorted(on_it, key=lambda b: (b.name != dataset, b.degradation is not None)):
+            return bench
         raise GenbenchError(f"no benchmark is declared for dataset '{dataset}'; add one with --benchmark")
 
 

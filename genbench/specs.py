@@ -18,6 +18,7 @@ Capability = Literal[
     "encode",  # features for downstream classification: model.encode(x)
     "classify",  # class logits: model.classify(x)
     "translate",  # two domains: model.translate(x, direction)
+    "restore",  # K posterior samples from degraded measurements: model.restore(measurements, k)
 ]
 CAPABILITIES: tuple[str, ...] = get_args(Capability)
 

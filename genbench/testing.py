@@ -12,7 +12,7 @@ Usage in a plugin's tests::
 Each test builds the model on scikit-learn's 8x8 digits (no files needed) and checks the
 contract in :mod:`genbench.api.model`: registration, a training step that changes every
 optimizer's parameters, losses that fall, sample shape and range, every declared capability
-(encode and classify: shapes, determinism, batch independence),
+(encode and classify: shapes, determinism, batch independence; restore: K samples per measurement),
 checkpoint round-trips and seeded determinism.
 """
 
@@ -33,6 +33,7 @@ import torch
 from genbench.api.dataset import ImageData
 from genbench.api.model import Batch, GenerativeModel, StepContext
 from genbench.api.representation import labelled_subset
+from genbench.api.restoration import Degradation
 from genbench.engine.build import build_model, model_class, resolve_config
 from genbench.plugins import get_plugins
 from genbench.specs import CAPABILITIES, ModelSpec
@@ -147,6 +148,8 @@ class ModelContract:
     noise_images: ClassVar[int] = 100
     # Label budget whose class-balanced subset a model with ``uses_labelled_subset`` is given.
     label_budget: ClassVar[str] = "100"
+    # The operator a model with ``restore`` is trained for and restores in the contract tests.
+    degradation: ClassVar[dict[str, Any]] = {"op": "inpaint", "rate": 0.5, "seed": 0}
 
     # -- fixtures --------------------------------------------------------------------
 
@@ -169,6 +172,8 @@ class ModelContract:
         if model.uses_labelled_subset:  # as the engine does before training
             subset = labelled_subset(data.train_y, self.label_budget, 0, data.num_classes)
             model.set_labelled(data.train_x[subset.indices], data.train_y[subset.indices])
+        if model.uses_degradation:  # as the engine does before training
+            model.set_degradation(Degradation.from_mapping(self.degradation))
         return model
 
     def batch(self, data: ImageData, step: int = 0) -> Batch:
@@ -192,6 +197,7 @@ class ModelContract:
             ("encode", "encode"),
             ("classify", "classify"),
             ("translate", "translate"),
+            ("restore", "restore"),
         ):
             if cap in cls.capabilities:
                 assert getattr(cls, method) is not getattr(GenerativeModel, method), f"{cap} declared, not implemented"
@@ -323,6 +329,23 @@ class ModelContract:
             with pytest.raises(ValueError):
                 model.translate(inputs["a2b"], "sideways")
 
+    def test_restore_contract(self, spec: ModelSpec, data: ImageData) -> None:
+        """K posterior samples per measurement: (N, K, C, H, W) in [0, 1], fixed by the generator's seed."""
+        if "restore" not in spec.capabilities:
+            pytest.skip("model does not restore")
+        model = self.build(spec, data)
+        self.train(model, data, 2)
+        model.eval()
+        op = Degradation.from_mapping(self.degradation)
+        m = op.measure(ImageData.to_float(data.test_x[:5]), torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            out = model.restore(m, 3, generator=torch.Generator().manual_seed(1))
+            again = model.restore(m, 3, generator=torch.Generator().manual_seed(1))
+        assert out.shape == (5, 3, *data.info.shape), f"shape {tuple(out.shape)}"
+        assert out.dtype == torch.float32 and torch.isfinite(out).all()
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0, "restorations outside [0, 1]"
+        assert torch.equal(out, again), "the same generator seed gave different restorations"
+
     def test_encode_contract(self, spec: ModelSpec, data: ImageData) -> None:
         """Features the probe can use: (B, D) float32, finite, one D, independent of the batch."""
         if "encode" not in spec.capabilities:
@@ -379,6 +402,13 @@ class ModelContract:
             with torch.no_grad():
                 a, b = model.translate(x, "a2b"), fresh.translate(x, "a2b")
             assert torch.equal(a, b), "reloaded model translates differently"
+        if "restore" in spec.capabilities:
+            model.eval(), fresh.eval()
+            m = Degradation.from_mapping(self.degradation).measure(ImageData.to_float(data.test_x[:3]))
+            with torch.no_grad():
+                a = model.restore(m, 2, generator=torch.Generator().manual_seed(5))
+                b = fresh.restore(m, 2, generator=torch.Generator().manual_seed(5))
+            assert torch.equal(a, b), "reloaded model restores differently"
         x = self.batch(data).x[:4]
         model.eval(), fresh.eval()
         with torch.no_grad():

@@ -10,6 +10,7 @@ genbench=${GENBENCH:-$here/../.venv/bin/genbench}
 rm -rf "$out" && mkdir -p "$out"
 "$genbench" leaderboard --dataset "$dataset" --format markdown --results-dir "$runs" > "$out/leaderboard.md"
 "$genbench" leaderboard --dataset "$dataset" --format json --results-dir "$runs" > "$out/leaderboard.json"
+COLUMNS=80 "$genbench" leaderboard --dataset "$dataset" --results-dir "$runs" > "$out/leaderboard.txt"
 "$genbench" report --dataset "$dataset" --results-dir "$runs" --out "$out/report" > /dev/null
 "$genbench" runs --dataset "$dataset" --format json --results-dir "$runs" > "$out/runs.json"
 # Every finished run with its metrics and full fingerprints: `genbench import results/<suite>` reads it.
@@ -26,7 +27,8 @@ rm -rf "$out" && mkdir -p "$out"
   echo "- genbench commit at snapshot time: $(git -C "$here" rev-parse HEAD); each run records the commit"
   echo "  it ran from in runs.json (\`git_commit\`, \`+dirty\` when the checkout had uncommitted changes)"
   echo "- machine: $(getconf _NPROCESSORS_ONLN) CPU cores, $(uname -sm); snapshot taken $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- files: leaderboard.md / leaderboard.json (\`genbench leaderboard --format ...\`), runs.json"
+  echo "- files: leaderboard.md / leaderboard.json (\`genbench leaderboard --format ...\`), leaderboard.txt"
+  echo "  (the terminal view at 80 columns: a ranked section per task, with intervals and shared ranks), runs.json"
   echo "  (\`genbench runs --format json\`), runs.jsonl (\`genbench export\`: \`genbench import\` adds it to a store),"
   echo "  report/index.html (\`genbench report\`; open it from disk)"
   [ -n "$notes" ] && { echo; echo "$notes"; }

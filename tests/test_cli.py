@@ -107,8 +107,10 @@ def test_run_show_runs_leaderboard_round_trip(toy_plugins, results, capsys):
     code, out, _ = genbench(capsys, "leaderboard", "--format", "json", "--results-dir", str(results))
     board = json.loads(out)
     assert {r["metric"] for r in board} >= {"nll"} and all(r["runs"] == [run_id] for r in board)
+    nll = next(r for r in board if r["metric"] == "nll")  # stored with its interval, shown in every format
+    assert nll["ci_low"] < nll["mean"] < nll["ci_high"] and nll["ci_method"] == "t"
     code, out, _ = genbench(capsys, "leaderboard", "--format", "csv", "--results-dir", str(results))
-    assert out.splitlines()[0].startswith("dataset,benchmark")
+    assert out.splitlines()[0].startswith("dataset,benchmark") and "ci_low,ci_high" in out.splitlines()[0]
     code, out, _ = genbench(capsys, "leaderboard", "--format", "markdown", "--results-dir", str(results))
     assert "| 1 | toy-pixel" in out
 

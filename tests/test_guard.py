@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from genbench.data import load_dataset
-from genbench.engine.guard import PixelNoise, binomial_tail, chance_warning
+from genbench.engine.guard import binomial_tail, chance_warning
+from genbench.engine.pixel_noise import PixelNoise
 from genbench.engine.runner import Runner, RunRequest
 from genbench.report.leaderboard import WARNED_MARK, build_boards
 

@@ -17,7 +17,8 @@ from genbench.store.schema import MetricRecord, Run
 def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, tuple[float, str]], *,
             status: str = "finished", budget: str = "quick", settings: dict | None = None, family: str = "f",
             config: dict | None = None, benchmark: str = "digits", wall: float = 10.0,
-            train: float = 8.0) -> None:  # fmt: skip
+            train: float = 8.0, ci: float | None = 0.01) -> None:  # fmt: skip
+    """Store a finished run; each value gets an evaluation interval of value ± ``ci`` (None: no interval)."""
     with store.session() as s:
         s.add(
             Run(
@@ -44,7 +45,7 @@ def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, 
             )  # fmt: skip
         )
         for name, (value, fp) in values.items():
-            direction = "min" if name in ("fd", "nll") else "max"
+            direction = "min" if name in ("fd", "nll", "clf-fd") else "max"
             s.add(
                 MetricRecord(
                     run_id=run_id,
@@ -55,6 +56,9 @@ def add_run(store: Store, run_id: str, model: str, seed: int, values: dict[str, 
                     fingerprint_hash=fp,
                     settings=settings or {},
                     unit="bits/dim" if name == "nll" else "",
+                    ci_low=None if ci is None else value - ci,
+                    ci_high=None if ci is None else value + ci,
+                    ci_method=None if ci is None else "t",
                 )  # fmt: skip
             )
 
@@ -84,11 +88,13 @@ def test_one_table_per_benchmark_and_budget_with_a_column_per_metric(store):
     assert [r.model for r in ranked] == ["good", "bad"]  # lower is better
     good = ranked[0]
     assert good.value(fd).mean == pytest.approx(2.0) and good.value(fd).std == pytest.approx(2**0.5)
-    assert good.seeds == [0, 1] and cell_text(good, fd) == "2 ± 1.414"
+    # Two seeds: the t-interval over seeds, 2 ± t(0.975, 1) · 1.414 / √2 = 2 ± 12.71.
+    assert good.seeds == [0, 1] and cell_text(good, fd) == "2 [-10.71, 14.71]"
     assert [r.model for r in quick.ranked("acc")][:2] == ["bad", "good"]  # higher is better
     assert quick.ranked("fd")[-1].model == "other-protocol"  # no value in the column: last
     assert cell_text(quick.ranked("fd")[-1], fd) == "–"
-    assert rank_of(store, "b0", "fd", "X") == (2, 2)
+    # good (2, over seeds [-10.7, 14.7]) and bad (5 ± 0.01) are not resolved: they share rank 1.
+    assert rank_of(store, "b0", "fd", "X") == (1, 2)
     assert rank_of(store, "c0", "fd", "X") is None
     assert rank_of(store, "c0", "fd", "Z") == (1, 1)
 
@@ -182,8 +188,8 @@ def test_a_narrow_terminal_drops_cost_columns_never_values(store):
     for i, model in enumerate(("a-model-with-a-long-name", "b")):
         add_run(store, f"r{i}", model, 0, {"fd": (123.456 + i, "X"), "acc": (0.5, "Y"), "nll": (3.25, "N")})
     (board,) = build_boards(store)
-    console = Console(width=60, record=True)
-    console.print(board_table(board, width=60))
+    console = Console(width=110, record=True)  # the --wide table: every metric, values with intervals
+    console.print(board_table(board, width=110))
     text = console.export_text()
     assert "123.5" in text and "124.5" in text and "3.25" in text and "…" not in text
     assert "not shown at this width: images, seeds" in " ".join(text.split())
@@ -220,3 +226,102 @@ def test_a_metric_any_of_several_capabilities_give_has_a_column_per_way_of_scori
     toy = next(r for r in board.rows if r.model == "toy-pixel")
     assert cell_text(toy, board.column("ood-auroc (ood_score=nll)")) == "0.9"
     assert cell_text(toy, board.column("ood-auroc (ood_score=reconstruction-mse)")) == "–"
+
+
+def _digits_board_for_sections(store: Store) -> None:
+    # Three tasks of the digits benchmark (headline: samples clf-fd, likelihood nll, representation
+    # probe-acc); names as long as the real ones, with an evaluation setting beside one of them.
+    add_run(store, "g1", "stylegan", 0, {"clf-fd": (82.09, "S")}, family="gan", ci=2.0)
+    add_run(store, "g2", "wgan-gp", 0, {"clf-fd": (80.5, "S")}, family="gan", ci=2.0)
+    add_run(store, "v1", "cvae", 0, {"clf-fd": (29.9, "S"), "nll": (3.694, "N"), "probe-acc": (0.84, "P")},
+            family="vae", ci=0.02)  # fmt: skip
+    add_run(store, "d1", "ddpm", 0, {"clf-fd": (72.47, "S"), "nll": (5.316, "N")}, family="diffusion", ci=1.5,
+            settings={"sampler": "ddim", "steps": 50, "nll_timesteps": 20})  # fmt: skip
+    add_run(store, "c1", "clf-scratch", 0, {"probe-acc": (0.9889, "P")}, family="ae", ci=0.01)
+
+
+def test_leaderboard_at_80_columns_piped_ranks_each_task_and_never_cuts_names(store, capsys, monkeypatch):
+    """The terminal view: a ranked section per task, whole names, and how to see the rest."""
+    from rich.console import Console
+
+    from genbench.cli import output
+    from genbench.testing import run_cli
+
+    _digits_board_for_sections(store)
+    monkeypatch.setattr(output, "console", Console(width=80, color_system=None))  # piped, 80 columns
+    url = store.display_url if "sqlite" not in store.display_url else f"sqlite:///{store.engine.url.database}"
+    code, out, err = run_cli(capsys, "leaderboard", "--db", url)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    assert "…" not in out
+    for name in ("stylegan", "wgan-gp", "cvae", "ddpm", "clf-scratch", "gan", "vae", "diffusion", "clf-fd", "nll"):
+        assert any(name in line.split() or f"{name}:" in line for line in lines), (name, out)
+    titles = [line for line in lines if line.startswith(("samples:", "likelihood:", "representation:"))]
+    assert [t.split(":")[0] for t in titles] == ["samples", "likelihood", "representation"]
+    samples = out[out.index("samples:") : out.index("likelihood:")]
+    assert "clf-scratch" not in samples  # a classifier never enters a sample-quality ranking
+    assert "not ranked here: 1 model(s) without the capability" in " ".join(samples.split())
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in samples.splitlines() if line.startswith("│")]
+    ranks = {cells[1]: cells[0] for cells in rows if cells[1]}
+    # cvae is resolved first, ddpm second; stylegan (82.09 ± 2) and wgan-gp (80.5 ± 2) overlap: a shared rank.
+    assert (ranks["cvae"], ranks["ddpm"], ranks["wgan-gp"], ranks["stylegan"]) == ("1", "2", "3=", "3=")
+    text = " ".join(out.split())
+    assert "[a, b]: 95% interval" in text and "--wide" in text and "--format markdown" in text
+    code, out, _ = run_cli(capsys, "leaderboard", "--db", url, "--metric", "nll")
+    assert code == 0 and "metric: nll" in out and "clf-fd [95%]" not in out and "stylegan" not in out
+
+
+def test_leaderboard_wide_and_records_carry_intervals(store):
+    _digits_board_for_sections(store)
+    (board,) = build_boards(store)
+    records = {(r["metric"], r["model"]): r for r in boards_records([board])}
+    cvae = records[("clf-fd", "cvae")]
+    assert (cvae["ci_low"], cvae["ci_high"], cvae["ci_method"]) == (pytest.approx(29.88), pytest.approx(29.92), "t")
+    assert cvae["rank"] == 1 and not cvae["rank_shared"]
+    gans = [records[("clf-fd", m)] for m in ("stylegan", "wgan-gp")]
+    assert [g["rank"] for g in gans] == [3, 3] and all(g["rank_shared"] for g in gans)
+    rows = list(csv.DictReader(io.StringIO(records_csv(list(records.values())))))
+    assert {"ci_low", "ci_high", "ci_method"} <= set(rows[0])
+    md = board_markdown(board)
+    assert "| 3= | stylegan |" in md and "[80.09, 84.09]" in md
+
+
+def test_compare_models_over_matching_seeds_and_runs(store, capsys):
+    from genbench.errors import GenbenchError
+    from genbench.report.compare import compare
+    from genbench.testing import run_cli
+
+    for seed, (a, b) in enumerate(((1.0, 1.2), (3.0, 3.25), (2.0, 2.18))):
+        add_run(store, f"a{seed}", "flowa", seed, {"nll": (a, "N")}, ci=0.5)
+        add_run(store, f"b{seed}", "flowb", seed, {"nll": (b, "N")}, ci=0.5)
+    board, (rec,) = compare(store, "flowa", "flowb", metric="nll")
+    # Paired over three seeds: A is lower by 0.2, 0.25, 0.18 on each; the seed spread (1 to 3) does not matter.
+    assert rec["paired_seeds"] == 3 and rec["ci_method"] == "paired-t" and rec["resolved"]
+    assert rec["difference"] == pytest.approx(-0.21) and rec["ci_high"] < 0
+    assert 0.5 < rec["p_a_better"] <= 1.0
+    _, (one,) = compare(store, "a0", "b0", metric="nll")  # two run ids: one run each, 1.0 ± 0.5 vs 1.2 ± 0.5
+    assert (one["a_seeds"], one["b_seeds"], one["ci_method"], one["resolved"]) == (1, 1, "eval-normal", False)
+    with pytest.raises(GenbenchError, match="neither a run id nor a model"):
+        compare(store, "flowa", "nosuch")
+    url = f"sqlite:///{store.engine.url.database}" if "sqlite" in store.display_url else store.display_url
+    code, out, err = run_cli(capsys, "compare", "flowa", "flowb", "--metric", "nll", "--format", "json", "--db", url)
+    assert code == 0, err
+    assert json.loads(out)[0]["p_a_better"] == rec["p_a_better"]
+    code, out, _ = run_cli(capsys, "compare", "flowa", "flowb", "--db", url)
+    assert code == 0 and "A − B, 95%" in out and "resolved: different ranks" in out
+
+
+def test_a_re_evaluation_with_another_eval_seed_is_a_row_of_its_own(store):
+    # `genbench eval RUN --set eval.seed=7` stores its values with settings {"eval_seed": 7} (engine/evaluate.py).
+    add_run(store, "s0", "vae", 0, {"fd": (4.0, "X"), "probe-acc": (0.9, "P")})
+    with store.session() as s:
+        for name, value, fp in (("fd", 4.3, "X"), ("probe-acc", 0.9, "P")):
+            s.add(MetricRecord(run_id="s0", name=name, value=value, direction="min" if name == "fd" else "max",
+                               fingerprint={}, fingerprint_hash=fp, settings={"eval_seed": 7}))  # fmt: skip
+    (board,) = build_boards(store)
+    assert {c.key for c in board.columns} == {"fd", "probe-acc"}  # the seed qualifies the row, not the column
+    rows = {r.label: r for r in board.rows}
+    assert set(rows) == {"vae", "vae (eval_seed=7)"}
+    assert rows["vae"].value(board.column("fd")).values == [4.0]  # never mixed with the other draw
+    assert rows["vae (eval_seed=7)"].value(board.column("fd")).values == [4.3]

@@ -214,3 +214,26 @@ def test_accuracy_counts_top1_against_the_test_labels(digits: ImageData) -> None
 def test_accuracy_refuses_logits_of_the_wrong_shape(digits: ImageData) -> None:
     with pytest.raises(GenbenchError, match="logits of shape"):
         evaluate("accuracy", Returns(digits.info, lambda x: torch.zeros(len(x), 3)), digits)
+
+
+def test_nll_and_accuracy_carry_the_t_interval_of_their_per_image_values(digits: ImageData) -> None:
+    """The interval is scipy's t-interval of the per-image bits/dim (accuracy: of the 0/1 hits)."""
+    from scipy import stats
+
+    d = digits.test_x[0].numel()
+
+    def varying(x: torch.Tensor) -> torch.Tensor:  # a different log P per image: brighter images cost more
+        return -d * math.log(256) * (1.0 + 0.5 * x.flatten(1).mean(1).double())
+
+    value = evaluate("nll", Returns(digits.info, varying), digits, batch_size=64)
+    bits = [float(nll.bits_per_dim(varying(digits.to_float(img[None]))[0], d)) for img in digits.test_x]
+    expected = stats.t.interval(0.95, len(bits) - 1, loc=sum(bits) / len(bits), scale=stats.sem(bits))
+    assert value.interval is not None and value.interval.method == "t"
+    assert (value.interval.low, value.interval.high) == pytest.approx(expected, rel=1e-9)
+    assert value.interval.contains(value.value)
+
+    always_three = Returns(digits.info, lambda x: torch.eye(10)[[3] * len(x)])
+    acc = evaluate("accuracy", always_three, digits, batch_size=64)
+    hits = (digits.test_y == 3).double().numpy()
+    expected = stats.t.interval(0.95, len(hits) - 1, loc=hits.mean(), scale=stats.sem(hits))
+    assert acc.interval is not None and (acc.interval.low, acc.interval.high) == pytest.approx(expected)

@@ -57,7 +57,9 @@ def test_builtin_metrics_keep_their_order() -> None:
     prdc = [f"{p}-{q}" for p in ("clf", "inception") for q in ("precision", "recall", "density", "coverage")]
     kinds = ("translate-acc", "translate-fd", "translate-domain-acc", "cycle-l1", "gt-l1")
     translation = [f"{m}-{d}" for d in ("a2b", "b2a") for m in kinds]
+    restoration = [f"restore-{m}" for m in ("psnr", "ssim", "coverage90", "coverage-gap", "std-corr", "diversity")]
+    restoration.append("restore-consistency")
     assert [s.name for s in genbench_register_metrics()] == [
-        "fid", "fid-clean", "kid", "is", "clf-fd", "clf-score", "cond-acc", *prdc,
-        "nll", "accuracy", "probe-acc", "recon-mse", "psnr", "ood-auroc", *translation,
+        "fid", "fid-inf", "fid-clean", "kid", "is", "clf-fd", "clf-fd-inf", "clf-score", "cond-acc", *prdc,
+        "nll", "accuracy", "probe-acc", "recon-mse", "psnr", "ood-auroc", *translation, *restoration,
     ]  # fmt: skip

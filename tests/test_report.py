@@ -119,3 +119,22 @@ def test_report_command_writes_the_page_and_refuses_a_bad_axis(tmp_path, capsys,
     assert "--pareto-x steps: choose train_seconds or images_seen" in err
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<h3>nll against training time</h3>" in page
+
+
+def test_report_marks_tied_groups_per_task(tmp_path):
+    """No value here has an interval: nothing is resolved, so each task's models form one tied group;
+    with intervals, resolved ranks stand apart."""
+    store = make_store(tmp_path)
+    page = write_report(store, tmp_path / "report").read_text()
+    tasks = re.search(r'<ul class="tasks">(.*?)</ul>', page)
+    assert tasks is not None and "<b>samples</b>" in tasks.group(1) and "<b>likelihood</b>" in tasks.group(1)
+    assert '<span class="tied">1= ' in tasks.group(1)
+    with store.session() as s:  # give clf-fd a tight interval: cgan (30), vae (40, 44), dcgan (60), toy (90)
+        for rec in s.query(MetricRecord).filter(MetricRecord.name == "clf-fd"):
+            rec.ci_low, rec.ci_high, rec.ci_method = rec.value - 0.5, rec.value + 0.5, "t"
+    page = write_report(store, tmp_path / "report2").read_text()
+    samples = re.search(r"<li><b>samples</b>(.*?)</li>", page).group(1)  # type: ignore[union-attr]
+    # vae's two seeds (40, 44) give a wide interval over seeds, [16.6, 67.4]: it overlaps cgan (30) and
+    # dcgan (60), which are resolved from each other; toy-pixel (90) is behind all three.
+    assert '<span class="tied">1= cgan, vae</span>' in samples
+    assert '<span class="">2 dcgan</span>' in samples and '<span class="">4 toy-pixel</span>' in samples

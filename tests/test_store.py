@@ -14,7 +14,7 @@ import pytest
 from genbench.errors import GenbenchError
 from genbench.store import Store
 from genbench.store.db import mask_url
-from genbench.store.schema import Run
+from genbench.store.schema import SCHEMA_VERSION, Run
 
 DATA = Path(__file__).parent / "data"
 LEGACY_DB = DATA / "genbench-0.1.0.db"  # written by genbench 0.1.0; never edited
@@ -104,7 +104,7 @@ def test_database_of_genbench_0_1_0_opens_upgraded(tmp_path):
     assert [r.value(board.column()).mean for r in board.ranked()] == [pytest.approx(4.4)]
     con = sqlite3.connect(db)
     assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrate.head(),)]
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("3",)]
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [(str(SCHEMA_VERSION),)]
 
 
 @pytest.mark.parametrize("committed", COMMITTED_DBS, ids=lambda p: p.name)
@@ -118,6 +118,34 @@ def test_every_committed_database_opens_upgraded_and_ranked(tmp_path, committed)
     assert store.get_run("a1b2c3d4").metrics[0].value == 4.5
     (board,) = build_boards(store)
     assert [r.value(board.column()).mean for r in board.ranked()] == [pytest.approx(4.4)]
+
+
+def _before_intervals(db: Path) -> bool:
+    """Whether a committed file was written before schema 3 (its metrics table has no ci_low)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return "ci_low" not in {row[1] for row in con.execute("PRAGMA table_info(metrics)")}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("committed", [p for p in COMMITTED_DBS if _before_intervals(p)], ids=lambda p: p.name)
+def test_values_stored_before_intervals_read_as_no_interval(tmp_path, committed):
+    """Schema 3 added each value's interval: older rows get none (NULL), never a made-up one, and a new
+    value with its interval is stored beside them."""
+    from genbench.api.metric import Score
+    from genbench.api.uncertainty import Interval
+    from genbench.store.runs import RunWriter
+
+    db = tmp_path / committed.name
+    shutil.copy(committed, db)
+    store = Store(f"sqlite:///{db}")
+    (old,) = store.get_run("a1b2c3d4").metrics
+    assert (old.ci_low, old.ci_high, old.ci_method, old.interval) == (None, None, None, None)
+    score = Score("nll", 4.4, "min", "bits/dim", {"num_samples": 64}, "fp01", {}, 0.1, Interval(4.2, 4.6, "t"))
+    RunWriter(store, "a1b2c3d4").add_scores([score])
+    new = [m for m in store.get_run("a1b2c3d4").metrics if m.value == 4.4]
+    assert [m.interval for m in new] == [Interval(4.2, 4.6, "t")]
 
 
 def test_the_head_revision_has_a_committed_database():

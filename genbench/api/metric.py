@@ -12,6 +12,7 @@ import torch
 
 from genbench.api.dataset import ImageData
 from genbench.api.model import GenerativeModel
+from genbench.api.uncertainty import Interval
 from genbench.config import config_hash
 from genbench.errors import GenbenchError
 from genbench.specs import MetricSpec
@@ -34,6 +35,9 @@ class MetricValue:
     # Evaluation settings this value depends on beyond the model's (e.g. {"labels": "100"}): shown
     # beside the model name in leaderboards, like a sampler's settings.
     settings: dict[str, Any] = field(default_factory=dict)
+    # Its 95% evaluation interval, from the data the metric read (genbench.api.uncertainty):
+    # a t-interval for a mean over images, a seeded bootstrap for a set statistic. None: no interval.
+    interval: Interval | None = None
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Score:
     fingerprint_hash: str
     settings: dict[str, Any]
     seconds: float
+    interval: Interval | None = None  # the value's 95% evaluation interval, when the metric gives one
 
 
 class SampleExtractor(Protocol):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from genbench.api.dataset import DataInfo
+from genbench.api.restoration import Degradation, Measurements
 
 
 def eval_setting(default: Any, help: str = "", **limits: float) -> Any:
@@ -139,6 +140,9 @@ class GenerativeModel(nn.Module):
     # trains nothing (no images seen, no checkpoint), stores the run as kind "pretrained" with
     # :meth:`source` in its config, and evaluates it under the benchmark's protocol.
     pretrained: ClassVar[bool] = False
+    # True: the model learns to undo the benchmark's degradation operator, which the engine passes
+    # to ``set_degradation`` before training (restoring models: genbench.api.restoration).
+    uses_degradation: ClassVar[bool] = False
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__()
@@ -190,6 +194,12 @@ class GenerativeModel(nn.Module):
         """
         raise NotImplementedError
 
+    def set_degradation(self, op: Degradation) -> None:
+        """Called before training when ``uses_degradation``: the operator whose measurements the
+        model learns to restore. Training batches are clean; the model degrades them itself with
+        ``op.measure(x)`` (fresh noise and masks from the global generator)."""
+        raise NotImplementedError
+
     # -- capabilities ----------------------------------------------------------------
 
     def sample(
@@ -216,6 +226,14 @@ class GenerativeModel(nn.Module):
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """``classify``: (B, num_classes) logits."""
+        raise NotImplementedError
+
+    def restore(self, m: Measurements, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``restore``: ``k`` posterior samples of the clean image behind each measurement,
+        (N, k, C, H, W) float in [0, 1]; their mean is the model's point estimate and their
+        spread its uncertainty (a deterministic model returns k equal copies).
+        Random draws come from ``generator`` (see :func:`genbench.api.randn_tensor`).
+        """
         raise NotImplementedError
 
     def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:

@@ -1,8 +1,9 @@
-"""The evaluation context of protocols beyond sample quality: representation and anomaly detection.
+"""The evaluation context of protocols beyond sample quality: representation, anomaly detection
+and reconstruction from degraded measurements.
 
 :class:`ProtocolContext` is the :class:`~genbench.api.metric.EvalContext` the engine hands to
 every metric, with the benchmark's labelled subset and out-of-distribution set attached when
-it declares them. Metrics reach them through :func:`representation_of` and :func:`anomaly_of`,
+it declares them. Metrics reach them through :func:`representation_of`, :func:`anomaly_of` and :func:`restoration_of`,
 which say what is missing when a benchmark does not declare them.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from genbench.api.anomaly import AnomalyContext
 from genbench.api.metric import EvalContext
 from genbench.api.representation import RepresentationContext
+from genbench.api.restoration import RestorationContext
 from genbench.errors import GenbenchError
 
 
@@ -22,6 +24,7 @@ from genbench.errors import GenbenchError
 class ProtocolContext(EvalContext):
     representation: RepresentationContext | None = None
     anomaly: AnomalyContext | None = None
+    restoration: RestorationContext | None = None
     # Per-image results several metrics read (reconstruction errors of the test split...), made once.
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -50,3 +53,13 @@ def anomaly_of(ctx: EvalContext, metric: str) -> AnomalyContext:
             f"{metric}: the benchmark names no out-of-distribution set; add `ood: DATASET` under its eval:"
         )
     return anomaly
+
+
+def restoration_of(ctx: EvalContext, metric: str) -> RestorationContext:
+    restoration = getattr(ctx, "restoration", None)
+    if restoration is None:
+        raise GenbenchError(
+            f"{metric}: the benchmark declares no degradation; pick a reconstruction benchmark "
+            "(`genbench benchmarks` lists them) or add `degradation:` under its eval:"
+        )
+    return restoration

@@ -10,6 +10,10 @@ from genbench.errors import GenbenchError, did_you_mean
 from genbench.validate import check_name, load_yaml
 
 BUDGETS = ("smoke", "quick", "standard")
+# What a benchmark can rank models on, each by one headline metric (YAML: eval.headline), in the
+# order the terminal leaderboard shows them. A model appears in a task's ranking only when it has
+# the capability the headline metric needs: a classifier never heads a sample-quality ranking.
+TASKS = ("samples", "likelihood", "representation", "classification", "anomaly", "translation")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,14 @@ class Benchmark:
     label_budgets: tuple[str, ...] = ("all",)
     label_seed: int = 0
     ood: str | None = None  # dataset whose test split is out-of-distribution for `ood-auroc`
+    # task -> its headline metric: a metric name (its first column) or a column such as
+    # "probe-acc (labels=100)". YAML: eval.headline: {samples: clf-fd, likelihood: nll}.
+    headline: dict[str, str] = field(default_factory=dict)
+    # Reconstruction benchmarks: the operator that degrades each test image into its measurement,
+    # e.g. {"op": "noise", "sigma": 0.3, "seed": 0} (genbench.api.restoration.Degradation), and the
+    # posterior samples drawn per measurement. YAML: eval.degradation, eval.restore_samples.
+    degradation: dict[str, Any] | None = None
+    restore_samples: int = 16
 
     def images(self, budget: str) -> int:
         if budget not in self.budgets:
@@ -71,7 +83,17 @@ def load_benchmark(path: Path) -> Benchmark:
     eval_cfg = raw.pop("eval", {}) or {}
     known = {f.name for f in fields(Benchmark)} - {"num_samples", "metrics", "optional_metrics", "path"}
     # these live under eval:
-    known -= {"reference_split", "reference_count", "test_images", "probe_images", "label_budgets", "label_seed", "ood"}
+    known -= {
+        "reference_split",
+        "reference_count",
+        "test_images",
+        "probe_images",
+        "label_budgets",
+        "label_seed",
+        "ood",
+        "headline",
+    }
+    known -= {"degradation", "restore_samples"}
     unknown = set(raw) - known
     if unknown:
         raise GenbenchError(f"benchmark file {path}: unknown keys {sorted(unknown)}")
@@ -93,6 +115,9 @@ def load_benchmark(path: Path) -> Benchmark:
             label_budgets=tuple(str(v) for v in eval_cfg.get("labels", ("all",))),
             label_seed=int(eval_cfg.get("label_seed", 0)),
             ood=str(eval_cfg["ood"]) if eval_cfg.get("ood") else None,
+            headline={str(k): str(v) for k, v in (eval_cfg.get("headline") or {}).items()},
+            degradation=check_degradation(eval_cfg["degradation"], path) if eval_cfg.get("degradation") else None,
+            restore_samples=int(eval_cfg.get("restore_samples", 16)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GenbenchError(f"benchmark file {path} is malformed: {type(exc).__name__} {exc}") from None
@@ -109,6 +134,58 @@ def load_benchmark(path: Path) -> Benchmark:
             raise GenbenchError(
                 f"benchmark file {path}: eval.labels entry '{labels}' must be 'all' or a positive count"
             )
+    for task, metric in bench.headline.items():
+        if task not in TASKS:
+            raise GenbenchError(
+                f"benchmark file {path}: eval.headline names task '{task}'{did_you_mean(task, TASKS)}; "
+                f"tasks are {', '.join(TASKS)}"
+            )
+        if metric.split(" (")[0] not in (*bench.metrics, *bench.optional_metrics):
+            raise GenbenchError(
+                f"benchmark file {path}: eval.headline.{task} is '{metric}', not one of the benchmark's metrics"
+            )
+    if not 2 <= bench.restore_samples <= 1000:
+        raise GenbenchError(
+            f"benchmark file {path}: eval.restore_samples must lie in 2..1000 (a spread needs two samples)"
+        )
     if set(bench.budgets) != set(bench.num_samples):
         raise GenbenchError(f"benchmark file {path}: eval.num_samples must give a count for every budget")
     return bench
+
+
+# Degradation operators a benchmark may declare, and each one's parameters with their valid range.
+OPERATORS: dict[str, dict[str, tuple[float, float]]] = {
+    "noise": {"sigma": (0.0, 10.0)},  # y = x + sigma * N(0, I), pixels on the [0, 1] scale
+    "inpaint": {"rate": (0.0, 1.0)},  # each pixel missing with probability `rate`
+    "box": {"size": (0.0, 1.0)},  # a central square of side `size` * the image side is missing
+    "downsample": {"factor": (1.0, 64.0)},  # average pooling by `factor` (2, 4, ...)
+}
+
+
+def check_degradation(raw: Any, path: Path | str = "<benchmark>") -> dict[str, Any]:
+    """A benchmark's ``eval.degradation`` mapping, validated: ``op``, its parameters and ``seed``."""
+    if not isinstance(raw, dict) or "op" not in raw:
+        raise GenbenchError(f"benchmark file {path}: eval.degradation must be a mapping with an 'op' key")
+    op = str(raw["op"])
+    if op not in OPERATORS:
+        raise GenbenchError(
+            f"benchmark file {path}: eval.degradation.op '{op}'{did_you_mean(op, OPERATORS)} is not one of "
+            f"{', '.join(OPERATORS)}"
+        )
+    params = OPERATORS[op]
+    unknown = set(raw) - {"op", "seed", *params}
+    if unknown:
+        raise GenbenchError(f"benchmark file {path}: eval.degradation ({op}) has unknown keys {sorted(unknown)}")
+    out: dict[str, Any] = {"op": op, "seed": int(raw.get("seed", 0))}
+    for name, (lo, hi) in params.items():
+        if name not in raw:
+            raise GenbenchError(f"benchmark file {path}: eval.degradation ({op}) needs '{name}'")
+        value = float(raw[name])
+        if not lo < value < hi:
+            raise GenbenchError(
+                f"benchmark file {path}: eval.degradation.{name}={value:g} must lie strictly between {lo:g} and {hi:g}"
+            )
+        out[name] = int(value) if name == "factor" else value
+        if name == "factor" and value != int(value):
+            raise GenbenchError(f"benchmark file {path}: eval.degradation.factor must be a whole number")
+    return out

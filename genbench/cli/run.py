@@ -37,7 +37,7 @@ def _runner(
 
 def _print_outcome(runner: Runner, outcome: Outcome) -> None:
     from genbench.report.leaderboard import rank_of
-    from genbench.report.tables import fmt_value
+    from genbench.report.tables import fmt_value, interval_text
 
     run = outcome.run
     style = {"finished": "green", "interrupted": "yellow"}.get(run.status, "red")
@@ -56,19 +56,22 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
     if not outcome.scores:
         return
     table = Table(header_style="bold")
-    for col in ("metric", "value", "", "rank", "fingerprint", "seconds"):
+    # Fingerprints are in `genbench show`: at 80 columns the interval matters more here.
+    for col in ("metric", "value", "95% interval", "", "rank", "seconds"):
         table.add_column(col, justify="right" if col in ("value", "rank", "seconds") else "left", no_wrap=True)
     for sc in outcome.scores:
         rank = rank_of(runner.store, run.id, sc.name, sc.fingerprint_hash)
         table.add_row(
             sc.name,
             fmt_value(sc.value),
+            interval_text(sc.interval.low, sc.interval.high) if sc.interval else "-",
             ("↓ " if sc.direction == "min" else "↑ ") + sc.unit,
             f"{rank[0]} of {rank[1]}" if rank else "-",
-            sc.fingerprint_hash,
             f"{sc.seconds:.1f}",
         )
     output.console.print(table)
+    output.console.print(f"[dim]ranks share a number when the difference is not resolved; `genbench show {run.id}` "
+                         "gives each value's fingerprint and interval method[/]")  # fmt: skip
     settings = {k: v for sc in outcome.scores for k, v in sc.settings.items()}  # the model's eval settings, shared
     if settings:
         output.console.print("eval settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), highlight=False)

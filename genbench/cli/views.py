@@ -45,17 +45,29 @@ def genbench_register_commands(app: typer.Typer) -> None:
 def leaderboard(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Only this dataset's boards.")] = None,
     benchmark: Annotated[Optional[str], typer.Option("--benchmark", help="Only this benchmark's boards.")] = None,
-    metric: Annotated[Optional[str], typer.Option("--metric", help="Only this metric's boards.")] = None,
+    metric: Annotated[Optional[str], typer.Option("--metric", help="Only this metric's boards, ranked by it.")] = None,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="table for people; markdown, csv or json to share.")
     ] = Format.table,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="One cross-family table per board, a column per metric.")
+    ] = False,
     results_dir: ResultsOpt = Path("results"),
     db: DbOpt = None,
 ) -> None:
-    """Finished runs ranked per metric; only comparable values share a table. Mean ± std over seeds."""
+    """Finished runs ranked per task by its headline metric, with 95% intervals; ties share a rank.
+
+    Only comparable values share a table. --wide, markdown, csv and json give every metric."""
     from genbench.plugins import get_plugins
     from genbench.report.leaderboard import build_boards
-    from genbench.report.tables import board_table, boards_markdown, boards_records, records_csv
+    from genbench.report.tables import (
+        board_table,
+        boards_markdown,
+        boards_records,
+        records_csv,
+        section_tables,
+        sections_footer,
+    )
 
     plugins = get_plugins()
     if dataset:
@@ -80,9 +92,15 @@ def leaderboard(
         print(boards_markdown(boards))
     elif not boards:
         output.console.print(_empty_leaderboard_message(store, dataset=dataset, benchmark=benchmark, metric=metric))
-    else:
+    elif wide:
         for board in boards:
             output.console.print(board_table(board))
+    else:
+        for board in boards:
+            for table in section_tables(board, output.console.width, metric):
+                output.console.print(table)
+        for line in sections_footer(boards):
+            output.console.print(line, highlight=False, markup=False)
 
 
 def _empty_leaderboard_message(store: Store, **filters: str | None) -> str:
@@ -154,7 +172,7 @@ def show(
     db: DbOpt = None,
 ) -> None:
     """A run's config, metrics, timings, loss summary and artifact paths."""
-    from genbench.report.tables import fmt_value
+    from genbench.report.tables import fmt_value, interval_text
     from genbench.store.db import shown_status
     from genbench.store.queries import loss_history
 
@@ -206,11 +224,12 @@ def show(
             else:
                 text = ", ".join(f"{k}={v}" for k, v in m.settings.items())
                 labels.append(sets.setdefault(text, f"#{len(sets) + 1}"))
-        headers = ["metric", "value", "samples", "fingerprint"] + (["settings"] if sets else [])
+        headers = ["metric", "value", "95% interval", "samples", "fingerprint"] + (["settings"] if sets else [])
         cells = [
             [
                 m.name,
                 fmt_value(m.value) + (f" {m.unit}" if m.unit else ""),
+                interval_text(m.interval.low, m.interval.high) if m.interval else "-",
                 _samples_used(m.fingerprint),
                 m.fingerprint_hash,
             ]
@@ -218,10 +237,19 @@ def show(
             for m, label in zip(r.metrics, labels)
         ]
         print_columns(
-            headers, cells, ["metric", "value", "settings", "samples", "fingerprint"], right={"value", "samples"}
+            headers,
+            cells,
+            ["metric", "value", "95% interval", "settings", "samples", "fingerprint"],
+            right={"value", "samples"},
         )
         for text, label in sets.items():
             output.console.print(f"  eval settings {label}: {text}", highlight=False)
+        methods = sorted({m.ci_method for m in r.metrics if m.ci_method})
+        output.console.print(
+            "95% interval: " + (", ".join(methods) if methods else "none stored (values from before genbench 0.2)")
+            + "; t: t-interval of a mean over images, bootstrap-B: B resamples of the samples, delong: DeLong's",
+            highlight=False, markup=False,
+        )  # fmt: skip
     curves = {name: [value for _, _, value in points] for name, points in loss_history(store, r.id).items()}
     if curves:
         output.console.print("[bold]logged during training[/] (interval means)")
@@ -399,6 +427,7 @@ def benchmarks(format: FormatOpt = ListFormat.table) -> None:
                 "benchmark": b.name, "version": b.version, "dataset": b.dataset,
                 "budgets": {k: {"images": v, "eval_samples": b.num_samples[k]} for k, v in b.budgets.items()},
                 "metrics": list(b.metrics), "optional_metrics": list(b.optional_metrics), "description": b.description,
+                "degradation": b.degradation,
             }
             for b in p.benchmarks.values()
         ]  # fmt: skip
@@ -416,6 +445,11 @@ def benchmarks(format: FormatOpt = ListFormat.table) -> None:
     for b in ordered:
         needed = f"required {', '.join(b.metrics)}; " if b.metrics else ""
         output.console.print(f"{b.name} metrics: {needed}when the model can: {', '.join(b.optional_metrics) or '-'}")
+        if b.degradation:
+            params = ", ".join(f"{k} {v}" for k, v in b.degradation.items() if k != "op")
+            output.console.print(
+                f"{b.name} restores: {b.degradation['op']} ({params}), {b.restore_samples} samples each"
+            )
 
 
 def datasets(format: FormatOpt = ListFormat.table) -> None:

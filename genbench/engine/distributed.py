@@ -66,7 +66,7 @@ from genbench.engine.build import build_model
 from genbench.engine.device import resolve_device, rng_state, seed_everything, set_rng_state, set_threads
 from genbench.engine.distribution import PEER_LOST, Distribution, Replicas
 from genbench.engine.evaluate import metrics_for
-from genbench.engine.protocols import give_labelled, representation_context
+from genbench.engine.protocols import give_degradation, give_labelled, representation_context
 from genbench.engine.runner import Outcome, Runner, RunRequest
 from genbench.engine.trainer import Reporter, train
 from genbench.errors import GenbenchError, PluginFault, ProcessLost, blame
@@ -390,6 +390,7 @@ def _train_beside(
     try:
         with blame(origin, f"training model '{run.model}' (rank {r.rank} of {r.world_size})"):
             give_labelled(model, representation_context(bench, data, eval_cfg), data)
+            give_degradation(model, bench)
             result = train(
                 model, data, train_cfg, budget_images=run.budget_images, seed=run.seed, device=device,
                 checkpoint_path=None, stop_after_steps=stop_after_steps, dist=torchrun,

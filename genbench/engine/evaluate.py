@@ -14,13 +14,17 @@ from genbench.api.metric import _ACTIVE, Metric, Score, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
 from genbench.api.protocols import ProtocolContext
 from genbench.api.representation import RepresentationContext
+from genbench.api.restoration import RestorationContext
 from genbench.benchmarks import Benchmark
+from genbench.config import EvalConfig
 from genbench.engine.build import build_metric
 from genbench.engine.device import rng_state, seed_everything, set_rng_state
 from genbench.engine.distribution import ONE_PROCESS, Distribution
 from genbench.errors import GenbenchError, blame, did_you_mean
 from genbench.plugins import Plugins
 from genbench.specs import ModelSpec, meets
+
+DEFAULT_EVAL_SEED = EvalConfig().seed
 
 
 def metrics_for(
@@ -113,6 +117,7 @@ def evaluate(
     probe_count: int = 0,
     representation: RepresentationContext | None = None,
     anomaly: AnomalyContext | None = None,
+    restoration: RestorationContext | None = None,
     dist: Distribution = ONE_PROCESS,
 ) -> list[Score]:
     """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
@@ -126,10 +131,13 @@ def evaluate(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
         probe_count=probe_count,
-        representation=representation, anomaly=anomaly,
+        representation=representation, anomaly=anomaly, restoration=restoration,
     )  # fmt: skip
     ctx.progress = progress
     settings = eval_fields(model.config)
+    # Another evaluation seed is another draw of samples and noise: its values form a row of their
+    # own (the leaderboard splits rows on eval_seed), never mixed with the default draw's.
+    seed_setting = {} if seed == DEFAULT_EVAL_SEED else {"eval_seed": seed}
     scores = []
     token = _ACTIVE.set(ctx)  # feature extractors report through it
     try:
@@ -156,8 +164,9 @@ def evaluate(
                     metric.spec.unit,
                     fp,
                     fingerprint_hash(fp),
-                    {**settings, **value.settings},
+                    {**settings, **value.settings, **seed_setting},
                     time.perf_counter() - t0,
+                    value.interval,
                 )
             )
             ctx.report(f"metric {metric.spec.name}", 1, 1)

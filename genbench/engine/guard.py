@@ -22,13 +22,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import torch
-
 from genbench import hookimpl
-from genbench.api import randn_tensor
-from genbench.api.dataset import DataInfo, ImageData
 from genbench.api.metric import EvalContext
-from genbench.api.model import GenerativeModel
 
 if TYPE_CHECKING:
     from genbench.engine.evaluate import Score
@@ -38,31 +33,6 @@ if TYPE_CHECKING:
 FRECHET_METRICS = ("clf-fd", "fid")  # the sample-quality distance the noise is scored on, first found
 CONDITIONAL_METRIC = "cond-acc"
 CHANCE_FACTOR = 2.0  # cond-acc below this many times chance is flagged
-
-
-class PixelNoise(GenerativeModel):
-    """Independent Gaussian pixels with the training images' per-pixel mean and variance."""
-
-    capabilities = frozenset({"sample"})
-
-    def __init__(self, data: ImageData) -> None:
-        super().__init__(None, data.info)
-        x = ImageData.to_float(data.train_x).double()  # (N, C, H, W)
-        self.mean: torch.Tensor
-        self.std: torch.Tensor
-        self.register_buffer("mean", x.mean(0).float())  # (C, H, W)
-        self.register_buffer("std", x.std(0).float())
-
-    @classmethod
-    def default_config(cls, info: DataInfo) -> None:
-        return None
-
-    @torch.no_grad()
-    def sample(
-        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        noise = randn_tensor((n, *self.mean.shape), generator=generator, device=self.mean.device)
-        return (self.mean + self.std * noise).clamp(0.0, 1.0)  # (n, C, H, W)
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
@@ -98,6 +68,8 @@ def noise_warning(session: RunSession, scores: list[Score]) -> str | None:
         return None
     score = by_name[metric.spec.name]
     fp = score.fingerprint
+    from genbench.engine.pixel_noise import PixelNoise  # torch: not at start-up (genbench --help)
+
     noise = PixelNoise(session.data).to(session.device)
     ctx = EvalContext(
         noise, session.data, int(fp.get("num_samples") or session.bench.num_samples[session.run.budget]),

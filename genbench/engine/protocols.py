@@ -1,4 +1,5 @@
-"""The engine's side of the representation and anomaly protocols: label budgets and OOD data."""
+"""The engine's side of the representation, anomaly and reconstruction protocols: label budgets,
+OOD data, the degradation operator and its measurements."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from genbench.api.dataset import ImageData
 from genbench.api.metric import Metric
 from genbench.api.model import GenerativeModel
 from genbench.api.representation import RepresentationContext, labelled_subset
+from genbench.api.restoration import Degradation, RestorationContext, restoration_context
 from genbench.benchmarks import Benchmark
 from genbench.config import EvalConfig
 from genbench.data import load_dataset
@@ -46,3 +48,33 @@ def give_labelled(model: GenerativeModel, rep: RepresentationContext, data: Imag
     """Hand a semi-supervised model its labelled subset before training."""
     if model.uses_labelled_subset:
         model.set_labelled(*rep.labelled_images(data))
+
+
+def check_degradation(bench: Benchmark, data: ImageData) -> None:
+    """Refuse, before any training, an operator the dataset's images cannot take."""
+    if bench.degradation:
+        Degradation.from_mapping(bench.degradation).check_shape(data.info.shape, f"benchmark '{bench.name}'")
+
+
+def restoration_for(
+    bench: Benchmark, data: ImageData, budget: str, metrics: Sequence[Metric]
+) -> RestorationContext | None:
+    """The test measurements of a reconstruction benchmark, or None when it declares no operator
+    or no metric reads them. The budget's ``test_images`` count limits the test images."""
+    if not bench.degradation or not any(m.spec.requires == "restore" for m in metrics):
+        return None
+    check_degradation(bench, data)
+    test_x = data.split("test")[0]
+    return restoration_context(bench.degradation, test_x, bench.test_images.get(budget, 0), bench.restore_samples)
+
+
+def give_degradation(model: GenerativeModel, bench: Benchmark) -> None:
+    """Hand a restoring model the benchmark's operator before training."""
+    if not model.uses_degradation:
+        return
+    if not bench.degradation:
+        raise GenbenchError(
+            f"model '{type(model).__name__}' learns to undo a degradation, and benchmark '{bench.name}' declares "
+            "none: pick a reconstruction benchmark (`genbench benchmarks` lists them)"
+        )
+    model.set_degradation(Degradation.from_mapping(bench.degradation))

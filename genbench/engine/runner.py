@@ -32,7 +32,15 @@ from genbench.engine.checkpoint import load_checkpoint
 from genbench.engine.device import hardware, resolve_device, seed_everything, set_threads
 from genbench.engine.distribution import ONE_PROCESS, PEER_LOST, Distribution
 from genbench.engine.evaluate import Score, evaluate, grouped_reasons, metrics_for
-from genbench.engine.protocols import anomaly_context, give_labelled, representation_context, resolve_labels
+from genbench.engine.protocols import (
+    anomaly_context,
+    check_degradation,
+    give_degradation,
+    give_labelled,
+    representation_context,
+    resolve_labels,
+    restoration_for,
+)
 from genbench.engine.session import RunSession
 from genbench.engine.trainer import Reporter, TrainResult, train
 from genbench.errors import GenbenchError, PluginFault, ProcessLost, blame
@@ -193,6 +201,7 @@ class Runner:
         self.store.require_writable()
         representation_context(plan.bench, plan.data, plan.eval_cfg)  # a label budget the data cannot meet fails here
         anomaly_context(plan.bench, plan.data, req.data_dir, plan.metrics)  # so does a missing out-of-distribution set
+        check_degradation(plan.bench, plan.data)  # and an operator the images cannot take
         return plan
 
     def _plan(self, req: RunRequest) -> RunPlan:
@@ -421,6 +430,7 @@ class Runner:
         """The run's row is stored (new) or restarted (resumed): announce it, give the model its labelled subset."""
         self._hook("genbench_run_started", run=s.run, resumed=s.resumed, session=s)
         give_labelled(s.model, representation_context(s.bench, s.data, s.eval_cfg), s.data)
+        give_degradation(s.model, s.bench)
 
     def _train(self, s: RunSession, why_stop: Callable[[], str | None]) -> None:
         """Train to the budget or until stopped, then store how training ended: "evaluating" when it
@@ -540,6 +550,7 @@ class Runner:
             probe_count=bench.probe_images.get(run.budget, 0),
             representation=representation_context(bench, s.data, eval_cfg),
             anomaly=anomaly_context(bench, s.data, run.config.get("data_dir"), s.metrics),
+            restoration=restoration_for(bench, s.data, run.budget, s.metrics),
             dist=self.dist,
         )
 

@@ -6,6 +6,7 @@ import torch
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.protocols import representation_of
+from genbench.api.uncertainty import mean_interval
 from genbench.errors import GenbenchError
 
 
@@ -18,7 +19,7 @@ class Accuracy(Metric):
         x_all, y_all = ctx.data.split("test")
         model = ctx.model
         model.eval()
-        correct = 0
+        hits: list[torch.Tensor] = []  # per test image: 1 if right
         with torch.no_grad():
             for i in range(0, len(x_all), ctx.batch_size):
                 x = ctx.data.to_float(x_all[i : i + ctx.batch_size]).to(ctx.device)
@@ -31,7 +32,9 @@ class Accuracy(Metric):
                     )
                 if not torch.isfinite(logits).all():
                     raise GenbenchError(f"accuracy: {type(model).__name__}.classify returned NaN or inf")
-                correct += int((logits.argmax(dim=1).cpu() == y_all[i : i + ctx.batch_size]).sum())
+                hits.append((logits.argmax(dim=1).cpu() == y_all[i : i + ctx.batch_size]).double())
+        right = torch.cat(hits)
+        value, interval = float(right.mean()), mean_interval(right.numpy())
         fingerprint = {
             **self.base_fingerprint(ctx),
             "reference": f"{ctx.data.name}/test",
@@ -40,5 +43,5 @@ class Accuracy(Metric):
         if model.uses_labelled_subset:  # a semi-supervised classifier ranks per label budget
             labelled = representation_of(ctx, "accuracy").labelled
             fingerprint.update(labelled.fingerprint())
-            return MetricValue(correct / len(x_all), fingerprint, settings={"labels": labelled.budget})
-        return MetricValue(correct / len(x_all), fingerprint)
+            return MetricValue(value, fingerprint, settings={"labels": labelled.budget}, interval=interval)
+        return MetricValue(value, fingerprint, interval=interval)

@@ -28,6 +28,7 @@ def genbench_register_metrics() -> list[MetricSpec]:
         *_representation_metrics(),
         *_anomaly_metrics(),
         *_translation_metrics(),
+        *_restoration_metrics(),
     ]
 
 
@@ -41,6 +42,15 @@ def _inception_metrics() -> list[MetricSpec]:
             "sample",
             _BASE + _EXTRACTOR + _REFERENCE,
             "Fréchet Inception Distance to the reference images (TF Inception-v3, TF1 bilinear resize, as papers)",
+        ),
+        MetricSpec(
+            "fid-inf",
+            "genbench.metrics.inception:FIDInf",
+            "min",
+            "sample",
+            _BASE + _EXTRACTOR + _REFERENCE + ("fd_inf_sizes",),
+            "FID extrapolated to infinitely many samples: intercept of FID against 1/N over subsets "
+            "(Chong & Forsyth 2020), independent of the sample count",
         ),
         MetricSpec(
             "fid-clean",
@@ -80,6 +90,15 @@ def _classifier_metrics() -> list[MetricSpec]:
             "sample",
             _BASE + _EXTRACTOR + _REFERENCE,
             "Fréchet distance of genbench's offline classifier features to the reference images (not FID)",
+        ),
+        MetricSpec(
+            "clf-fd-inf",
+            "genbench.metrics.classifier_metrics:ClassifierFDInf",
+            "min",
+            "sample",
+            _BASE + _EXTRACTOR + _REFERENCE + ("fd_inf_sizes",),
+            "clf-fd extrapolated to infinitely many samples: intercept of clf-fd against 1/N over subsets "
+            "(Chong & Forsyth 2020's FD-infinity on the offline classifier)",
         ),
         MetricSpec(
             "clf-score",
@@ -243,3 +262,26 @@ def _translation_metrics() -> list[MetricSpec]:
             ),
         ]  # fmt: skip
     return specs
+
+
+def _restoration_metrics() -> list[MetricSpec]:
+    """``restore`` metrics on a reconstruction benchmark's measurements (genbench/metrics/restoration.py)."""
+    base = ("metric", "version", "reference", "operator", "measurement_seed", "test_images", "posterior_samples")
+    target = "genbench.metrics.restoration:"
+    return [
+        MetricSpec("restore-psnr", target + "RestorePSNR", "max", "restore", base + ("estimate",),
+                   "PSNR of the posterior mean (mean of the K samples) vs the clean test image", unit="dB"),
+        MetricSpec("restore-ssim", target + "RestoreSSIM", "max", "restore", base + ("estimate", "window"),
+                   "SSIM (Wang et al. 2004, Gaussian window) of the posterior mean vs the clean test image"),
+        MetricSpec("restore-coverage90", target + "Coverage90", "max", "restore", base + ("interval",),
+                   "fraction of true pixels inside the samples' central 90% interval; ideal 0.90, above it the "
+                   "intervals are too wide (restore-coverage-gap ranks both ways)"),
+        MetricSpec("restore-coverage-gap", target + "CoverageGap", "min", "restore", base + ("interval",),
+                   "mean per-image |coverage of the central 90% interval - 0.90|: calibration, 0 is ideal"),
+        MetricSpec("restore-std-corr", target + "StdErrorCorrelation", "max", "restore", base,
+                   "per-image correlation of the posterior std with the posterior mean's absolute error"),
+        MetricSpec("restore-diversity", target + "Diversity", "max", "restore", base,
+                   "mean per-pixel standard deviation across the K posterior samples"),
+        MetricSpec("restore-consistency", target + "Consistency", "min", "restore", base,
+                   "|RMS of the re-degraded samples minus the measurement - sigma|: 0 fits y as the truth does"),
+    ]  # fmt: skip

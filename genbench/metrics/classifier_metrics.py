@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
+from genbench.api.uncertainty import mean_interval
 from genbench.errors import GenbenchError
 from genbench.metrics.extractors.classifier import CLASSIFIER_SHA256, ClassifierExtractor, load_classifier
 from genbench.metrics.extractors.features import (
@@ -21,7 +22,15 @@ from genbench.metrics.extractors.features import (
     reference_identity,
     sample_features,
 )
-from genbench.metrics.extractors.stats import frechet_distance, gaussian_stats, require_count, split_score
+from genbench.metrics.extractors.stats import (
+    fd_interval,
+    frechet_distance,
+    frechet_extrapolated,
+    gaussian_stats,
+    require_count,
+    score_interval,
+    split_score,
+)
 
 
 class _ClassifierMetric(Metric):
@@ -59,7 +68,23 @@ class ClassifierFD(_ClassifierMetric):
         real = reference_features(extractor, ctx)
         mu, sigma = gaussian_stats(fake)
         value = frechet_distance(mu, sigma, real["mu"], real["sigma"])
-        return MetricValue(value, self.fingerprint(ctx, extractor, **reference_identity(ctx)))
+        interval = fd_interval(value, fake, real["features"], seed=ctx.seed, device=ctx.device)
+        return MetricValue(value, self.fingerprint(ctx, extractor, **reference_identity(ctx)), interval=interval)
+
+
+class ClassifierFDInf(_ClassifierMetric):
+    """clf-fd extrapolated to infinitely many samples (Chong & Forsyth 2020), lower is better."""
+
+    version = 1
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        require_count(ctx.num_samples, 20, self.spec.name)
+        extractor = self.extractor(ctx)
+        fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
+        real = reference_features(extractor, ctx)["features"]
+        value, interval, sizes, _ = frechet_extrapolated(fake, real, seed=ctx.seed)
+        extra = {**reference_identity(ctx), "fd_inf_sizes": [int(n) for n in sizes]}
+        return MetricValue(value, self.fingerprint(ctx, extractor, **extra), interval=interval)
 
 
 class ClassifierScore(_ClassifierMetric):
@@ -71,7 +96,8 @@ class ClassifierScore(_ClassifierMetric):
         require_count(ctx.num_samples, 2, self.spec.name)
         extractor = self.extractor(ctx)
         logits = sample_features(extractor, ctx.samples(), ctx.device)["logits"]
-        return MetricValue(split_score(logits, splits=1), self.fingerprint(ctx, extractor))
+        interval = score_interval(logits, splits=1, seed=ctx.seed)
+        return MetricValue(split_score(logits, splits=1), self.fingerprint(ctx, extractor), interval=interval)
 
 
 class ConditionalAccuracy(_ClassifierMetric):
@@ -84,5 +110,5 @@ class ConditionalAccuracy(_ClassifierMetric):
         extractor = self.extractor(ctx)
         x, labels = ctx.conditional_samples()
         logits = sample_features(extractor, x, ctx.device, "conditional samples")["logits"]
-        value = float((logits.argmax(dim=1) == labels).double().mean())
-        return MetricValue(value, self.fingerprint(ctx, extractor))
+        correct = (logits.argmax(dim=1) == labels).double()
+        return MetricValue(float(correct.mean()), self.fingerprint(ctx, extractor), interval=mean_interval(correct))

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
+from genbench.api.uncertainty import Interval
 from genbench.errors import GenbenchError
 from genbench.metrics.extractors.features import (
     FeatureExtractor,
@@ -58,11 +59,14 @@ from genbench.metrics.extractors.features import (
 from genbench.metrics.extractors.fetch import fetch
 from genbench.metrics.extractors.files import verify_sha256
 from genbench.metrics.extractors.stats import (
+    fd_interval,
     frechet_distance,
+    frechet_extrapolated,
     gaussian_stats,
-    kernel_distance,
+    kernel_distance_se,
     kid_subset_size,
     require_count,
+    score_interval,
     split_score,
 )
 
@@ -209,10 +213,17 @@ class _InceptionMetric(Metric):
     def fingerprint(self, ctx: EvalContext, extractor: InceptionExtractor, **extra: Any) -> dict[str, Any]:
         return {**self.base_fingerprint(ctx), **extractor.identity(), **extra}
 
-    def value(self, value: float, ctx: EvalContext, extractor: InceptionExtractor, **extra: Any) -> MetricValue:
+    def value(
+        self,
+        value: float,
+        ctx: EvalContext,
+        extractor: InceptionExtractor,
+        interval: Interval | None = None,
+        **extra: Any,
+    ) -> MetricValue:
         """The MetricValue, under a name that shows when the weights are not the standard ones."""
         name = stored_name(self.spec.name, extractor.weights_sha256)
-        return MetricValue(value, self.fingerprint(ctx, extractor, **extra), name=name)
+        return MetricValue(value, self.fingerprint(ctx, extractor, **extra), name=name, interval=interval)
 
 
 class FID(_InceptionMetric):
@@ -227,7 +238,23 @@ class FID(_InceptionMetric):
         real = reference_features(extractor, ctx)
         mu, sigma = gaussian_stats(fake)
         value = frechet_distance(mu, sigma, real["mu"], real["sigma"])
-        return self.value(value, ctx, extractor, **reference_identity(ctx))
+        interval = fd_interval(value, fake, real["features"], seed=ctx.seed, device=ctx.device)
+        return self.value(value, ctx, extractor, interval, **reference_identity(ctx))
+
+
+class FIDInf(_InceptionMetric):
+    """FID extrapolated to infinitely many samples, Chong & Forsyth 2020 (lower is better)."""
+
+    version = 1
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        require_count(ctx.num_samples, 20, self.spec.name)
+        extractor = self.extractor()
+        fake = sample_features(extractor, ctx.samples(), ctx.device)["features"]
+        real = reference_features(extractor, ctx)["features"]
+        value, interval, sizes, _ = frechet_extrapolated(fake, real, seed=ctx.seed)
+        sized = [int(n) for n in sizes]
+        return self.value(value, ctx, extractor, interval, **reference_identity(ctx), fd_inf_sizes=sized)
 
 
 class FIDClean(FID):
@@ -250,9 +277,11 @@ class KID(_InceptionMetric):
         real = reference_features(extractor, ctx)["features"]
         size = kid_subset_size(len(real), len(fake))
         # torch-fidelity's order (its input1 = samples, input2 = reference): the same draws for the same seed.
-        value = kernel_distance(fake, real, subsets=self.subsets, subset_size=size, seed=ctx.seed)
+        value, se = kernel_distance_se(fake, real, subsets=self.subsets, subset_size=size, seed=ctx.seed)
+        # The samples' first-order standard error (stats.kernel_distance_se): a normal 95% interval.
+        interval = Interval(value - 1.959964 * se, value + 1.959964 * se, "hoeffding-se")
         return self.value(
-            value, ctx, extractor, **reference_identity(ctx), kid_subsets=self.subsets, kid_subset_size=size
+            value, ctx, extractor, interval, **reference_identity(ctx), kid_subsets=self.subsets, kid_subset_size=size
         )
 
 
@@ -267,4 +296,5 @@ class InceptionScore(_InceptionMetric):
         extractor = self.extractor()
         logits = sample_features(extractor, ctx.samples(), ctx.device)["logits"]
         value = split_score(logits, splits=self.splits, seed=ctx.seed)
-        return self.value(value, ctx, extractor, is_splits=self.splits)
+        interval = score_interval(logits, splits=self.splits, seed=ctx.seed)
+        return self.value(value, ctx, extractor, interval, is_splits=self.splits)

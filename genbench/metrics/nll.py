@@ -35,6 +35,7 @@ import torch
 
 from genbench.api.metric import EvalContext, Metric, MetricValue, check_images, report_progress
 from genbench.api.random import randint_tensor
+from genbench.api.uncertainty import mean_interval
 from genbench.errors import GenbenchError
 
 LEVELS = 256
@@ -130,7 +131,7 @@ class NLL(Metric):
         num_dims = math.prod(x_all.shape[1:])
         model = ctx.model
         model.eval()
-        total = 0.0
+        per_image: list[torch.Tensor] = []  # log P of each test image: the interval is the t-interval of their mean
         ctx.report("nll: test images", 0, n)
         with torch.no_grad():
             for i in range(0, n, ctx.batch_size):
@@ -139,9 +140,11 @@ class NLL(Metric):
                 check_images(x, "nll test images")
                 log_p = model.log_likelihood(x).double().cpu()
                 self._check(log_p, len(x), type(model).__name__)
-                total += float(log_p.sum())
+                per_image.append(log_p)
                 ctx.report("nll: test images", end, n)
-        value = float(bits_per_dim(total / n, num_dims))
+        bits = bits_per_dim(torch.cat(per_image), num_dims)
+        assert isinstance(bits, torch.Tensor)
+        value = float(bits.sum()) / n
         shape = tuple(x_all.shape[1:])
         seed = ctx.seed + NOISE_SEED_OFFSET
         # As many noise images as test images, up to NOISE_IMAGES: at the smoke budget's 100 test
@@ -151,7 +154,7 @@ class NLL(Metric):
         check_noise_bits(noise, type(model).__name__, n_noise)
         fingerprint = self.fingerprint(ctx, n)
         fingerprint["observed"] = {"noise_bits_per_dim": round(noise, 4), "noise_images": n_noise}
-        return MetricValue(value, fingerprint)
+        return MetricValue(value, fingerprint, interval=mean_interval(bits.numpy()))
 
     @staticmethod
     def _check(log_p: torch.Tensor, batch: int, model_name: str) -> None:

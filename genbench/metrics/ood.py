@@ -3,7 +3,8 @@
 The model scores the first min(num_samples, test size) test images of the benchmark's dataset
 (in) and of its out-of-distribution set (out), higher meaning more anomalous: the negative
 log-likelihood for a model with ``log_likelihood`` (scored without labels), else the per-image
-reconstruction MSE. The value is the AUROC of out versus in: 1 separates them perfectly, 0.5 is
+reconstruction MSE. The value is the AUROC of out versus in (with DeLong's 95% interval,
+genbench.api.uncertainty): 1 separates them perfectly, 0.5 is
 chance, and below 0.5 the model finds the foreign images *more* typical, as Nalisnick et al.
 2019 (arXiv:1810.09136) found for likelihood models trained on Fashion-MNIST and tested on MNIST.
 """
@@ -16,6 +17,7 @@ from scipy.stats import rankdata
 from genbench.api.dataset import ImageData
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.protocols import anomaly_of
+from genbench.api.uncertainty import delong_interval
 from genbench.errors import GenbenchError
 from genbench.metrics.reconstruction import reconstruction_errors, split_errors
 
@@ -74,4 +76,6 @@ class OODAUROC(Metric):
             "out": f"{ood.name}/test",
             "count": n,
         }
-        return MetricValue(auroc(s_in, s_out), fingerprint, settings={"ood_score": score})
+        value = auroc(s_in, s_out)
+        _, interval = delong_interval(s_in.numpy(), s_out.numpy())
+        return MetricValue(value, fingerprint, settings={"ood_score": score}, interval=interval)

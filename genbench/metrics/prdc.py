@@ -6,7 +6,10 @@ Fréchet distances fold fidelity and diversity into one number; these four separ
 - precision and recall, Kynkäänniemi et al. 2019 (https://arxiv.org/abs/1904.06991);
 - density and coverage, Naeem et al. 2020 (https://arxiv.org/abs/2002.09797),
 
-all from k-nearest-neighbour balls with k = 5, computed as the ``prdc`` package of Naeem et al.
+Each value's interval is the t-interval of the mean of its points' shares (genbench.api.uncertainty),
+with the k-NN balls held fixed: it is the noise of which points were drawn, not of the balls' radii.
+
+All from k-nearest-neighbour balls with k = 5, computed as the ``prdc`` package of Naeem et al.
 computes them (:func:`genbench.metrics.extractors.stats.prdc`). The papers used VGG-16 features; genbench
 uses its offline classifier's (``clf-*``) and Inception's pool features (``inception-*``),
 hence the prefixes. Each metric's spec names its quantity in ``options["quantity"]``; the four
@@ -21,6 +24,7 @@ from typing import Any
 import torch
 
 from genbench.api.metric import EvalContext, MetricValue, fingerprint_hash
+from genbench.api.uncertainty import Interval, mean_interval
 from genbench.metrics.classifier_metrics import _ClassifierMetric
 from genbench.metrics.extractors.features import (
     FeatureExtractor,
@@ -28,18 +32,19 @@ from genbench.metrics.extractors.features import (
     reference_identity,
     sample_features,
 )
-from genbench.metrics.extractors.stats import prdc, require_count
+from genbench.metrics.extractors.stats import prdc_points, require_count
 from genbench.metrics.inception import _InceptionMetric
 
 K = 5  # neighbourhood size: the prdc package's and Naeem et al.'s recommendation
 QUANTITIES = ("precision", "recall", "density", "coverage")
 
 # The four values per (samples tensor, extractor, reference, k), kept while the samples live.
-_MEMO: dict[int, tuple[weakref.ref[torch.Tensor], dict[str, dict[str, float]]]] = {}
+_MEMO: dict[int, tuple[weakref.ref[torch.Tensor], dict[str, dict[str, tuple[float, Interval | None]]]]] = {}
 
 
-def prdc_values(extractor: FeatureExtractor, ctx: EvalContext, k: int = K) -> dict[str, float]:
-    """Precision, recall, density and coverage of ``ctx``'s samples against its reference images."""
+def prdc_values(extractor: FeatureExtractor, ctx: EvalContext, k: int = K) -> dict[str, tuple[float, Interval | None]]:
+    """Precision, recall, density and coverage of ``ctx``'s samples against its reference images, each
+    with its interval."""
     samples = ctx.samples()
     entry = _MEMO.get(id(samples))
     if entry is None or entry[0]() is not samples:
@@ -49,7 +54,8 @@ def prdc_values(extractor: FeatureExtractor, ctx: EvalContext, k: int = K) -> di
     if key not in entry[1]:
         fake = sample_features(extractor, samples, ctx.device)["features"]
         real = reference_features(extractor, ctx)["features"]
-        entry[1][key] = prdc(real, fake, k=k)
+        points = prdc_points(real, fake, k=k)
+        entry[1][key] = {q: (float(v.mean()), mean_interval(v, "t-balls-fixed")) for q, v in points.items()}
     return entry[1][key]
 
 
@@ -69,8 +75,9 @@ class ClassifierPRDC(_ClassifierMetric):
         quantity = _quantity(self)
         require_count(ctx.num_samples, K + 1, self.spec.name)
         extractor = self.extractor(ctx)
-        value = prdc_values(extractor, ctx)[quantity]
-        return MetricValue(value, self.fingerprint(ctx, extractor, **reference_identity(ctx), prdc_k=K))
+        value, interval = prdc_values(extractor, ctx)[quantity]
+        fingerprint = self.fingerprint(ctx, extractor, **reference_identity(ctx), prdc_k=K)
+        return MetricValue(value, fingerprint, interval=interval)
 
 
 class InceptionPRDC(_InceptionMetric):
@@ -82,5 +89,5 @@ class InceptionPRDC(_InceptionMetric):
         quantity = _quantity(self)
         require_count(ctx.num_samples, K + 1, self.spec.name)
         extractor = self.extractor()
-        value = prdc_values(extractor, ctx)[quantity]
-        return self.value(value, ctx, extractor, **reference_identity(ctx), prdc_k=K)
+        value, interval = prdc_values(extractor, ctx)[quantity]
+        return self.value(value, ctx, extractor, interval, **reference_identity(ctx), prdc_k=K)

@@ -19,6 +19,7 @@ from genbench.api.metric import EvalContext, Metric, MetricValue, report_progres
 from genbench.api.model import GenerativeModel
 from genbench.api.protocols import cached, representation_of
 from genbench.api.representation import labelled_subset
+from genbench.api.uncertainty import mean_interval
 from genbench.errors import GenbenchError
 
 PROBE = {"probe": "multinomial-logreg-lbfgs", "probe_C": 1.0, "probe_max_iter": 1000, "standardised": True}
@@ -54,6 +55,13 @@ def linear_probe(
     train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor
 ) -> float:
     """Test accuracy of a multinomial logistic regression fitted on the training features."""
+    return float(probe_hits(train_features, train_labels, test_features, test_labels).mean())
+
+
+def probe_hits(
+    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor
+) -> np.ndarray:
+    """Per test image, 1.0 if the probe fitted on the training features classifies it right, else 0.0."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -67,7 +75,7 @@ def linear_probe(
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(scaler.transform(x_train), train_labels.numpy())
     predicted = clf.predict(scaler.transform(x_test))
-    return float((predicted == test_labels.numpy()).mean())
+    return (predicted == test_labels.numpy()).astype(np.float64)
 
 
 class LinearProbe(Metric):
@@ -97,7 +105,9 @@ class LinearProbe(Metric):
         # The fit has no progress of its own: its start and end are said, with its size.
         task = f"probe-acc: fitting the linear probe on {len(f_lab):,} x {f_lab.shape[1]:,} features"
         report_progress(task, 0, 1)
-        accuracy = linear_probe(f_lab, y_lab, f_test, y_test)
+        hits = probe_hits(f_lab, y_lab, f_test, y_test)
+        # The interval is over test images with the probe held fixed: the label subset is part of the protocol.
+        accuracy, interval = float(hits.mean()), mean_interval(hits)
         report_progress(task, 1, 1)
         fingerprint: dict[str, Any] = {
             "metric": self.spec.name,
@@ -108,4 +118,4 @@ class LinearProbe(Metric):
             **scaled,
             **PROBE,
         }
-        return MetricValue(accuracy, fingerprint, settings={"labels": rep.labelled.budget})
+        return MetricValue(accuracy, fingerprint, settings={"labels": rep.labelled.budget}, interval=interval)

@@ -14,6 +14,7 @@ import torch
 from genbench.api.dataset import ImageData
 from genbench.api.metric import EvalContext, Metric, MetricValue, check_images
 from genbench.api.protocols import cached
+from genbench.api.uncertainty import mean_interval
 
 MIN_MSE = 1e-10  # caps PSNR at 100 dB, so one perfect image cannot make the mean infinite
 
@@ -59,7 +60,9 @@ class ReconstructionMSE(_Reconstruction):
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         errors = split_errors(ctx)
-        return MetricValue(float(errors.mean()), self.fingerprint(ctx, len(errors)))
+        return MetricValue(
+            float(errors.mean()), self.fingerprint(ctx, len(errors)), interval=mean_interval(errors.numpy())
+        )
 
 
 class PSNR(_Reconstruction):
@@ -67,5 +70,6 @@ class PSNR(_Reconstruction):
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         errors = split_errors(ctx)
-        value = float(psnr(errors).mean())
-        return MetricValue(value, {**self.fingerprint(ctx, len(errors)), "max_db": 100})
+        per_image = psnr(errors)
+        fingerprint = {**self.fingerprint(ctx, len(errors)), "max_db": 100}
+        return MetricValue(float(per_image.mean()), fingerprint, interval=mean_interval(per_image.numpy()))

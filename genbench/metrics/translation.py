@@ -32,10 +32,11 @@ from typing import Any
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.translation import TranslationContext, source_domain, target_domain, translation_context
+from genbench.api.uncertainty import mean_interval
 from genbench.errors import GenbenchError
 from genbench.metrics.extractors.classifier import WEIGHTS_DIR, ClassifierExtractor
 from genbench.metrics.extractors.features import images_sha256
-from genbench.metrics.extractors.stats import frechet_distance, gaussian_stats, require_count
+from genbench.metrics.extractors.stats import fd_interval, frechet_distance, gaussian_stats, require_count
 
 # sha256 of the committed weights files, as printed by benchmarks/train_translation_classifiers.py
 # (torch 2.11.0, 1 CPU thread; test accuracy in the comment).
@@ -123,8 +124,9 @@ class TranslationAccuracy(_TargetClassifierMetric):
         extractor = self.extractor_for(ctx.data.name)
         _, labels = tctx.source(self.direction)
         logits = extractor.extract(tctx.translated(self.direction), ctx.device, "translations")["logits"]
-        value = float((logits.argmax(dim=1) == labels).double().mean())
-        return MetricValue(value, self.fingerprint(ctx, tctx, **extractor.identity()))
+        hits = (logits.argmax(dim=1) == labels).double()
+        return MetricValue(float(hits.mean()), self.fingerprint(ctx, tctx, **extractor.identity()),
+                           interval=mean_interval(hits.numpy()))  # fmt: skip
 
 
 class TranslationFD(_TargetClassifierMetric):
@@ -141,13 +143,14 @@ class TranslationFD(_TargetClassifierMetric):
         mu, sigma = gaussian_stats(fake)
         mu_r, sigma_r = gaussian_stats(real)
         value = frechet_distance(mu, sigma, mu_r, sigma_r)
+        interval = fd_interval(value, fake, real, seed=ctx.seed, device=ctx.device)
         ref, _ = tctx.test_split(target_domain(self.direction))
         reference = {
             "reference": f"{ctx.data.name}/test{target_domain(self.direction).upper()}",
             "reference_count": len(ref),
             "reference_sha256": images_sha256(ref),
         }
-        return MetricValue(value, self.fingerprint(ctx, tctx, **extractor.identity(), **reference))
+        return MetricValue(value, self.fingerprint(ctx, tctx, **extractor.identity(), **reference), interval=interval)
 
 
 class TranslationDomainAccuracy(_TranslationMetric):
@@ -187,8 +190,10 @@ class CycleL1(_TranslationMetric):
     def compute(self, ctx: EvalContext) -> MetricValue:
         tctx = self.tctx(ctx)
         x, _ = tctx.source(self.direction)
-        value = float((tctx.cycled(self.direction) - x).abs().double().mean())
-        return MetricValue(value, self.fingerprint(ctx, tctx))
+        per_image = (tctx.cycled(self.direction) - x).abs().double().flatten(1).mean(1)
+        return MetricValue(
+            float(per_image.mean()), self.fingerprint(ctx, tctx), interval=mean_interval(per_image.numpy())
+        )
 
 
 class GroundTruthL1(_TranslationMetric):
@@ -204,5 +209,6 @@ class GroundTruthL1(_TranslationMetric):
     def compute(self, ctx: EvalContext) -> MetricValue:
         tctx = self.tctx(ctx)
         truth = tctx.counterparts(self.direction)
-        value = float((tctx.translated(self.direction) - truth).abs().double().mean())
-        return MetricValue(value, self.fingerprint(ctx, tctx, paired=True))
+        per_image = (tctx.translated(self.direction) - truth).abs().double().flatten(1).mean(1)
+        fingerprint = self.fingerprint(ctx, tctx, paired=True)
+        return MetricValue(float(per_image.mean()), fingerprint, interval=mean_interval(per_image.numpy()))

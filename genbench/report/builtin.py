@@ -22,11 +22,20 @@ if TYPE_CHECKING:
 
 @hookimpl(tryfirst=True)
 def genbench_evaluated(run: Run, scores: list[Score], session: RunSession) -> None:
-    """At the end of training (not at `genbench eval`): 64 samples, or translations both ways."""
+    """At the end of training (not at `genbench eval`): 64 samples, translations both ways, or on a
+    reconstruction benchmark the restorations of 8 test measurements."""
     if session.status != "evaluating":
         return
     model = session.model
-    if "sample" in model.capabilities:
+    if "restore" in model.capabilities and session.bench.degradation:
+        from genbench.report.images import save_restoration_grid
+
+        path = save_restoration_grid(
+            model, session.bench.degradation, session.data.split("test")[0], session.run_dir / "restorations.png",
+            device=session.device, seed=session.eval_cfg.seed, samples=session.bench.restore_samples, title=title(run),
+        )  # fmt: skip
+        session.add_artifact("samples", path)  # the run's picture
+    elif "sample" in model.capabilities:
         from genbench.report.images import save_sample_grid
 
         path = save_sample_grid(

@@ -40,6 +40,7 @@ th, td { padding: 4px 8px; border-bottom: 1px solid #e4e4e4; text-align: right; 
 th { background: #f3f3f3; } td.model, td.family, th.model, th.family { text-align: left; }
 td.model { white-space: normal; min-width: 10em; max-width: 18em; }
 td.best { font-weight: bold; background: #eef7ee; }
+.tied { background: #fff6d5; }
 .legend { font-size: 0.85em; color: #444; margin: 0.3em 0 1em 0; padding-left: 1.2em; }
 .runs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(800px, 100%), 1fr)); gap: 1em; }
 .run { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.8em; }
@@ -75,19 +76,25 @@ def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = 
     head = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE]
     classes = ["", "model", "family", *("" for _ in board.columns), "", *("" for _ in COMPUTE)]
     out = [f'<h2 id="board-{index}">{_e(board.title)} <span class="muted">({_e(board.dataset)})</span></h2>']
+    out.append(_tasks_html(board))
     out.append('<div class="scroll">')
     out.append(f'<table class="leaderboard" data-benchmark="{_e(board.benchmark)}" data-budget="{_e(board.budget)}">')
     ths = "".join(f'<th class="{c}">{_e(h)}</th>' for h, c in zip(head, classes))
     out.append(f"<thead><tr>{ths}</tr></thead>")
     out.append("<tbody>")
-    best = {c.key: next((r for r in board.ranked(c.key) if r.value(c) is not None), None) for c in board.columns}
     for row in ranked:
-        rank = board.rank(row)
+        rank = board.rank_text(row)
         compute = compute_texts(row)
-        cells = [f"<td>{rank or '–'}</td>", f'<td class="model">{_e(row.label)}</td>',
+        tied = (
+            ' class="tied" title="shares its rank: the difference is not resolved"'
+            if (rank or "").endswith("=")
+            else ""
+        )
+        cells = [f"<td{tied}>{rank or '–'}</td>", f'<td class="model">{_e(row.label)}</td>',
                  f'<td class="family">{_e(row.family)}</td>']  # fmt: skip
         for col in board.columns:
-            cls = ' class="best"' if best[col.key] is row else ""
+            # Every row that shares the best rank is marked best: a tie at the top has no single winner.
+            cls = ' class="best"' if board.rank(row, col.key) == 1 else ""
             cells.append(f"<td{cls}>{_e(cell_text(row, col))}</td>")
         cells.append(f"<td>{len(row.seeds)}</td>")
         cells.extend(f"<td>{_e(compute[n])}</td>" for n in COMPUTE)
@@ -100,6 +107,31 @@ def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = 
         out.append(f'<h3>{_e(sort.key)} against {cost}</h3><img class="pareto" src="{_e(pareto)}" '
                    f'alt="Pareto plot of {_e(sort.key)} against {cost} for {_e(board.title)}">')  # fmt: skip
     return "\n".join(out)
+
+
+def _tasks_html(board: Board) -> str:
+    """Per task, its headline metric's ranking as tied groups: '1= cvae, vae · 3 realnvp'."""
+    items = []
+    for task, col in board.tasks():
+        groups: dict[int, list[str]] = {}
+        for row in board.ranked(col.key):
+            rank = board.rank(row, col.key)
+            if rank is not None:
+                groups.setdefault(rank, []).append(row.label)
+        parts = [
+            f'<span class="{"tied" if len(names) > 1 else ""}">{rank}{"=" if len(names) > 1 else ""} '
+            f"{_e(', '.join(names))}</span>"
+            for rank, names in sorted(groups.items())
+        ]
+        items.append(f"<li><b>{_e(task)}</b> by {_e(col.header)}: {' · '.join(parts)}</li>")
+    if not items:
+        return ""
+    return (
+        '<ul class="tasks">'
+        + "".join(items)
+        + '</ul><p class="muted">models sharing a rank (=) are tied: '
+        + "their difference is not resolved at 95%</p>"
+    )
 
 
 def _safe_id(run: Run) -> bool:

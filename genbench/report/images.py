@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from genbench.api.model import GenerativeModel
+from genbench.api.restoration import restoration_context
 
 GRID_COLUMNS = 8
 LABEL_PT = 10  # axis, tick and legend text of the plots, at the size the report shows them
@@ -39,6 +41,37 @@ def save_sample_grid(model: GenerativeModel, path: Path, *, device: torch.device
     else:
         x = model.sample(GRID_COLUMNS * GRID_COLUMNS, generator=gen)
     grid_image(x.float().clamp(0, 1).cpu(), title=title, row_labels=row_labels).save(path)
+    return path
+
+
+@torch.no_grad()
+def save_restoration_grid(
+    model: GenerativeModel,
+    degradation: dict[str, Any],
+    test_x: torch.Tensor,
+    path: Path,
+    *,
+    device: torch.device,
+    seed: int,
+    samples: int = 16,
+    title: str = "",
+) -> Path:
+    """The first 8 test images, a column each: measurement (its classical fill), three posterior
+    samples, their mean over ``samples``, the per-pixel std (scaled so the largest is white) and the truth."""
+    model.to(device).eval()
+    rest = restoration_context(degradation, test_x, GRID_COLUMNS, samples)
+    m = rest.measurements
+    out = model.restore(m.to(device), samples, generator=torch.Generator("cpu").manual_seed(seed)).float().cpu()
+    std = out.std(dim=1, correction=0)
+    top = float(std.max())
+    shown = 3
+    rows = [m.fill(), *(out[:, i] for i in range(min(shown, samples))), out.mean(1), std / max(top, 1e-8)]
+    rows.append(rest.truth.float() / 255.0)
+    labels = ["measured", *(f"sample {i + 1}" for i in range(min(shown, samples))), f"mean of {samples}"]
+    labels += [f"std (max {top:.2f})", "truth"]
+    x = torch.cat([r.clamp(0, 1) for r in rows])
+    caption = f"{title} - {m.op.describe()}" if title else m.op.describe()
+    grid_image(x, title=caption, row_labels=labels, columns=len(rest.truth)).save(path)
     return path
 
 

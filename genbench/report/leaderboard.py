@@ -3,7 +3,11 @@
 Values share a table when they share dataset, benchmark and version, and budget; they share a
 column when they also share metric and fingerprint (a second fingerprint of one metric gets a
 column of its own). A row is one model with one training config and one set of evaluation
-settings, aggregated over seeds as mean ± std. Settings that only fit the work into memory
+settings (another evaluation seed is another row), aggregated over seeds: the mean, with a 95%
+t-interval over seeds when there are two or more, else the one run's evaluation interval.
+Ranks admit ties (genbench.api.uncertainty.resolved states the rule): rows whose difference is
+not resolved share a rank, shown ``1=``. A benchmark names a headline metric per task
+(``Board.tasks``): the terminal shows one ranked section per task. Settings that only fit the work into memory
 (``train.log_every``, ``train.checkpoint_every``, ``eval.batch_size`` and model fields declared
 with :func:`genbench.api.model.memory_setting`) never split rows; every other setting does and
 stays visible.
@@ -18,6 +22,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from genbench.api.uncertainty import Entry, Interval, tied_ranks
 from genbench.specs import meets
 from genbench.store import Store
 from genbench.store.queries import finished_metric_values
@@ -65,6 +70,8 @@ class Column:
 class Cell:
     values: list[float] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)  # the run of each value
+    seeds: list[int] = field(default_factory=list)  # the training seed of each value
+    intervals: list[Interval | None] = field(default_factory=list)  # each value's evaluation interval
 
     @property
     def mean(self) -> float:
@@ -73,6 +80,20 @@ class Cell:
     @property
     def std(self) -> float:
         return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(tuple(self.values), tuple(self.seeds), tuple(self.intervals))
+
+    @property
+    def interval(self) -> Interval | None:
+        """95%: over seeds (t) with two or more seeds, else the one value's evaluation interval."""
+        return self.entry.interval()
+
+    @property
+    def eval_half_width(self) -> float | None:
+        """Half-width of the evaluation (sample) interval, averaged over seeds: the evaluation noise."""
+        return self.entry.eval_half_width()
 
 
 @dataclass
@@ -115,11 +136,24 @@ class Board:
     budget: str
     columns: list[Column] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
-    sort_by: str | None = None  # a column key; None: the column with the most values
+    sort_by: str | None = None  # a column key; None: the first task's headline, else the column with the most values
+    headline: dict[str, str] = field(default_factory=dict)  # task -> headline metric, from the benchmark
+    _ranks: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)  # column key -> id(row) -> rank
 
     @property
     def title(self) -> str:
         return f"{self.benchmark} v{self.version} · {self.budget} budget"
+
+    def tasks(self) -> list[tuple[str, Column]]:
+        """(task, its headline column) for each task the benchmark declares and this board has values for."""
+        out = []
+        for task, metric in self.headline.items():
+            col = next((c for c in self.columns if c.key.split("#")[0] == metric), None) or next(
+                (c for c in self.columns if c.metric == metric), None
+            )
+            if col is not None and any(col.key in r.cells for r in self.rows):
+                out.append((task, col))
+        return out
 
     def column(self, key: str | None = None) -> Column | None:
         """The column named ``key`` (a metric name picks its first fingerprint), else the sort column."""
@@ -130,6 +164,9 @@ class Board:
             )
         if not self.columns:
             return None
+        tasks = self.tasks()
+        if tasks:
+            return tasks[0][1]
         return max(self.columns, key=lambda c: sum(c.key in r.cells for r in self.rows))
 
     def ranked(self, key: str | None = None) -> list[Row]:
@@ -142,10 +179,25 @@ class Board:
                                                 if col.key in r.cells else 0.0, r.label))  # fmt: skip
 
     def rank(self, row: Row, key: str | None = None) -> int | None:
+        """The row's rank in a column, ties shared (1 + the rows resolved better); None without a value."""
         col = self.column(key)
         if col is None or col.key not in row.cells:
             return None
-        return [r for r in self.ranked(col.key) if col.key in r.cells].index(row) + 1
+        if col.key not in self._ranks:
+            holders = [r for r in self.ranked(col.key) if col.key in r.cells]
+            ranks = tied_ranks([r.cells[col.key].entry for r in holders], col.direction)
+            self._ranks[col.key] = {id(r): k for r, k in zip(holders, ranks)}
+        return self._ranks[col.key][id(row)]
+
+    def rank_text(self, row: Row, key: str | None = None) -> str | None:
+        """'1', or '1=' when another row shares the rank; None without a value."""
+        rank = self.rank(row, key)
+        if rank is None:
+            return None
+        col = self.column(key)
+        assert col is not None
+        shared = [self.rank(r, col.key) for r in self.rows if col.key in r.cells]
+        return f"{rank}=" if shared.count(rank) > 1 else str(rank)
 
 
 # -- what a model's plugin can tell us (cached; torch is imported only here) ---------------
@@ -204,6 +256,17 @@ def _metric_facts(name: str) -> tuple[str, str | None]:
         return "", None
 
 
+def _headline(benchmark: str) -> dict[str, str]:
+    try:
+        from genbench.benchmarks import TASKS
+        from genbench.plugins import get_plugins
+
+        declared = get_plugins().benchmarks[benchmark].headline
+        return {t: declared[t] for t in TASKS if t in declared}
+    except Exception:
+        return {}
+
+
 def _metric_order(benchmark: str) -> list[str]:
     try:
         from genbench.plugins import get_plugins
@@ -230,8 +293,9 @@ def _row_identity(run: Run, settings: dict[str, Any]) -> tuple[dict[str, Any], d
         for k, v in (run.config.get(section) or {}).items():
             if k not in MEMORY_ONLY[section] and not (section == "eval" and k == "num_samples"):
                 config[f"{section}.{k}"] = v  # num_samples is in every fingerprint: it splits columns
-    visible = {k: v for k, v in settings.items() if k not in memory and k in model_keys}
-    own = {k: v for k, v in settings.items() if k not in model_keys}
+    # eval_seed (a re-evaluation with another --set eval.seed) is another draw: a row of its own.
+    visible = {k: v for k, v in settings.items() if k not in memory and (k in model_keys or k == "eval_seed")}
+    own = {k: v for k, v in settings.items() if k not in model_keys and k != "eval_seed"}
     return config, visible, own
 
 
@@ -286,6 +350,8 @@ def build_boards(
         cell = row.cells.setdefault(col.key, Cell())
         cell.values.append(rec.value)
         cell.run_ids.append(run.id)
+        cell.seeds.append(run.seed)
+        cell.intervals.append(rec.interval)
         if (rkey, run.id) not in seen_runs:
             seen_runs.add((rkey, run.id))
             row.run_ids.append(run.id)
@@ -302,6 +368,7 @@ def build_boards(
         order = _metric_order(board.benchmark)
         board.columns.sort(key=lambda c: (order.index(c.metric) if c.metric in order else len(order), c.key))
         _choose_shown(board)
+        board.headline = _headline(board.benchmark)
         if metric:
             if not any(c.metric == metric for c in board.columns):
                 continue
@@ -328,7 +395,8 @@ def _choose_shown(board: Board) -> None:
 
 
 def rank_of(store: Store, run_id: str, metric: str, fingerprint_hash: str) -> tuple[int, int] | None:
-    """(rank, rows with a value) of the best row holding ``run_id`` in its board's column for ``metric``."""
+    """(rank, rows with a value) of the best row holding ``run_id`` in its board's column for ``metric``;
+    the rank is shared with the rows its difference is not resolved from."""
     run = store.get_run(run_id)
     for board in build_boards(store, dataset=run.dataset, benchmark=run.benchmark):
         if board.budget != run.budget or board.version != run.benchmark_version:
@@ -337,7 +405,9 @@ def rank_of(store: Store, run_id: str, metric: str, fingerprint_hash: str) -> tu
         if col is None:
             return None
         ranked = [r for r in board.ranked(col.key) if col.key in r.cells]
-        for i, row in enumerate(ranked, 1):
+        for row in ranked:
             if run_id in row.run_ids:
-                return i, len(ranked)
+                rank = board.rank(row, col.key)
+                assert rank is not None
+                return rank, len(ranked)
     return None

@@ -158,6 +158,9 @@ def _add_scores(s: Session, run_id: str, scores: Sequence[Score]) -> None:
                 fingerprint_hash=sc.fingerprint_hash,
                 settings=sc.settings,
                 seconds=sc.seconds,
+                ci_low=None if sc.interval is None else sc.interval.low,
+                ci_high=None if sc.interval is None else sc.interval.high,
+                ci_method=None if sc.interval is None else sc.interval.method,
             )
         )
 

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3  # also kept in meta.schema_version; Alembic revisions live in genbench/store/migrations
+from genbench.api.uncertainty import Interval
+
+SCHEMA_VERSION = 4  # also kept in meta.schema_version; Alembic revisions live in genbench/store/migrations
 
 # "evaluating": trained, metrics not stored yet. Only "finished" runs are ranked.
 # "trained": genbench trained it; "samples": images scored from a file (`genbench score`);
@@ -85,8 +87,19 @@ class MetricRecord(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # the model's eval-time settings (sampler, steps...)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The value's 95% evaluation interval and how it was computed; NULL: no interval (rows written
+    # before schema 3, or a metric that gives none).
+    ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     run: Mapped[Run] = relationship(back_populates="metrics")
+
+    @property
+    def interval(self) -> Interval | None:
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return Interval(self.ci_low, self.ci_high, self.ci_method or "")
 
 
 class LossPoint(Base):

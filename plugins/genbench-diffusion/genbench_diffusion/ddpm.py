@@ -19,9 +19,11 @@ import torch.nn.functional as F
 from genbench.api import EMA
 from genbench.api.dataset import DataInfo
 from genbench.api.model import Batch, GenerativeModel, StepContext, eval_setting
+from genbench.api.restoration import Measurements
 from genbench.config import setting
 from genbench.errors import GenbenchError
 from genbench_diffusion.likelihood import negative_vlb
+from genbench_diffusion.posterior import restore as restore_posterior
 from genbench_diffusion.samplers import make_sampler
 from genbench_diffusion.schedule import NoiseSchedule
 from genbench_diffusion.speed import CompileMode, adam, prepare_network, to_memory_format
@@ -72,6 +74,7 @@ class DDPMConfig:
     )
     clip_x0: bool = eval_setting(True, "clip the predicted x_0 to [-1, 1] at each step")
     use_ema: bool = eval_setting(True, "sample and score with the EMA weights")
+    resample: int = eval_setting(1, "restore, inpainting: RePaint's resamplings per step (U)", ge=1, le=100)
     nll_timesteps: int = eval_setting(
         100, "network calls per image for the bound, 2..timesteps; T = full sum", ge=2, le=100_000
     )
@@ -95,7 +98,7 @@ class DDPM(GenerativeModel):
     """ε-prediction diffusion in pixel space with ancestral/DDIM sampling and a variational bound."""
 
     Config = DDPMConfig
-    capabilities = frozenset({"sample", "conditional", "log_likelihood"})
+    capabilities = frozenset({"sample", "conditional", "log_likelihood", "restore"})
 
     @classmethod
     def network_evaluations(cls, config: DDPMConfig) -> int:
@@ -186,6 +189,16 @@ class DDPM(GenerativeModel):
         eps = guided_eps(self.net, labels, cfg.guidance)
         x = sampler(eps, (n, *self.info.shape), generator=generator, device=device)  # (n, C, H, W) in [-1, 1]
         return ((x + 1) / 2).clamp(0, 1).float()
+
+    @torch.no_grad()
+    def restore(self, m: Measurements, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """K posterior samples per measurement with this model as the prior (genbench_diffusion.posterior):
+        RePaint for inpainting, DDNM for downsampling, the chain started at the noise's level for noise."""
+        cfg = self.config
+        eps = guided_eps(self.net, None, 0.0)  # the unconditional prior (the null label)
+        return restore_posterior(
+            eps, self.schedule, m, k, steps=cfg.steps, resample=cfg.resample, clip_x0=cfg.clip_x0, generator=generator
+        )
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

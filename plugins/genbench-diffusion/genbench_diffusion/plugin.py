@@ -13,8 +13,9 @@ def genbench_register_models() -> list[ModelSpec]:
             name="ddpm",
             family="diffusion",
             target="genbench_diffusion.ddpm:DDPM",
-            capabilities=frozenset({"sample", "conditional", "log_likelihood"}),
-            description="DDPM U-Net, ε-prediction; DDPM/DDIM samplers, classifier-free guidance, variational bound",
+            capabilities=frozenset({"sample", "conditional", "log_likelihood", "restore"}),
+            description="DDPM U-Net, ε-prediction; DDPM/DDIM samplers, classifier-free guidance, variational bound; "
+            "restores degraded images as a prior (RePaint, DDNM)",
             default=True,
             paper="Ho, Jain & Abbeel 2020, Denoising Diffusion Probabilistic Models, arXiv:2006.11239",
         ),

@@ -28,4 +28,44 @@ def genbench_register_models() -> list[ModelSpec]:
             description="class-conditional VAE: q(z|x,y), p(x|z,y); log_likelihood is log P(x|y)",
             paper="Sohn, Lee & Yan 2015, NeurIPS",
         ),
+        # Reconstruction from degraded measurements (the benchmarks that declare eval.degradation).
+        ModelSpec(
+            name="cvae-recon",
+            family="vae",
+            target="genbench_vae.cvae_recon:CVAERecon",
+            capabilities=frozenset({"restore"}),
+            description="conditional VAE on the measurement: prior p(z|y), encoder q(z|x,y), decoder p(x|z,y)",
+            paper="Zhang, Barbano & Jin 2021, arXiv:2110.11681",
+        ),
+        ModelSpec(
+            name="mmse",
+            family="vae",
+            target="genbench_vae.mmse:MMSENet",
+            capabilities=frozenset({"restore"}),
+            description="baseline: cvae-recon's backbone trained on squared error (E[x|y], no uncertainty)",
+        ),
+        ModelSpec(
+            name="measured",
+            family="vae",
+            target="genbench_vae.measured:Measured",
+            capabilities=frozenset({"restore"}),
+            description="baseline: the measurement with the classical fill (clip, hole mean, nearest upsampling)",
+        ),
+        # Semi-supervised classification under the benchmark's label budgets (eval.labels).
+        ModelSpec(
+            name="m2",
+            family="vae",
+            target="genbench_vae.m2:M2Model",
+            capabilities=frozenset({"classify"}),
+            description="semi-supervised VAE: the label as a partly observed latent, classifier q(y|x)",
+            paper="Kingma, Rezende, Mohamed & Welling 2014, arXiv:1406.5298",
+        ),
+        ModelSpec(
+            name="m1m2",
+            family="vae",
+            target="genbench_vae.m1m2:M1M2Model",
+            capabilities=frozenset({"classify"}),
+            description="M1+M2: a VAE's code (M1) modelled by the semi-supervised M2",
+            paper="Kingma, Rezende, Mohamed & Welling 2014, arXiv:1406.5298",
+        ),
     ]

@@ -1,0 +1,65 @@
+"""Tests of M2 and M1+M2 (Kingma et al. 2014): the genbench contract, the unlabelled bound, learning."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from genbench_vae.ssl_nets import M2
+
+from genbench.api.representation import labelled_subset
+from genbench.data import load_dataset
+from genbench.engine.build import build_model, resolve_config
+from genbench.plugins import get_plugins
+from genbench.testing import ModelContract, train_steps
+
+
+class TestM2(ModelContract):
+    model_name = "m2"
+    overrides = {"hidden": "64", "latent_dim": "8"}
+    loss_key = "loss"
+
+
+class TestM1M2(ModelContract):
+    model_name = "m1m2"
+    overrides = {"m1_hidden": "64", "m1_latent": "8", "hidden": "32", "latent_dim": "4", "m1_steps": "40"}
+    loss_key = "m1"  # the first 40 steps train M1
+
+
+def test_unlabelled_bound_is_the_expectation_over_q_minus_its_entropy() -> None:
+    torch.manual_seed(0)
+    m2 = M2(6, 3, 8, 2, "bernoulli")
+    x = torch.rand(4, 6)
+    q = F.softmax(m2.classifier(x), dim=1)
+    per_class = []
+    for c in range(3):
+        per_class.append(torch.stack([m2.neg_elbo(x, torch.full((4,), c)) for _ in range(400)]).mean(0))
+    expected = (q * torch.stack(per_class, 1)).sum(1) + (q * q.log()).sum(1)
+    with torch.no_grad():
+        got = torch.stack([m2.unlabelled(x) for _ in range(400)]).mean(0)
+        expected = expected.detach()
+    torch.testing.assert_close(got, expected, atol=0.02 * float(expected.abs().max()), rtol=0)
+    # L(x, y) includes -log p(y) = log C for the uniform label prior
+    assert float(m2.neg_elbo(x, torch.zeros(4, dtype=torch.long)).min()) > math.log(3)
+
+
+def accuracy_after(name: str, steps: int, **overrides: str) -> float:
+    data = load_dataset("digits")
+    spec = get_plugins().models.get(name)
+    torch.manual_seed(0)
+    model = build_model(spec, data.info, resolve_config(spec, data.info, overrides))
+    subset = labelled_subset(data.train_y, "100", 0, data.num_classes)
+    model.set_labelled(data.train_x[subset.indices], data.train_y[subset.indices])
+    train_steps(model, data, steps, batch_size=64)
+    model.eval()
+    with torch.no_grad():
+        pred = model.classify(data.test_x.float() / 255).argmax(1)
+    return float((pred == data.test_y).float().mean())
+
+
+def test_m2_and_m1m2_learn_digits_from_100_labels() -> None:
+    """Chance is 0.10; a few hundred steps on 100 labelled 8x8 digits and the unlabelled rest."""
+    assert accuracy_after("m2", 300, hidden="128", latent_dim="16") > 0.7
+    acc = accuracy_after("m1m2", 700, m1_hidden="128", hidden="128", m1_steps="300", m1_likelihood="gaussian")
+    assert acc > 0.7
