@@ -23,7 +23,6 @@ import math
 from typing import TYPE_CHECKING
 
 from genbench import hookimpl
-from genbench.api.metric import EvalContext
 
 if TYPE_CHECKING:
     from genbench.engine.evaluate import Score
@@ -68,7 +67,10 @@ def noise_warning(session: RunSession, scores: list[Score]) -> str | None:
         return None
     score = by_name[metric.spec.name]
     fp = score.fingerprint
-    from genbench.engine.pixel_noise import PixelNoise  # torch: not at start-up (genbench --help)
+    # Imported here, not at the top: this module is a default plugin loaded at start-up, and
+    # these import torch, which `genbench --help` must not pay for.
+    from genbench.api.metric import EvalContext
+    from genbench.engine.pixel_noise import PixelNoise
 
     noise = PixelNoise(session.data).to(session.device)
     ctx = EvalContext(
