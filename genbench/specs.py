@@ -59,6 +59,9 @@ class ModelSpec:
     description: str = ""
     default: bool = False  # the model `genbench run FAMILY` picks
     paper: str = ""
+    # Settings a run cannot do without (e.g. a pretrained model's "pretrained"): a suite entry with
+    # `models: all` leaves the model out unless the entry's `set:` gives them all.
+    requires_settings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,18 @@ def test_batched_bootstrap_equals_the_fd_of_each_explicit_resample():
         assert replicates[b] == pytest.approx(explicit, rel=1e-5)  # the second moments are summed in float32
 
 
+def test_bootstrap_with_fewer_samples_than_dimensions_equals_the_fd_of_each_explicit_resample():
+    # N < D (40 Inception features of 2,048 dimensions in the torch-fidelity test) takes the N x N path.
+    gen = torch.Generator().manual_seed(3)
+    fake, real = torch.randn(12, 30, generator=gen) * 1.2, torch.randn(80, 30, generator=gen) + 0.1
+    replicates = frechet_bootstrap(fake, real, seed=4, resamples=6)
+    counts = resample_counts(len(fake), 6, 4).astype(np.int64)
+    for b in range(6):
+        rows = torch.from_numpy(np.repeat(np.arange(len(fake)), counts[b]))
+        explicit = frechet_distance(*gaussian_stats(fake[rows]), *gaussian_stats(real))
+        assert replicates[b] == pytest.approx(explicit, rel=1e-6)
+
+
 def test_fd_interval_is_centred_on_the_value_not_on_the_upward_biased_replicates():
     gen = torch.Generator().manual_seed(2)
     fake, real = torch.randn(200, 16, generator=gen), torch.randn(400, 16, generator=gen)

@@ -99,7 +99,8 @@ def expand(suite: Suite, plugins: Plugins, seeds: tuple[int, ...] | None = None)
         bench = plugins.benchmark(entry.benchmark)
         bench.images(entry.budget)  # unknown budget: error now
         if entry.models is None:
-            specs = [s for s in plugins.models if fits(plugins, s, bench.name)]
+            given = {item.split("=", 1)[0] for item in entry.sets}
+            specs = [s for s in plugins.models if fits(plugins, s, bench.name) and set(s.requires_settings) <= given]
         else:
             specs = [plugins.models.get(m) for m in entry.models]
             for s in specs:

@@ -256,7 +256,9 @@ def frechet_bootstrap(
     root_r = _sqrt_psd(sigma_r)
     trace_r = sigma_r.trace()
     counts = resample_counts(len(f), resamples, seed)
-    chunk = max(1, int(2e7 // (len(f) * f.shape[1])))  # about 160 MB of float64 per chunk
+    if len(f) < f.shape[1]:  # fewer samples than dimensions: the same eigenvalues from N x N matrices
+        return _frechet_bootstrap_gram(f, root_r, trace_r, torch.from_numpy(counts).to(f)).numpy()
+    chunk = max(1, int(2e7 // (len(f) * f.shape[1])))  # about 160 MB of float64 per chunk (N >= D: D^2 <= N D)
     out = []
     for i in range(0, resamples, chunk):
         mu, sigma = _weighted_stats(f, torch.from_numpy(counts[i : i + chunk]).to(device))
@@ -265,6 +267,36 @@ def frechet_bootstrap(
         trace = torch.diagonal(sigma, dim1=1, dim2=2).sum(1)
         out.append((mu.square().sum(1) + trace + trace_r - 2 * eig.sqrt().sum(1)).cpu())
     return torch.cat(out).numpy()
+
+
+def _frechet_bootstrap_gram(
+    f: torch.Tensor, root_r: torch.Tensor, trace_r: torch.Tensor, counts: torch.Tensor
+) -> torch.Tensor:
+    """:func:`frechet_bootstrap`'s replicates for (N, D) features ``f`` with N < D: (b,).
+
+    With multiplicities w (summing to N), S_f = sum_i w_i c_i c_i^T / (N - 1) for the centred rows
+    c_i = f_i - mu_w, so S_r^½ S_f S_r^½ = M^T M with M's rows sqrt(w_i / (N - 1)) (S_r^½ c_i)^T,
+    and its non-zero eigenvalues are those of the N x N matrix M M^T, whose entries are
+    a_i a_j c_i^T S_r c_j. An exact identity: a D x D problem (D = 2,048 for Inception) becomes
+    an N x N one, and only the resampled rows (w_i > 0) enter it.
+    """
+    n = f.shape[0]
+    s_r = root_r @ root_r  # S_r as the D x D path sees it (negative eigenvalues clamped)
+    p = f @ s_r  # (N, D)
+    gram = p @ f.T  # (N, N): f_i^T S_r f_j
+    squares = (f * f).sum(1)  # (N,)
+    out = []
+    for w in counts:
+        mu = w @ f / n  # (D,)
+        v = p @ mu  # (N,): f_i^T S_r mu
+        g = gram - v[:, None] - v[None, :] + mu @ (s_r @ mu)  # (N, N): c_i^T S_r c_j
+        a = (w / (n - 1)).sqrt()
+        keep = w > 0
+        h = (a[:, None] * g * a[None, :])[keep][:, keep]
+        eig = torch.linalg.eigvalsh((h + h.T) / 2).clamp(min=0)
+        trace = (w @ squares - n * mu @ mu) / (n - 1)
+        out.append(mu @ mu + trace + trace_r - 2 * eig.sqrt().sum())
+    return torch.stack(out).cpu()
 
 
 def fd_interval(

@@ -15,6 +15,7 @@ def genbench_register_models() -> list[ModelSpec]:
             target="genbench_diffusers.pipeline:DiffusersPipeline",
             capabilities=frozenset({"sample"}),
             description="a pretrained diffusers image pipeline (--set pretrained=HUB_ID|FOLDER), not trained",
+            requires_settings=("pretrained",),
             default=True,
             paper="Ho, Jain & Abbeel 2020, arXiv:2006.11239 (DDPM); Song, Meng & Ermon 2020, arXiv:2010.02502 (DDIM)",
         ),
@@ -24,5 +25,6 @@ def genbench_register_models() -> list[ModelSpec]:
             target="genbench_diffusers.pipeline:DiffusersConditionalPipeline",
             capabilities=frozenset({"sample", "conditional"}),
             description="a pretrained class-conditional diffusers pipeline (a UNet with num_class_embeds), not trained",
+            requires_settings=("pretrained",),
         ),
     ]

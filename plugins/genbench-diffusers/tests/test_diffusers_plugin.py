@@ -153,3 +153,22 @@ def test_a_hub_id_loads_from_the_hub_cache_and_records_its_commit(
     assert model.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 8, 8)
     with pytest.raises(GenbenchError, match="cannot get pipeline 'acme/absent' from the Hugging Face Hub"):
         _model("acme/absent")
+
+
+def test_a_suite_runs_a_pipeline_only_where_its_entry_names_one(tmp_path: Path) -> None:
+    """`models: all` cannot run a pretrained model without its pipeline: the built-in digits suite
+    (`make demo`) leaves it out; an entry that names it and sets `pretrained` runs it."""
+    from genbench.plugins import get_plugins
+    from genbench.suite import load_suite
+    from genbench.suite.plan import expand
+
+    plugins = get_plugins()
+    assert plugins.models.get("diffusers").requires_settings == ("pretrained",)
+    digits = {j.model for j in expand(plugins.suites["digits"], plugins)}
+    assert "diffusers" not in digits and "diffusers-conditional" not in digits and "vae" in digits
+    path = tmp_path / "mine.suite.yaml"
+    path.write_text(
+        "name: mine\nversion: 1\nbudget: smoke\nseeds: [0]\n"
+        "entries: [{benchmark: digits, models: [diffusers], set: {pretrained: /some/folder}}]\n"
+    )
+    assert [j.model for j in expand(load_suite(path), plugins)] == ["diffusers"]
