@@ -167,7 +167,9 @@ distributed.join(torch.device("cpu"))
 if os.environ["RANK"] == "0":
     time.sleep(6)  # rank 0 still computing the metrics, longer than that timeout
 distributed.leave()
-print("left", os.environ["RANK"])
+# One write(2) of a short line is atomic on a pipe: print() may split it, and two ranks'
+# halves then interleave ("leftleft").
+os.write(1, f"left {os.environ['RANK']}\\n".encode())
 """
 
 

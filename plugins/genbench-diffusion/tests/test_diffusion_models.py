@@ -81,6 +81,7 @@ def test_settings_are_checked() -> None:
         "clip_x0",
         "use_ema",
         "nll_timesteps",
+        "resample",
     }
 
 
