@@ -123,7 +123,7 @@ def test_nll_uses_the_benchmarks_test_count_not_num_samples(digits: ImageData) -
     model = Returns(digits.info, fn)
     value = evaluate("nll", model, digits, num_samples=10, batch_size=64, test_count=150)
     assert seen[:3] == [64, 64, 22]
-    assert sum(seen[3:]) == 150  # then the Gibbs check's noise images: as many, NOISE_IMAGES at most
+    assert sum(seen[3:]) == nll.NOISE_IMAGES  # then the Gibbs check's noise images, whatever the test count
     assert model.labels is None  # no labels: every model reports log P(x), never log P(x|y)
     assert value.fingerprint["reference_count"] == 150
     seen.clear()  # no count (the standard budget): the whole test set, however few samples are drawn
@@ -167,7 +167,9 @@ def test_nll_records_the_noise_check_outside_the_fingerprint_hash(digits: ImageD
     assert fingerprint_hash(dict(value.fingerprint, reference_count=1)) != fingerprint_hash(value.fingerprint)
 
 
-def test_the_noise_check_scores_as_many_noise_images_as_test_images_and_reports_progress(digits: ImageData) -> None:
+def test_the_noise_check_scores_its_noise_images_whatever_the_test_count_and_reports_progress(
+    digits: ImageData,
+) -> None:
     from genbench.api.metric import EvalContext
 
     seen: list[tuple[str, int, int]] = []
@@ -182,9 +184,10 @@ def test_the_noise_check_scores_as_many_noise_images_as_test_images_and_reports_
         value = build_metric(get_plugins().metrics.get("nll")).compute(ctx)
     finally:
         _ACTIVE.reset(token)
-    assert value.fingerprint["observed"]["noise_images"] == 40 and value.fingerprint["reference_count"] == 40
+    assert value.fingerprint["observed"]["noise_images"] == nll.NOISE_IMAGES == 300
+    assert value.fingerprint["reference_count"] == 40
     noise = [(d, n) for t, d, n in seen if t == "nll: uniform-noise images (Gibbs check)"]
-    assert noise == [(0, 40), (16, 40), (32, 40), (40, 40)]
+    assert noise == [(0, 300), *((min(i + 16, 300), 300) for i in range(0, 300, 16))]
 
 
 def test_noise_images_are_uniform_8_bit_and_seeded() -> None:
