@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "genbench.specs",
             "genbench.config",
             "genbench.validate",  # safe names, confined paths, URL masking, YAML with limits
+            "genbench.columns",  # listings that fit the terminal (rich only): the CLI's and the suite's
             "genbench.registry",
             "genbench.benchmarks",  # benchmark declarations (YAML -> dataclass)
             "genbench.suite.__init__",  # suite declarations (YAML -> dataclass); the rest of suite/ is higher

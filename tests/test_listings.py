@@ -99,3 +99,50 @@ def test_show_says_shared_eval_settings_once(run_id, results, capsys, monkeypatc
     assert out.count("temperature=0.5") == 1 and "eval settings #1: temperature=0.5" in out, out
     rows = [line.split() for line in out.splitlines() if line.startswith("clf-fd ")]
     assert [row[-1] for row in rows] == ["config", "#1"], out
+
+
+SUITE = """
+name: toy-listing
+version: 1
+device: cpu
+budget: smoke
+seeds: [0, 1]
+entries:
+  - benchmark: digits
+    models: [toy-pixel]
+    set: [eval.num_samples=32, train.log_every=5]
+"""
+
+
+def test_suite_status_shows_whole_names_at_80_columns(screen, toy_plugins, results, tmp_path, capsys, monkeypatch):
+    from genbench.suite import commands
+
+    monkeypatch.setattr(commands, "console", cli.output.console)  # the screen fixture's console
+    path = tmp_path / "toy-listing.suite.yaml"
+    path.write_text(SUITE)
+    code, out, err = run_cli(capsys, "suite", "run", str(path), "--seeds", "0", "--results-dir", str(results))
+    assert code == 0, out + err
+    code, out, _ = run_cli(capsys, "runs", "--format", "json", "--results-dir", str(results))
+    (run,) = json.loads(out)
+    code, out, err = run_cli(capsys, "suite", "status", str(path), "--results-dir", str(results))
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if whole("toy-pixel", line)]
+    assert len(rows) == 2, out  # seed 0 (done) and seed 1 (to start), each on one line
+    assert whole(run["id"], rows[0]) and whole("finished", rows[0]) and whole("digits", rows[0]), out
+    assert "to start" in rows[1] and whole("digits", rows[1]), out
+    assert "…" not in out and "1 done, 1 to start" in out, out
+    if screen == "terminal":
+        assert all(len(line) <= 80 for line in out.splitlines() if " " in line.strip()), out
+    else:  # piped: every column, the settings whole
+        assert all(whole(h, out.splitlines()[1]) for h in ("family", "budget", "settings", "wall")), out
+        assert "eval.num_samples=32 train.log_every=5" in rows[0], out
+
+
+def test_suite_status_without_a_store_creates_none(toy_plugins, tmp_path, capsys):
+    path = tmp_path / "toy-listing.suite.yaml"
+    path.write_text(SUITE)
+    results = tmp_path / "nothing-here"
+    code, out, err = run_cli(capsys, "suite", "status", str(path), "--results-dir", str(results))
+    assert code == 0, err
+    assert "2 to start" in out and "no runs yet: there is no store at" in out, out
+    assert not results.exists()

@@ -59,25 +59,14 @@ FormatOpt = Annotated[ListFormat, typer.Option("--format", "-f", help="table for
 
 
 def open_store(results_dir: Path, db: str | None) -> Store | None:
-    """The store a read-only command reads: ``--db`` when given, else the results folder's SQLite file.
+    """The store a read-only command reads, None when there is none (:func:`genbench.store.db.open_existing`)."""
+    from genbench.store.db import open_existing
 
-    None when that SQLite file does not exist: reading never creates a store (nor its folder).
-    """
-    from genbench.store import Store, default_db_url
-    from genbench.store.db import sqlite_file
-
-    url = db or default_db_url(results_dir)
-    path = sqlite_file(url)
-    if path is not None and not path.exists():
-        return None
-    return Store(url)
+    return open_existing(results_dir, db)
 
 
 def no_store_message(results_dir: Path, db: str | None) -> str:
     """What a read-only command says when there is no store where it looked."""
-    from genbench.store import default_db_url
-    from genbench.store.db import mask_url, sqlite_file
+    from genbench.store.db import no_store_message as message
 
-    url = db or default_db_url(results_dir)
-    where = sqlite_file(url) or mask_url(url)
-    return f"no runs yet: there is no store at {where} (`genbench run vae --dataset digits --budget smoke` makes one)"
+    return message(results_dir, db)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
+
+from genbench import columns
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -15,7 +16,6 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 
-FOLD_MIN = 20  # the narrowest a folded column (a path) is made
 PLAIN_EVERY_S = 30.0  # seconds between progress lines when stderr is not a terminal (logs, CI)
 
 
@@ -169,45 +169,6 @@ def print_columns(
     wrap: Collection[str] = (),
     fold: Collection[str] = (),
 ) -> None:
-    """A listing that fits the terminal and never cuts a name.
-
-    Columns not in ``wrap`` or ``fold`` (names, ids, numbers) are shown whole or not at all; ``wrap``
-    columns (descriptions, lists of names) wrap between words, never inside one; ``fold`` columns
-    (paths) continue on the next line wherever the width ends. The least important columns are
-    left out until the rest fit, and a footer names them. Piped (not a terminal): every column
-    in plain space-aligned lines, nothing cut, so ``| grep NAME`` finds whole rows.
-    """
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
-    if not console.is_terminal:
-        for line in [headers, *cells]:
-            padded = (v.rjust(w) if h in right else v.ljust(w) for v, w, h in zip(line, widths, headers))
-            print("  ".join(padded).rstrip())
-        return
-    # A wrapped column needs room for its longest word; any other column for its longest cell.
-    need = {
-        h: max(len(w) for v in [h] + [row[i] for row in cells] for w in (v.split() or [""])) if h in wrap else widths[i]
-        for i, h in enumerate(headers)
-    }
-    need.update({h: min(widths[headers.index(h)], FOLD_MIN) for h in fold})
-    keep: list[str] = []
-    used = 1
-    for name in (h for h in importance if h in headers):
-        if not keep or used + need[name] + 3 <= console.width:  # a cell's padding and its border
-            keep.append(name)
-            used += need[name] + 3
-    table = Table(header_style="bold")
-    for i, h in enumerate(headers):
-        if h in keep:
-            justify: Literal["right", "left"] = "right" if h in right else "left"
-            if h in wrap or h in fold:
-                table.add_column(h, min_width=need[h], justify=justify, overflow="fold")
-            else:
-                table.add_column(h, no_wrap=True, min_width=widths[i], justify=justify)
-    for row in cells:
-        table.add_row(*(v for v, h in zip(row, headers) if h in keep))
-    console.print(table)
-    hidden = [h for h in headers if h not in keep]
-    if hidden:
-        console.print(
-            f"[dim]{', '.join(hidden)} left out to fit {console.width} columns; --format json has them all[/]"
-        )
+    """A listing on the CLI's console that fits the terminal and never cuts a name
+    (:func:`genbench.columns.print_columns`)."""
+    columns.print_columns(console, headers, cells, importance, right=right, wrap=wrap, fold=fold)

@@ -341,3 +341,22 @@ def _sqlite_writable(path: Path) -> bool:
     if path.exists():
         return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     return os.access(path.parent, os.W_OK)
+
+
+def open_existing(results_dir: str | Path, db: str | None) -> Store | None:
+    """The store a read-only command reads: ``db`` when given, else the results folder's SQLite file.
+
+    None when that SQLite file does not exist: reading never creates a store (nor its folder).
+    """
+    url = db or default_db_url(results_dir)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
+    return Store(url)
+
+
+def no_store_message(results_dir: str | Path, db: str | None) -> str:
+    """What a read-only command says when there is no store where it looked."""
+    url = db or default_db_url(results_dir)
+    where = sqlite_file(url) or mask_url(url)
+    return f"no runs yet: there is no store at {where} (`genbench run vae --dataset digits --budget smoke` makes one)"

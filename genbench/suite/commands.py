@@ -11,6 +11,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from genbench.columns import print_columns
+
 if TYPE_CHECKING:
     from rich.live import Live
 
@@ -297,36 +299,41 @@ def suite_status(
 ) -> None:
     """Each job of a suite: done, running, to resume or to start, with its run."""
     from genbench.plugins import get_plugins
+    from genbench.store.db import no_store_message, open_existing
     from genbench.suite import get_suite, parse_seeds
     from genbench.suite.cluster import load_record, submitit_folder
     from genbench.suite.plan import plan
 
     plugins = get_plugins()
     suite = get_suite(name, plugins.suites)
-    planned = plan(suite, plugins, _store(results_dir, db), parse_seeds(seeds) if seeds else None)
+    store = open_existing(results_dir, db)  # a status never creates a store
+    planned = plan(suite, plugins, store, parse_seeds(seeds) if seeds else None)
     folder = submitit_folder(results_dir, suite.name)
     submitted = load_record(folder)  # jobs `suite run --executor slurm` submitted: their id and Slurm state
-    table = Table(title=f"suite {suite.name} v{suite.version}", title_justify="left", header_style="bold")
-    columns = ("model", "family", "benchmark", "budget", "seed", "settings", "state", "run", "wall s")
-    for col in columns + (("cluster job",) if submitted else ()):
-        # Names, states and run ids are never cut (a reader greps them); the rest wraps.
-        table.add_column(col, justify="right" if col in ("seed", "wall s") else "left",
-                         no_wrap=col in ("model", "state", "run"))  # fmt: skip
-    style = {"done": "green", "running": "cyan", "resume": "yellow", "restart": "yellow", "start": ""}
+    headers = ["model", "family", "benchmark", "budget", "seed", "settings", "state", "run", "wall s"]
+    headers += ["cluster job"] if submitted else []
+    cells = []
     for p in planned:
         j, r = p.job, p.run
-        state = {"done": r.status if r else "done", "start": "to start" if not r else f"to start ({r.status} before)"}
-        text = state.get(p.action, p.action)
-        table.add_row(
+        state = {"done": r.status if r else "done", "start": "to start" if not r else f"to rerun ({r.status})"}
+        cells.append([
             j.model, j.family, j.benchmark, j.budget, str(j.seed), " ".join(j.sets) or "-",
-            f"[{style[p.action]}]{text}[/]" if style[p.action] else text, r.id if r else "-",
-            f"{r.wall_seconds:.0f}" if r else "-", *((_cluster_job(submitted, folder, p),) if submitted else ()),
-        )  # fmt: skip
-    console.print(table)
+            state.get(p.action, p.action), r.id if r else "-", f"{r.wall_seconds:.0f}" if r else "-",
+            *([_cluster_job(submitted, folder, p)] if submitted else []),
+        ])  # fmt: skip
+    # Model, benchmark, run id and state are whole at 80 columns (a reader greps them); the other
+    # columns give way in this order when the terminal is narrow.
+    importance = ["model", "benchmark", "run", "state", "seed", "budget", "cluster job", "wall s", "family", "settings"]
+    print_columns(
+        console, headers, cells, importance, right={"seed", "wall s"}, wrap={"settings", "cluster job"},
+        title=f"suite {suite.name} v{suite.version}", see_all="piped (| cat), every column is shown",
+    )  # fmt: skip
     words = {"done": "done", "running": "running elsewhere", "resume": "to resume", "restart": "to restart",
              "start": "to start"}  # fmt: skip
     counts = {w: sum(p.action == a for p in planned) for a, w in words.items()}
     console.print(", ".join(f"{n} {w}" for w, n in counts.items() if n))
+    if store is None:
+        console.print(no_store_message(results_dir, db), highlight=False)
 
 
 def _cluster_job(submitted, folder: Path, planned) -> str:  # type: ignore[no-untyped-def]

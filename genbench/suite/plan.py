@@ -143,5 +143,6 @@ def classify(job: Job, runs: list[Run]) -> PlannedJob:
     return PlannedJob(job, "start", runs[0] if runs else None)  # never run, or only failed runs
 
 
-def plan(suite: Suite, plugins: Plugins, store: Store, seeds: tuple[int, ...] | None = None) -> list[PlannedJob]:
-    return [classify(job, find_runs(store, job)) for job in expand(suite, plugins, seeds)]
+def plan(suite: Suite, plugins: Plugins, store: Store | None, seeds: tuple[int, ...] | None = None) -> list[PlannedJob]:
+    """Each job of the suite and what to do for it; ``store`` None: no store yet, every job is to start."""
+    return [classify(job, find_runs(store, job) if store else []) for job in expand(suite, plugins, seeds)]
