@@ -222,6 +222,36 @@ def test_recon_metrics_agree_with_a_direct_computation(digits: ImageData) -> Non
     assert math.isfinite(expected)
 
 
+def test_recon_metrics_at_a_benchmarks_smoke_count_read_the_first_test_images(digits: ImageData) -> None:
+    # eval.recon_images (the smoke budget's count): the first 100 of the 360 test images, counted
+    # in the fingerprint, so the value never ranks beside one over the whole split.
+    model = _fitted_pca(digits)
+    ctx = _context(model, digits)
+    ctx.recon_count = 100
+    x = ImageData.to_float(digits.test_x[:100])
+    errors = ((model.reconstruct(x) - x) ** 2).flatten(1).mean(1).double()
+    value = _metric("recon-mse").compute(ctx)
+    assert value.value == pytest.approx(float(errors.mean()), rel=1e-5)
+    assert value.fingerprint["reference_count"] == 100
+    assert _metric("psnr").compute(ctx).value == pytest.approx(float((10 * torch.log10(1 / errors)).mean()), rel=1e-5)
+    whole = _metric("recon-mse").compute(_context(model, digits))
+    assert whole.fingerprint["reference_count"] == 360 and whole.value != value.value
+
+
+def test_benchmark_scaled_counts_name_a_budget_and_are_positive(tmp_path: Path) -> None:
+    base = "name: b\nversion: 1\ndataset: digits\nbudgets: {smoke: 8}\neval:\n  num_samples: {smoke: 8}\n"
+    for bad, needle in (
+        ("recon_images: {quick: 10}", "names budget 'quick'"),
+        ("recon_images: {smoke: 0}", "positive"),
+    ):
+        path = tmp_path / "b.yaml"
+        path.write_text(base + "  " + bad + "\n")
+        with pytest.raises(GenbenchError, match=needle):
+            load_benchmark(path)
+    path.write_text(base + "  recon_images: {smoke: 10}\n")
+    assert load_benchmark(path).recon_images == {"smoke": 10}
+
+
 def test_probe_acc_of_pixels_on_digits(digits: ImageData) -> None:
     from genbench_ae.pixels import Pixels
 

@@ -101,6 +101,7 @@ class EvalContext:
     test_count: int = 0  # test images a likelihood is computed on; 0 = the whole test set
     # At most this many labelled and test images for a linear probe (the smoke budget's); 0 = all.
     probe_count: int = 0
+    recon_count: int = 0  # the first this many test images recon-mse and psnr reconstruct; 0 = all
     _samples: torch.Tensor | None = field(default=None, repr=False)
     _cond: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     # Called as progress(task, done, total) by long steps (sampling, feature extraction, NLL);

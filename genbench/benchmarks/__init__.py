@@ -40,6 +40,9 @@ class Benchmark:
     # probe, so a smoke run answers "does it work?" in a minute; the counts go in the fingerprint.
     # A budget not listed uses them all. YAML: eval.probe_images: {smoke: 1000}.
     probe_images: dict[str, int] = field(default_factory=dict)
+    # budget name -> the first this many test images recon-mse and psnr reconstruct (the count is
+    # their fingerprint's reference_count); a budget not listed uses them all. YAML: eval.recon_images.
+    recon_images: dict[str, int] = field(default_factory=dict)
     # Labelled-subset sizes a run may pick with `--set eval.labels=N` ("all" or a count that is a
     # multiple of the number of classes); the first is the default. Subsets are class-balanced
     # and drawn with ``label_seed`` (genbench.api.representation.labelled_subset).
@@ -88,6 +91,7 @@ def load_benchmark(path: Path) -> Benchmark:
         "reference_count",
         "test_images",
         "probe_images",
+        "recon_images",
         "label_budgets",
         "label_seed",
         "ood",
@@ -112,6 +116,7 @@ def load_benchmark(path: Path) -> Benchmark:
             reference_count=int((eval_cfg.get("reference") or {}).get("count", 0)),
             test_images={str(k): int(v) for k, v in (eval_cfg.get("test_images") or {}).items()},
             probe_images={str(k): int(v) for k, v in (eval_cfg.get("probe_images") or {}).items()},
+            recon_images={str(k): int(v) for k, v in (eval_cfg.get("recon_images") or {}).items()},
             label_budgets=tuple(str(v) for v in eval_cfg.get("labels", ("all",))),
             label_seed=int(eval_cfg.get("label_seed", 0)),
             ood=str(eval_cfg["ood"]) if eval_cfg.get("ood") else None,
@@ -126,9 +131,12 @@ def load_benchmark(path: Path) -> Benchmark:
             raise GenbenchError(f"benchmark file {path}: budget '{key}' is not one of {BUDGETS}")
     if bench.reference_split not in ("train", "test"):
         raise GenbenchError(f"benchmark file {path}: eval.reference.split must be train or test")
-    for key in bench.test_images:
-        if key not in bench.budgets:
-            raise GenbenchError(f"benchmark file {path}: eval.test_images names budget '{key}', not in budgets")
+    for what in ("test_images", "probe_images", "recon_images"):
+        for key, count in getattr(bench, what).items():
+            if key not in bench.budgets:
+                raise GenbenchError(f"benchmark file {path}: eval.{what} names budget '{key}', not in budgets")
+            if count < 1:
+                raise GenbenchError(f"benchmark file {path}: eval.{what}.{key} must be a positive count")
     for labels in bench.label_budgets:
         if labels != "all" and not (labels.isdigit() and int(labels) > 0):
             raise GenbenchError(

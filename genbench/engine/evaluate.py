@@ -115,6 +115,7 @@ def evaluate(
     reference_count: int = 0,
     test_count: int = 0,
     probe_count: int = 0,
+    recon_count: int = 0,
     representation: RepresentationContext | None = None,
     anomaly: AnomalyContext | None = None,
     restoration: RestorationContext | None = None,
@@ -130,7 +131,7 @@ def evaluate(
     ctx = ProtocolContext(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
-        probe_count=probe_count,
+        probe_count=probe_count, recon_count=recon_count,
         representation=representation, anomaly=anomaly, restoration=restoration,
     )  # fmt: skip
     ctx.progress = progress

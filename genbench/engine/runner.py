@@ -548,6 +548,7 @@ class Runner:
             reference_count=bench.reference_count,
             test_count=bench.test_images.get(run.budget, 0),
             probe_count=bench.probe_images.get(run.budget, 0),
+            recon_count=bench.recon_images.get(run.budget, 0),
             representation=representation_context(bench, s.data, eval_cfg),
             anomaly=anomaly_context(bench, s.data, run.config.get("data_dir"), s.metrics),
             restoration=restoration_for(bench, s.data, run.budget, s.metrics),

@@ -1,6 +1,7 @@
 """``recon-mse`` and ``psnr``: how well a model with ``reconstruct`` gives back the test images.
 
-Both read one pass of reconstructions over the whole test split, on the [0, 1] scale:
+Both read one pass of reconstructions over the test split (its first N images where the
+benchmark declares ``eval.recon_images`` for the budget: the smoke budget's), on the [0, 1] scale:
 ``recon-mse`` is the mean over images of the per-image mean squared error; ``psnr`` the mean
 over images of 10·log10(1 / per-image MSE) in dB (an exact reconstruction counts as 100 dB).
 """
@@ -36,10 +37,11 @@ def reconstruction_errors(ctx: EvalContext, x: torch.Tensor, task: str = "recons
 
 
 def split_errors(ctx: EvalContext) -> torch.Tensor:
-    """Per-image reconstruction errors of the whole test split, made once per evaluation."""
-    return cached(
-        ctx, "recon:test", lambda: reconstruction_errors(ctx, ctx.data.split("test")[0], "reconstructions: test images")
-    )
+    """Per-image reconstruction errors of the test split's first ``ctx.recon_count`` images (0: all of
+    them; the benchmark's count for the budget), made once per evaluation."""
+    x = ctx.data.split("test")[0]
+    x = x[: ctx.recon_count] if ctx.recon_count else x
+    return cached(ctx, f"recon:test:{len(x)}", lambda: reconstruction_errors(ctx, x, "reconstructions: test images"))
 
 
 def psnr(errors: torch.Tensor) -> torch.Tensor:
