@@ -123,7 +123,7 @@ def test_nll_uses_the_benchmarks_test_count_not_num_samples(digits: ImageData) -
     model = Returns(digits.info, fn)
     value = evaluate("nll", model, digits, num_samples=10, batch_size=64, test_count=150)
     assert seen[:3] == [64, 64, 22]
-    assert sum(seen[3:]) == nll.NOISE_IMAGES  # then the Gibbs check's noise images, whatever the test count
+    assert sum(seen[3:]) == 150  # then the Gibbs check's noise images: as many, NOISE_IMAGES at most
     assert model.labels is None  # no labels: every model reports log P(x), never log P(x|y)
     assert value.fingerprint["reference_count"] == 150
     seen.clear()  # no count (the standard budget): the whole test set, however few samples are drawn
@@ -160,16 +160,17 @@ def test_nll_records_the_noise_check_outside_the_fingerprint_hash(digits: ImageD
     from genbench.api.metric import fingerprint_hash
 
     value = evaluate("nll", DiscreteUniform(None, digits.info), digits)
-    # digits' 360 test images: the check scores NOISE_IMAGES (300) noise images.
-    assert value.fingerprint["observed"] == {"noise_bits_per_dim": 8.0, "noise_images": 300}
+    # digits' 360 test images: the check scores NOISE_IMAGES (300) noise images; all score exactly
+    # 8 bits/dim, so the slack is the floor NOISE_SLACK.
+    assert value.fingerprint["observed"] == {"noise_bits_per_dim": 8.0, "noise_images": 300, "noise_slack": 0.01}
+    # 300 noise images: the fingerprint (and so its hash) is what it was before the count scaled.
+    assert value.fingerprint["noise_check"] == "300 uniform 8-bit images from eval seed + 7919, >= 8 bits/dim"
     other = dict(value.fingerprint, observed={"noise_bits_per_dim": 9.5})
     assert fingerprint_hash(other) == fingerprint_hash(value.fingerprint)
     assert fingerprint_hash(dict(value.fingerprint, reference_count=1)) != fingerprint_hash(value.fingerprint)
 
 
-def test_the_noise_check_scores_its_noise_images_whatever_the_test_count_and_reports_progress(
-    digits: ImageData,
-) -> None:
+def test_the_noise_check_scores_as_many_noise_images_as_test_images_and_reports_progress(digits: ImageData) -> None:
     from genbench.api.metric import EvalContext
 
     seen: list[tuple[str, int, int]] = []
@@ -184,10 +185,48 @@ def test_the_noise_check_scores_its_noise_images_whatever_the_test_count_and_rep
         value = build_metric(get_plugins().metrics.get("nll")).compute(ctx)
     finally:
         _ACTIVE.reset(token)
-    assert value.fingerprint["observed"]["noise_images"] == nll.NOISE_IMAGES == 300
-    assert value.fingerprint["reference_count"] == 40
+    assert value.fingerprint["observed"]["noise_images"] == 40 and value.fingerprint["reference_count"] == 40
+    assert value.fingerprint["noise_check"].startswith("40 uniform 8-bit images")
     noise = [(d, n) for t, d, n in seen if t == "nll: uniform-noise images (Gibbs check)"]
-    assert noise == [(0, 300), *((min(i + 16, 300), 300) for i in range(0, 300, 16))]
+    assert noise == [(0, 40), (16, 40), (32, 40), (40, 40)]
+    assert [nll.noise_count(n) for n in (1, 8, 30, 100, 300, 2000)] == [30, 30, 30, 100, 300, 300]
+
+
+def test_the_noise_checks_slack_is_a_one_sided_t_bound_on_the_mean() -> None:
+    from scipy.stats import t
+
+    bits = torch.tensor([7.0, 9.0, 8.5, 6.5, 10.0, 8.0, 7.5, 9.5], dtype=torch.float64)
+    s = math.sqrt(sum((b - 8.25) ** 2 for b in bits.tolist()) / 7)  # mean 8.25, n - 1 = 7
+    assert nll.noise_slack(bits) == pytest.approx(t.ppf(1 - nll.NOISE_FALSE_ALARM, 7) * s / math.sqrt(8), rel=1e-12)
+    assert nll.noise_slack(torch.full((30,), 8.0, dtype=torch.float64)) == nll.NOISE_SLACK  # no spread: the floor
+    with pytest.raises(GenbenchError, match="at least 2 noise images"):
+        nll.noise_slack(torch.tensor([8.0], dtype=torch.float64))
+
+
+def noisy_bound(digits: ImageData, mean_bits: float, seed: int) -> Returns:
+    """A bound estimated by Monte Carlo: each image's bits/dim is ``mean_bits`` plus N(0, 3²) (a tiny
+    DDPM's 3-timestep bound spreads about 3 bits/dim per noise image), drawn in order from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    dims = math.prod(digits.info.shape)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        bits = (mean_bits + 3.0 * torch.randn(len(x), generator=gen, dtype=torch.float64)).clamp_min(0.1)
+        return -bits * dims * math.log(2)
+
+    return Returns(digits.info, fn)
+
+
+def test_a_noisy_normalised_bound_on_few_noise_images_passes_and_a_wrong_one_fails(digits: ImageData) -> None:
+    # 8 test images (the tiny CIFAR-10 test's) -> NOISE_MIN = 30 noise images. Seed 14 draws noise
+    # images whose mean is 7.63 bits/dim: a normalised model (8.5 in expectation) unlucky by chance,
+    # which a fixed slack of 0.01 refused; the slack measured from their spread (2.4) does not.
+    value = evaluate("nll", noisy_bound(digits, 8.5, seed=14), digits, test_count=8)
+    observed = value.fingerprint["observed"]
+    assert observed["noise_images"] == 30 and observed["noise_bits_per_dim"] < 7.7
+    assert 1.0 < observed["noise_slack"] < 2.5
+    # The same noise around 0.5 bits/dim (a density reported without its -D log 256) still fails.
+    with pytest.raises(GenbenchError, match=r"30 uniformly random 8-bit images .* below the 8"):
+        evaluate("nll", noisy_bound(digits, 0.5, seed=14), digits, test_count=8)
 
 
 def test_noise_images_are_uniform_8_bit_and_seeded() -> None:
