@@ -122,3 +122,70 @@ def test_a_benchmarks_probe_images_scale_the_smoke_probe_and_are_fingerprinted(r
     part = probe_fingerprint("part")
     # 205 -> 200: a class-balanced labelled part (20 a class) and the first 205 test images.
     assert part["probe_images"] == 205 and part["probe_labelled_count"] == 200 and part["reference_count"] == 205
+
+
+def test_a_models_smoke_settings_apply_at_smoke_only_are_stored_and_found_by_suites(
+    toy_plugins, results, tmp_path, capsys, monkeypatch
+):
+    from genbench_toy import ToyPixel
+
+    from genbench.api.dataset import DataInfo
+    from genbench.engine.build import resolve_config
+    from genbench.store import Store
+    from genbench.suite import load_suite
+    from genbench.suite.plan import plan
+
+    monkeypatch.setattr(ToyPixel, "smoke_settings", {"temperature": 0.5})
+    spec, info = toy_plugins.models.get("toy-pixel"), DataInfo("digits", (1, 8, 8), 10)
+    assert resolve_config(spec, info, budget="smoke").temperature == 0.5
+    assert resolve_config(spec, info, budget="quick").temperature == 1.0
+    assert resolve_config(spec, info, {"temperature": "2"}, budget="smoke").temperature == 2.0  # --set wins
+    code, _, err = run_cli(capsys, *RUN, "--results-dir", str(results))
+    assert code == 0, err
+    (run,) = json.loads(run_cli(capsys, "runs", "--format", "json", "--results-dir", str(results))[1])
+    code, out, _ = run_cli(capsys, "show", run["id"], "--results-dir", str(results))
+    assert "temperature=0.5" in out, out  # in the stored config, beside every value
+    # A suite's planner resolves the same config: the run is found, not started again.
+    path = tmp_path / "t.suite.yaml"
+    path.write_text(
+        "name: t\nversion: 1\ndevice: cpu\nbudget: smoke\nseeds: [0]\n"
+        "entries: [{benchmark: digits, models: [toy-pixel], set: [eval.num_samples=32]}]\n"
+    )
+    store = Store(f"sqlite:///{results / 'genbench.db'}")
+    assert [p.action for p in plan(load_suite(path), toy_plugins, store)] == ["done"]
+    # `genbench settings` says the smoke value beside the default.
+    code, out, _ = run_cli(capsys, "settings", "toy-pixel", "--format", "json")
+    rows = {r["key"]: r for r in json.loads(out)}
+    assert rows["temperature"]["default"] == "1.0 (smoke: 0.5)" and rows["lr"]["default"] == "0.05"
+
+
+def test_smoke_settings_may_only_change_evaluation(toy_plugins, monkeypatch):
+    import pytest
+    from genbench_toy import ToyPixel
+
+    from genbench.api.dataset import DataInfo
+    from genbench.engine.build import resolve_config
+    from genbench.errors import GenbenchError
+
+    monkeypatch.setattr(ToyPixel, "smoke_settings", {"lr": 0.5})
+    with pytest.raises(GenbenchError, match=r"smoke_settings \['lr'\] are not evaluation settings"):
+        resolve_config(toy_plugins.models.get("toy-pixel"), DataInfo("digits", (1, 8, 8), 10), budget="smoke")
+
+
+def test_the_vae_family_bounds_with_fewer_importance_samples_at_smoke():
+    from genbench_vae.cvae import CVAE
+    from genbench_vae.vae import VAE
+
+    from genbench.api.dataset import DataInfo
+    from genbench.engine.build import resolve_config
+    from genbench.plugins import get_plugins
+
+    info = DataInfo("mnist", (1, 28, 28), 10)
+    for name, smoke_k in (("vae", VAE.smoke_settings["iwae_k"]), ("cvae", CVAE.smoke_settings["iwae_k"])):
+        spec = get_plugins().models.get(name)
+        assert resolve_config(spec, info, budget="smoke").iwae_k == smoke_k < 64
+        assert (
+            resolve_config(spec, info, budget="quick").iwae_k
+            == resolve_config(spec, info, budget="standard").iwae_k
+            == 64
+        )

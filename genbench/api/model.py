@@ -143,6 +143,12 @@ class GenerativeModel(nn.Module):
     # True: the model learns to undo the benchmark's degradation operator, which the engine passes
     # to ``set_degradation`` before training (restoring models: genbench.api.restoration).
     uses_degradation: ClassVar[bool] = False
+    # Evaluation settings (``eval_setting`` fields) a smoke-budget run uses in place of the config's
+    # defaults, so that "does it work?" answers in a minute, e.g. ``{"iwae_k": 8}`` for a bound
+    # that costs 64 decoder passes an image; ``--set`` still wins. They are stored in the run's
+    # config and beside every value like any evaluation setting, so a leaderboard never ranks a
+    # smoke value as the default protocol's.
+    smoke_settings: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, config: Any, info: DataInfo) -> None:
         super().__init__()

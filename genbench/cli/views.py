@@ -390,7 +390,11 @@ def settings(
     dspec = p.datasets.get(dataset)
     info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
     config = resolve_config(spec, info)
-    rows = describe_settings(config)
+    smoke = resolve_config(spec, info, budget="smoke")  # the model's smoke_settings, said beside the default
+    rows = [
+        dataclasses.replace(r, default=f"{r.default} (smoke: {s.default})") if s.default != r.default else r
+        for r, s in zip(describe_settings(config), describe_settings(smoke))
+    ]
     rows += describe_settings(TrainConfig(), prefix="train.") + describe_settings(
         EvalConfig(), prefix="eval.", when="eval"
     )

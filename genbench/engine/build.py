@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from genbench.api.dataset import DataInfo
@@ -21,21 +22,32 @@ def model_class(spec: ModelSpec) -> type[GenerativeModel]:
     return cls
 
 
-def resolve_config(spec: ModelSpec, info: DataInfo, overrides: dict[str, str] | None = None) -> Any:
-    """The model's default config for this dataset with ``--set`` overrides applied."""
+def resolve_config(spec: ModelSpec, info: DataInfo, overrides: dict[str, str] | None = None, budget: str = "") -> Any:
+    """The model's default config for this dataset, its ``smoke_settings`` on the smoke budget,
+    then the ``--set`` overrides."""
     cls = model_class(spec)
-    return apply_overrides(cls.default_config(info), overrides or {})
+    config = cls.default_config(info)
+    if budget == "smoke" and cls.smoke_settings:
+        evaluation = {f.name for f in dataclasses.fields(config) if f.metadata.get("eval")}
+        wrong = sorted(set(cls.smoke_settings) - evaluation)
+        if wrong:
+            raise GenbenchError(
+                f"model '{spec.name}': smoke_settings {wrong} are not evaluation settings of {type(config).__name__}; "
+                "a smoke run may only evaluate more cheaply, never train another model"
+            )
+        config = dataclasses.replace(config, **cls.smoke_settings)
+    return apply_overrides(config, overrides or {})
 
 
 def resolve_run_configs(
-    spec: ModelSpec, bench: Benchmark, info: DataInfo, sets: dict[str, dict[str, str]]
+    spec: ModelSpec, bench: Benchmark, info: DataInfo, sets: dict[str, dict[str, str]], budget: str = ""
 ) -> tuple[TrainConfig, EvalConfig, Any]:
-    """The train, eval and model configs a run of ``spec`` on ``bench`` resolves to, from the
-    ``--set`` overrides parsed by :func:`genbench.config.parse_set`. ``genbench run`` and the suite
+    """The train, eval and model configs a run of ``spec`` on ``bench`` at ``budget`` resolves to, from
+    the ``--set`` overrides parsed by :func:`genbench.config.parse_set`. ``genbench run`` and the suite
     planner both use it, so a suite finds the run that a command stored (same config hash)."""
     train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
     eval_cfg = resolve_labels(bench, apply_overrides(EvalConfig(), sets["eval"], prefix="eval."))
-    return train_cfg, eval_cfg, resolve_config(spec, info, sets["model"])
+    return train_cfg, eval_cfg, resolve_config(spec, info, sets["model"], budget)
 
 
 def build_model(spec: ModelSpec, info: DataInfo, config: Any) -> GenerativeModel:

@@ -492,7 +492,7 @@ def check_request(req: RunRequest, nproc: int) -> None:
     dspec = plugins.datasets.get(req.dataset)
     bench = plugins.benchmark(req.benchmark) if req.benchmark else plugins.benchmark_for(req.dataset)
     info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
-    train_cfg, _, _ = resolve_run_configs(spec, bench, info, parse_set(req.sets))
+    train_cfg, _, _ = resolve_run_configs(spec, bench, info, parse_set(req.sets), req.budget)
     check_batch_size(train_cfg.batch_size, nproc)
 
 

@@ -220,7 +220,7 @@ class Runner:
         info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
         origin = plugins.origin(plugins.models.plugin_of(spec.name))
         with blame(origin, f"loading model '{spec.name}' ({spec.target})"):
-            train_cfg, eval_cfg, model_cfg = resolve_run_configs(spec, bench, info, sets)
+            train_cfg, eval_cfg, model_cfg = resolve_run_configs(spec, bench, info, sets, req.budget)
         check_settings(train_cfg, prefix="train.")
         check_settings(eval_cfg, prefix="eval.")
         check_settings(model_cfg)

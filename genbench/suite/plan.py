@@ -81,13 +81,13 @@ def fits(plugins: Plugins, spec: ModelSpec, benchmark: str) -> bool:
     return bool(usable)
 
 
-def resolved_hash(plugins: Plugins, spec: ModelSpec, bench: Benchmark, sets: tuple[str, ...]) -> str:
-    """The config hash a ``genbench run`` with these overrides stores (imports the model class)."""
+def resolved_hash(plugins: Plugins, spec: ModelSpec, bench: Benchmark, sets: tuple[str, ...], budget: str = "") -> str:
+    """The config hash a ``genbench run`` at ``budget`` with these overrides stores (imports the model class)."""
     from genbench.engine.build import resolve_run_configs
 
     dspec = plugins.datasets.get(bench.dataset)
     info = DataInfo(dspec.name, dspec.shape, dspec.num_classes)
-    train_cfg, eval_cfg, model_cfg = resolve_run_configs(spec, bench, info, parse_set(list(sets)))
+    train_cfg, eval_cfg, model_cfg = resolve_run_configs(spec, bench, info, parse_set(list(sets)), budget)
     resolved = {"model": model_cfg, "train": train_cfg, "eval": eval_cfg}
     return config_hash({k: dataclasses.asdict(v) for k, v in resolved.items()})
 
@@ -110,7 +110,7 @@ def expand(suite: Suite, plugins: Plugins, seeds: tuple[int, ...] | None = None)
                         f"scored on benchmark '{bench.name}': drop it from the entry or use models: all"
                     )
         for spec in specs:
-            h = resolved_hash(plugins, spec, bench, entry.sets)
+            h = resolved_hash(plugins, spec, bench, entry.sets, entry.budget)
             for seed in seeds or entry.seeds:
                 job = Job(bench.name, bench.version, bench.dataset, spec.family, spec.name, entry.budget, seed,
                           entry.sets, h)  # fmt: skip
