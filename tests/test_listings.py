@@ -146,3 +146,15 @@ def test_suite_status_without_a_store_creates_none(toy_plugins, tmp_path, capsys
     assert code == 0, err
     assert "2 to start" in out and "no runs yet: there is no store at" in out, out
     assert not results.exists()
+
+
+def test_a_runs_summary_table_is_whole_at_80_columns(screen, toy_plugins, results, capsys) -> None:
+    code, out, err = run_cli(capsys, *RUN, "--results-dir", str(results))
+    assert code == 0, err
+    assert "…" not in out and whole("clf-precision", out) and "bits/dim" in out, out
+    header = next(line for line in out.splitlines() if "metric" in line and "value" in line)
+    if screen == "terminal":
+        assert all(len(line) <= 80 for line in out.splitlines() if " " in line.strip()), out
+        assert "seconds" in header or "seconds left out to fit 80 columns" in out, out
+    else:
+        assert header.split() == ["metric", "value", "95%", "interval", "rank", "seconds"], header

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from genbench.cli import output
 from genbench.cli.options import Budget, DbOpt, DeviceOpt, ResultsOpt, SetOpt
 from genbench.cli.output import EvalProgress, reporter
+from genbench.columns import print_columns
 from genbench.errors import GenbenchError
 
 if TYPE_CHECKING:
@@ -55,21 +55,21 @@ def _print_outcome(runner: Runner, outcome: Outcome) -> None:
         )
     if not outcome.scores:
         return
-    table = Table(header_style="bold")
-    # Fingerprints are in `genbench show`: at 80 columns the interval matters more here.
-    for col in ("metric", "value", "95% interval", "", "rank", "seconds"):
-        table.add_column(col, justify="right" if col in ("value", "rank", "seconds") else "left", no_wrap=True)
+    # Fingerprints are in `genbench show`: at 80 columns the interval matters more here. Every cell
+    # is whole (a metric name, a unit): the columns last in this order give way on a narrow terminal.
+    headers = ["metric", "value", "95% interval", "", "rank", "seconds"]
+    cells = []
     for sc in outcome.scores:
         rank = rank_of(runner.store, run.id, sc.name, sc.fingerprint_hash)
-        table.add_row(
-            sc.name,
-            fmt_value(sc.value),
-            interval_text(sc.interval.low, sc.interval.high) if sc.interval else "-",
-            ("↓ " if sc.direction == "min" else "↑ ") + sc.unit,
-            f"{rank[0]} of {rank[1]}" if rank else "-",
+        cells.append([
+            sc.name, fmt_value(sc.value), interval_text(sc.interval.low, sc.interval.high) if sc.interval else "-",
+            ("↓ " if sc.direction == "min" else "↑ ") + sc.unit, f"{rank[0]} of {rank[1]}" if rank else "-",
             f"{sc.seconds:.1f}",
-        )
-    output.console.print(table)
+        ])  # fmt: skip
+    print_columns(
+        output.console, headers, cells, headers, right={"value", "rank", "seconds"},
+        see_all="piped (| cat), every column is shown",
+    )  # fmt: skip
     output.console.print(f"[dim]ranks share a number when the difference is not resolved; `genbench show {run.id}` "
                          "gives each value's fingerprint and interval method[/]")  # fmt: skip
     settings = {k: v for sc in outcome.scores for k, v in sc.settings.items()}  # the model's eval settings, shared
