@@ -138,13 +138,15 @@ def test_a_run_on_a_reconstruction_benchmark_scores_the_fill_and_keeps_a_grid(tm
     scores = {s.name: s for s in out.scores}
     assert set(scores) >= {"restore-psnr", "restore-ssim", "restore-coverage90", "restore-consistency"}
     test_x = load_dataset("digits").split("test")[0]
-    rest = restoration_context({"op": "inpaint", "rate": 0.6, "seed": 0}, test_x, 0, 16)
+    smoke = get_plugins().benchmark("digits-inpaint").test_images["smoke"]  # the measurements a smoke run restores
+    rest = restoration_context({"op": "inpaint", "rate": 0.6, "seed": 0}, test_x, smoke, 16)
     truth = ImageData.to_float(rest.truth)
     expected = psnr(((rest.measurements.fill() - truth) ** 2).flatten(1).mean(1).double()).mean()
     assert scores["restore-psnr"].value == pytest.approx(float(expected), rel=1e-5)
     assert scores["restore-diversity"].value == 0.0 and scores["restore-consistency"].value < 1e-6
     for s in scores.values():
         assert s.fingerprint["operator"] == "inpaint" and s.fingerprint["rate"] == 0.6
+        assert s.fingerprint["test_images"] == smoke
     assert (tmp_path / "runs" / out.run.id / "restorations.png").exists()
 
 
@@ -158,7 +160,10 @@ def test_consistency_under_noise_is_the_distance_from_the_truths_fit(tmp_path: P
         RunRequest(family="vae", model="measured", dataset="digits", benchmark="digits-denoise", budget="smoke")
     )
     value = {s.name: s.value for s in out.scores}["restore-consistency"]
-    rest = restoration_context({"op": "noise", "sigma": 0.3, "seed": 0}, load_dataset("digits").split("test")[0], 0, 16)
+    smoke = get_plugins().benchmark("digits-denoise").test_images["smoke"]
+    rest = restoration_context(
+        {"op": "noise", "sigma": 0.3, "seed": 0}, load_dataset("digits").split("test")[0], smoke, 16
+    )
     m = rest.measurements
     expected = (m.residual(m.fill()).double() - 0.3).abs().mean()
     assert value == pytest.approx(float(expected), rel=1e-5)

@@ -99,6 +99,10 @@ class DDPM(GenerativeModel):
 
     Config = DDPMConfig
     capabilities = frozenset({"sample", "conditional", "log_likelihood", "restore"})
+    # Smoke runs sample and restore with 10 DDIM steps and estimate the bound from 5 timesteps an
+    # image: each is a U-Net call per image per step, and a smoke run only asks "does it work?"
+    # (recorded as steps=10, nll_timesteps=5 beside the values, never ranked with the defaults).
+    smoke_settings = {"steps": 10, "nll_timesteps": 5}
 
     @classmethod
     def network_evaluations(cls, config: DDPMConfig) -> int:
