@@ -71,6 +71,9 @@ class LDM(GenerativeModel):
 
     Config = LDMConfig
     capabilities = frozenset({"sample", "conditional", "reconstruct", "encode"})
+    # Smoke runs sample with 10 DDIM steps (recorded as steps=10 beside the values): 50 steps for
+    # 500 samples, twice (unconditional and conditional), took most of a smoke run on MNIST.
+    smoke_settings = {"steps": 10}
 
     @classmethod
     def network_evaluations(cls, config: LDMConfig) -> int:
