@@ -57,23 +57,25 @@ class CVAE(VAE):
             raise ValueError(f"labels must lie in [0, {self.info.num_classes - 1}]")
         return self._condition(labels.to(device))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """IWAE lower bound in nats of the 8-bit images ``x``, shape (B,): on log P(x|y) given
         labels ``y``, else on the marginal log P(x); see :meth:`VAE.log_likelihood`."""
         return self._iwae_bound(x, None if y is None else self._condition(y))
 
+    def _decodes_per_pair(self, cond: torch.Tensor | None) -> int:
+        return 1 if cond is not None else self.info.num_classes
+
     def _log_px_given_z(self, x: torch.Tensor, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         if cond is not None:
             return super()._log_px_given_z(x, z, cond)
         # No label: p(x|z) = Σ_y P(y) p(x|z, y) with P(y) = 1/C. Since q(z|x) ignores y, each
-        # importance weight then bounds the marginal log P(x) directly (C decoder passes per z).
-        classes = self.info.num_classes
-        per_class = []
-        for c in range(classes):
-            label = torch.full((len(x),), c, device=x.device)
-            per_class.append(super()._log_px_given_z(x, z, self._condition(label)))
-        return torch.logsumexp(torch.stack(per_class), dim=0) - math.log(classes)  # (N,)
+        # importance weight then bounds the marginal log P(x) directly (C decoder passes per z),
+        # all C classes of the N pairs in one batch of C*N, class-major.
+        classes, n = self.info.num_classes, len(x)
+        labels = torch.arange(classes, device=x.device).repeat_interleave(n)  # (C*N,)
+        log_px = super()._log_px_given_z(x.repeat(classes, 1, 1, 1), z.repeat(classes, 1), self._condition(labels))
+        return torch.logsumexp(log_px.view(classes, n), dim=0) - math.log(classes)  # (N,)
 
     @torch.no_grad()
     def infer_labels(self, x: torch.Tensor) -> torch.Tensor:
