@@ -82,6 +82,8 @@ def test_settings_are_checked() -> None:
         "use_ema",
         "nll_timesteps",
         "resample",
+        "bound_version",
+        "eval_chunk",
     }
 
 
