@@ -137,7 +137,11 @@ class DDPM(GenerativeModel):
             "steps": 50,
             "nll_timesteps": 20,
         }
-        return DDPMConfig(preset="tiny" if max(h, w) <= 8 else "small", **small)
+        if max(h, w) <= 8:
+            return DDPMConfig(preset="tiny", **small)
+        # NHWC on 28x28: the training step on one CPU thread ran 10-20% faster (mkldnn's convolution
+        # backward), the same arithmetic up to rounding; at 8x8 it made no difference.
+        return DDPMConfig(preset="small", channels_last=True, **small)
 
     def train(self, mode: bool = True) -> DDPM:
         super().train(mode)
