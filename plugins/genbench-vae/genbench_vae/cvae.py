@@ -84,7 +84,7 @@ class CVAE(VAE):
         scores = []
         for c in range(self.info.num_classes):
             y = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
-            loc, log_scale = self._decode(z, self._condition(y))
+            loc, log_scale = self._decode_many(z, self._condition(y))
             scores.append(discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3)))
         return torch.stack(scores, dim=1).argmax(dim=1)  # (B,)
 
@@ -96,5 +96,5 @@ class CVAE(VAE):
         """
         if y is None:
             y = self.infer_labels(x)
-        loc, log_scale = self._decode(self.encode(x), self._condition(y))
+        loc, log_scale = self._decode_many(self.encode(x), self._condition(y))
         return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)

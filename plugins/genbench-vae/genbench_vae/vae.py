@@ -54,7 +54,10 @@ class VAEConfig:
     # 2 (this code) draws each image's noise in turn, independent of eval.batch_size; 1 drew it per batch.
     bound_version: int = eval_setting(2, "version of the IWAE bound's noise draw (2: per image)", ge=2, le=2)
     iwae_batch: int = memory_setting(
-        256, "images decoded per forward pass in the IWAE bound (memory only)", ge=1, le=10**9
+        256,
+        "images encoded or decoded per pass: the IWAE bound, samples, reconstructions (memory only)",
+        ge=1,
+        le=10**9,
     )
     # What sample() shows of p(x|z) for z ~ N(0, I); the likelihood is the same whichever is chosen.
     # "mode": the most probable 8-bit level per sub-pixel (crisp digits); "mean": E[x|z], which a
@@ -133,6 +136,15 @@ class VAE(GenerativeModel):
         loc = (LOC_MIN + LOC_MAX) / 2 + half * torch.tanh(at_least_float32(loc) / half)
         return loc, at_least_float32(log_scale).clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
+    def _decode_many(self, z: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_decode` of any number of z, ``iwae_batch`` at a time (cache-sized passes; the same values)."""
+        step = self.config.iwae_batch
+        parts = [
+            self._decode(z[i : i + step], None if cond is None else cond[i : i + step])
+            for i in range(0, max(len(z), 1), step)
+        ]
+        return torch.cat([loc for loc, _ in parts]), torch.cat([log_scale for _, log_scale in parts])
+
     def _neg_elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One-sample reconstruction term -log p(x|z) and analytic KL(q(z|x) || p(z)), (B,) nats each."""
         mean, logvar = self._posterior(x)
@@ -183,7 +195,7 @@ class VAE(GenerativeModel):
         device = self._device()
         cond = self._sample_condition(n, labels, generator, device)
         z = randn_tensor((n, self.config.latent_dim), generator=generator, device=device)
-        loc, log_scale = self._decode(z, cond)
+        loc, log_scale = self._decode_many(z, cond)
         mode = self.config.sample_mode
         if mode == "mode":
             return discretized_logistic_mode(loc, log_scale)
@@ -245,10 +257,11 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior mean E[z|x], shape (B, latent_dim)."""
-        return self._posterior(x)[0]
+        step = self.config.iwae_batch
+        return torch.cat([self._posterior(x[i : i + step])[0] for i in range(0, max(len(x), 1), step)])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """E[x|z] at the posterior mean of z: (B, C, H, W) in [0, 1]."""
-        loc, log_scale = self._decode(self.encode(x), None)
+        loc, log_scale = self._decode_many(self.encode(x), None)
         return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)

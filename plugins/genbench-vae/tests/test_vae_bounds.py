@@ -140,3 +140,20 @@ def test_noise_is_drawn_image_by_image() -> None:
     assert torch.equal(whole, parts)
     many = normal_per_item(100_000, (4,)).double()
     assert abs(float(many.mean())) < 0.01 and abs(float(many.std()) - 1) < 0.01
+
+
+@pytest.mark.parametrize("cls", [VAE, CVAE])
+@pytest.mark.parametrize("sample_mode", ["mode", "draw"])
+def test_samples_and_reconstructions_in_chunks_are_the_same(
+    digits: ImageData, cls: type[VAE], sample_mode: str
+) -> None:
+    x, _ = images(digits, 10)
+    out = []
+    for iwae_batch in (1000, 3):
+        model = tiny(cls, digits, iwae_batch=iwae_batch, sample_mode=sample_mode)
+        with torch.no_grad():
+            samples = model.sample(10, generator=torch.Generator().manual_seed(0))
+            out.append((samples, model.reconstruct(x), model.encode(x)))
+    for chunked, whole in zip(out[1], out[0]):
+        torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)
+    assert out[0][1].shape == x.shape and out[0][2].shape == (10, 5)
