@@ -121,3 +121,25 @@ def test_ddpm_eval_chunk_changes_memory_not_the_samples_or_the_bound() -> None:
         out.append((samples, model.log_likelihood(samples)))
     torch.testing.assert_close(out[1][0], out[0][0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out[1][1], out[0][1], rtol=1e-6, atol=0)
+
+
+def test_ldm_eval_chunk_changes_memory_not_the_values() -> None:
+    from genbench_diffusion.ldm import LDM
+
+    from genbench.api.dataset import DataInfo
+    from genbench.config import apply_overrides
+
+    info = DataInfo("digits", (1, 8, 8), 10)
+    x = (eight_bit((9, 1, 8, 8), seed=2) + 1) / 2
+    out = []
+    for chunk in ("64", "2"):
+        torch.manual_seed(0)
+        model = LDM(apply_overrides(LDM.default_config(info), {"steps": "4", "eval_chunk": chunk}), info).eval()
+        with torch.no_grad():
+            for p in model.ema.module.parameters():  # a fresh U-Net's last layer is zero: give it some output
+                p.add_(0.02 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+        samples = model.sample(9, labels=torch.arange(9) % 10, generator=torch.Generator().manual_seed(2))
+        out.append((samples, model.reconstruct(x), model.encode(x)))
+    for chunked, whole in zip(out[1], out[0]):
+        torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-5)
+    assert out[0][0].shape == (9, 1, 8, 8) and out[0][2].shape[0] == 9
