@@ -17,7 +17,6 @@ import torch
 from genbench_vae.cvae import CVAE
 from genbench_vae.vae import VAE, gaussian_log_prob
 
-from genbench.api import normal_per_item
 from genbench.api.dataset import ImageData
 from genbench.data import load_dataset
 
@@ -130,16 +129,6 @@ def test_iwae_batch_changes_memory_not_the_value(digits: ImageData) -> None:
         values.append(model.log_likelihood(x))
     torch.testing.assert_close(values[1], values[0], rtol=1e-6, atol=0)
     torch.testing.assert_close(values[2], values[0], rtol=1e-6, atol=0)
-
-
-def test_noise_is_drawn_image_by_image() -> None:
-    torch.manual_seed(0)
-    whole = normal_per_item(5, (3, 7))
-    torch.manual_seed(0)
-    parts = torch.cat([normal_per_item(2, (3, 7)), normal_per_item(3, (3, 7))])
-    assert torch.equal(whole, parts)
-    many = normal_per_item(100_000, (4,)).double()
-    assert abs(float(many.mean())) < 0.01 and abs(float(many.std()) - 1) < 0.01
 
 
 @pytest.mark.parametrize("cls", [VAE, CVAE])
