@@ -80,13 +80,31 @@ class CVAE(VAE):
     @torch.no_grad()
     def infer_labels(self, x: torch.Tensor) -> torch.Tensor:
         """The label under which the decoder best explains x at the posterior mean of z, (B,)."""
-        z = self.encode(x)  # (B, latent)
-        scores = []
+        return self._best_label_decode(x, self.encode(x))[0]
+
+    def _best_label_decode(
+        self, x: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The most likely label (B,) at z and the decoder's (loc, log_scale) under it, kept from
+        the search so that a reconstruction need not decode again. Ties go to the lower label."""
+        best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         for c in range(self.info.num_classes):
             y = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
             loc, log_scale = self._decode_many(z, self._condition(y))
-            scores.append(discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3)))
-        return torch.stack(scores, dim=1).argmax(dim=1)  # (B,)
+            score = discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3))  # (B,)
+            if best is None:
+                best = (y, score, loc, log_scale)
+                continue
+            better = score > best[1]  # strictly: the first maximum wins, as argmax
+            pick = better.view(-1, 1, 1, 1)
+            best = (
+                torch.where(better, y, best[0]),
+                torch.where(better, score, best[1]),
+                torch.where(pick, loc, best[2]),
+                torch.where(pick, log_scale, best[3]),
+            )
+        assert best is not None
+        return best[0], (best[2], best[3])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -94,7 +112,9 @@ class CVAE(VAE):
 
         Without labels, y is the one the decoder finds most likely (:meth:`infer_labels`).
         """
+        z = self.encode(x)
         if y is None:
-            y = self.infer_labels(x)
-        loc, log_scale = self._decode_many(self.encode(x), self._condition(y))
+            _, (loc, log_scale) = self._best_label_decode(x, z)
+        else:
+            loc, log_scale = self._decode_many(z, self._condition(y))
         return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)

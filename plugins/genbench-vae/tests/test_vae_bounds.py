@@ -146,3 +146,26 @@ def test_samples_and_reconstructions_in_chunks_are_the_same(
     for chunked, whole in zip(out[1], out[0]):
         torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)
     assert out[0][1].shape == x.shape and out[0][2].shape == (10, 5)
+
+
+def test_cvae_reconstruction_reuses_the_label_search(digits: ImageData) -> None:
+    from genbench_vae.likelihood import discretized_logistic_log_prob
+
+    model = tiny(CVAE, digits)
+    x, _ = images(digits, 12)
+    with torch.no_grad():
+        z = model.encode(x)
+        scores = torch.stack(  # the old infer_labels: every label's log p(x | z, y), then argmax
+            [
+                discretized_logistic_log_prob(x, *model._decode(z, model._condition(torch.full((12,), c)))).sum(
+                    (1, 2, 3)
+                )
+                for c in range(digits.num_classes)
+            ],
+            dim=1,
+        )
+        labels = model.infer_labels(x)
+        assert torch.equal(labels, scores.argmax(dim=1))
+        assert len(set(labels.tolist())) > 1  # not one label for every image
+        # The old reconstruct decoded again under the inferred labels: the same images.
+        torch.testing.assert_close(model.reconstruct(x), model.reconstruct(x, labels), rtol=0, atol=0)
