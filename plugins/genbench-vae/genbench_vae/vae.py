@@ -233,7 +233,8 @@ class VAE(GenerativeModel):
         log_q = gaussian_log_prob(z, mean[:, None], logvar[:, None])  # (B, K)
         log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))  # (B, K)
         # All B*K (image, z) pairs, image-major, decoded a chunk at a time: chunks of a few hundred
-        # decodes keep the activations in the CPU's cache (2048 at once ran 1.5-2x slower per decode).
+        # decodes keep the activations in the CPU's cache (against 2048 at once: 1.13x less CPU time,
+        # 1.5-2x less wall time on a loaded machine, whose other processes evict a big pass's activations).
         z_flat = z.flatten(0, 1)  # (B*K, latent)
         image = torch.arange(b, device=x.device).repeat_interleave(k)  # the image of each pair
         per_pass = max(1, self.config.iwae_batch // self._decodes_per_pair(cond))
