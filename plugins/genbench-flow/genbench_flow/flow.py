@@ -336,8 +336,8 @@ class FlowModel(GenerativeModel):
 
         One dequantisation draw per image from the global RNG: an unbiased estimate of the bound.
         The whole batch is dequantised first (the same draws as one pass), then the flow runs
-        ``eval_chunk`` images at a time, which bounds the memory a batch takes (the CPU time per image
-        of a Glow pass on MNIST is the same at 500 and 64).
+        ``eval_chunk`` images at a time, which bounds the memory a batch takes (on MNIST a Glow pass
+        costs about the same CPU time per image at 500 and at 64).
         """
         labels = y if self.conditional else None
         u, log_q = self.dequantizer(x)  # u in [0, 1)^D, (B,)

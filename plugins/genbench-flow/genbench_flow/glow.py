@@ -52,7 +52,7 @@ class GlowConfig:
     temperature: float = eval_setting(
         1.0, "sampling temperature T: every latent's σ is scaled by T (Glow Sec. 5)", ge=0, le=10
     )
-    eval_chunk: int = memory_setting(64, "images per flow pass when scoring and sampling (memory only)", ge=1, le=10**6)
+    eval_chunk: int = memory_setting(512, "images per flow pass when scoring and sampling (memory)", ge=1, le=10**6)
 
     def architecture(self) -> dict[str, Any]:
         """Levels, steps and hidden channels: the preset with every set field applied over it."""
