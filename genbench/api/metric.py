@@ -51,8 +51,11 @@ class Score:
     fingerprint: dict[str, Any]
     fingerprint_hash: str
     settings: dict[str, Any]
-    seconds: float
+    seconds: float  # wall seconds computing it (work shared with a metric computed before it is not counted again)
     interval: Interval | None = None  # the value's 95% evaluation interval, when the metric gives one
+    # Network evaluations computing it (genbench.api.cost: examples through the model's networks);
+    # None: not counted (values scored from files, rows stored before genbench counted them).
+    evaluations: int | None = None
 
 
 class SampleExtractor(Protocol):
