@@ -138,3 +138,34 @@ def test_nll_and_ood_auroc_pay_one_likelihood_pass_for_the_shared_test_images():
     # Charged to the metric that ran the pass: the second pays only for its own images.
     assert both["ood-auroc"].evaluations == ood_alone["ood-auroc"].evaluations - one_pass.evaluations
     assert swapped["nll"].evaluations == nll_alone["nll"].evaluations - one_pass.evaluations
+
+
+# -- a re-evaluation recomputes only what its changed setting reaches ---------------------------
+
+
+def test_a_reevaluation_recomputes_only_the_metrics_its_setting_reaches(tmp_path):
+    from genbench.engine.runner import Runner, RunRequest
+
+    notices: list[str] = []
+    runner = Runner(tmp_path, notice=notices.append)
+    request = RunRequest(family="vae", model="vae", dataset="digits", budget="smoke", sets=["iwae_k=4"])
+    run = runner.run(request).run
+    first = {m.name: m for m in runner.store.get_run(run.id).metrics}
+    assert {"probe-acc", "recon-mse", "clf-fd", "nll"} <= set(first)
+    assert all(m.network_evaluations is not None for m in first.values())
+
+    # The label budget reaches only the probe: nothing else is recomputed, nor paid for.
+    again = runner.evaluate(run.id, ["eval.labels=100"])
+    assert [(s.name, s.settings["labels"]) for s in again.scores] == [("probe-acc", "100")]
+    # it encodes the 100 labelled images and the test images, where the first evaluation encoded all of them
+    assert 0 < again.scores[0].evaluations < first["probe-acc"].network_evaluations
+    assert any("changes only probe-acc" in n for n in notices), notices
+
+    # The sample count reaches the sample metrics, not the test-set ones (reconstructions, probe).
+    fewer = runner.evaluate(run.id, ["eval.num_samples=100"])
+    names = {s.name for s in fewer.scores}
+    assert "clf-fd" in names and not names & {"recon-mse", "psnr", "probe-acc", "nll"}
+    assert all(s.fingerprint.get("num_samples") == 100 for s in fewer.scores if s.name.startswith("clf-"))
+    # The values that stand are still stored beside the new ones.
+    stored = [m.name for m in runner.store.get_run(run.id).metrics]
+    assert stored.count("recon-mse") == 1 and stored.count("probe-acc") == 2 and stored.count("clf-fd") == 2

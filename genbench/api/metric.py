@@ -208,6 +208,10 @@ class Metric:
     spec: MetricSpec
     version: int = 1  # bump when the computation changes: old values stop ranking with new
     needs_ood: bool = False  # reads the benchmark's out-of-distribution set (genbench.api.anomaly)
+    # The ``eval.*`` settings (genbench.config.EvalConfig fields) its value depends on: a re-evaluation
+    # that changes only others (`genbench eval RUN --set eval.labels=100`) leaves this value standing
+    # and does not recompute it. None: every setting (the safe default for a metric that does not say).
+    reads: frozenset[str] | None = None
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec

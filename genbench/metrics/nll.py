@@ -177,6 +177,7 @@ class NLL(Metric):
     """
 
     version = 2  # v2: the test images used are the benchmark's count, no longer eval.num_samples
+    reads = frozenset({"batch_size", "seed"})  # a bound's noise is drawn per batch from the seed
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         x_all, _ = ctx.data.split("test")

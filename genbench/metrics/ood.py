@@ -55,6 +55,7 @@ class OODAUROC(Metric):
 
     version = 1
     needs_ood = True
+    reads = frozenset({"num_samples", "batch_size", "seed"})  # num_samples caps the count
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         ood = anomaly_of(ctx, "ood-auroc").ood
