@@ -369,7 +369,8 @@ class Runner:
     def _depending(self, run: Run, bench: Benchmark, eval_cfg: EvalConfig, metrics: list[Metric]) -> list[Metric]:
         """The metrics an ``eval.*`` change reaches (:attr:`Metric.reads`); the others' stored values stand."""
         before = resolve_labels(bench, EvalConfig(**run.config["eval"]))
-        changed = {f.name for f in dataclasses.fields(EvalConfig) if getattr(before, f.name) != getattr(eval_cfg, f.name)}
+        fields = dataclasses.fields(EvalConfig)
+        changed = {f.name for f in fields if getattr(before, f.name) != getattr(eval_cfg, f.name)}
         if not changed:
             return metrics  # the same settings again: a plain re-evaluation of everything
         keep = [m for m in metrics if m.reads is None or m.reads & changed]
