@@ -104,6 +104,9 @@ class EvalContext:
     test_count: int = 0  # test images a likelihood is computed on; 0 = the whole test set
     # At most this many labelled and test images for a linear probe (the smoke budget's); 0 = all.
     probe_count: int = 0
+    # Uniform-noise images of the NLL's Gibbs check; 0 = its standard count. Only the cost estimate
+    # (genbench.suite.estimate) scales it down: a value measured with another count is never stored.
+    noise_images: int = 0
     _samples: torch.Tensor | None = field(default=None, repr=False)
     _cond: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     # Called as progress(task, done, total) by long steps (sampling, feature extraction, NLL);

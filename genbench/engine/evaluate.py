@@ -124,6 +124,7 @@ def evaluate(
     anomaly: AnomalyContext | None = None,
     restoration: RestorationContext | None = None,
     dist: Distribution = ONE_PROCESS,
+    noise_images: int = 0,
 ) -> list[Score]:
     """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
 
@@ -135,7 +136,7 @@ def evaluate(
     ctx = ProtocolContext(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
-        probe_count=probe_count,
+        probe_count=probe_count, noise_images=noise_images,
         representation=representation, anomaly=anomaly, restoration=restoration,
     )  # fmt: skip
     ctx.progress = progress
