@@ -153,6 +153,11 @@ def test_a_reevaluation_recomputes_only_the_metrics_its_setting_reaches(tmp_path
     first = {m.name: m for m in runner.store.get_run(run.id).metrics}
     assert {"probe-acc", "recon-mse", "clf-fd", "nll"} <= set(first)
     assert all(m.network_evaluations is not None for m in first.values())
+    # Computed once: the 360 samples (one decoder evaluation each) for every sample metric, the test
+    # reconstructions (one encoder and one decoder evaluation per image) for recon-mse and psnr.
+    sample_metrics = [m for name, m in first.items() if name.startswith("clf-")]
+    assert len(sample_metrics) >= 5 and sum(m.network_evaluations for m in sample_metrics) == 360
+    assert first["recon-mse"].network_evaluations + first["psnr"].network_evaluations == 2 * 360
 
     # The label budget reaches only the probe: nothing else is recomputed, nor paid for.
     again = runner.evaluate(run.id, ["eval.labels=100"])
