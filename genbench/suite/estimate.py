@@ -10,8 +10,8 @@ For each job the estimate builds the model as the job will, then measures, on th
   images, the NLL's noise images) to ``ft1 < ft2``; at least :data:`MIN_ITEMS` items, then three
   times as many, after a warm-up pass. Each metric's seconds are fitted as ``a + b·x`` against
   the fraction ``x`` of the count it grows with (:func:`governing_count`; ``a``: what does not
-  grow, e.g. loading a feature extractor) and read at ``x = 1``. The sample grid drawn after
-  evaluation is timed on 4 samples and scaled to its 64;
+  grow, e.g. loading a feature extractor) and read at ``x = 1``. The 64-sample grid drawn after
+  evaluation costs 64 samples at the rate the first sample metric drew its samples;
 - **start-up**: a fresh interpreter importing torch and genbench, and loading the dataset.
 
 Nothing is written: no run row, no checkpoint; feature statistics go to a temporary folder.
@@ -220,10 +220,19 @@ def _fractions(count: int) -> tuple[float, float]:
     return (f2 / 3, f2) if f1 >= f2 else (f1, f2)
 
 
+def _line(t1: float, t2: float, f1: float, f2: float) -> tuple[float, float]:
+    """(a, b) of the line a + b·f through (f1, t1) and (f2, t2), neither below 0; when timing noise
+    makes the larger pass the faster one, no growth: a is the slower of the two."""
+    slope = (t2 - t1) / (f2 - f1)
+    if slope <= 0:
+        return max(t1, t2), 0.0
+    return max(t1 - slope * f1, 0.0), slope
+
+
 def _fit(t1: float, t2: float, f1: float, f2: float) -> float:
-    """a + b·1 for a line through (f1, t1) and (f2, t2); never below what was measured."""
-    slope = max(0.0, (t2 - t1) / (f2 - f1))
-    return max(t1 - slope * f1, 0.0) + slope if slope > 0 else max(t1, t2)
+    """The line through (f1, t1) and (f2, t2) read at the full count, f = 1."""
+    a, b = _line(t1, t2, f1, f2)
+    return a + b
 
 
 def estimate_job(
@@ -275,12 +284,18 @@ def estimate_job(
     _evaluate_at(fs1, ft1, *args)  # warm-up: extractor weights, lazy initialisation
     first = _evaluate_at(fs1, ft1, *args)
     second = _evaluate_at(fs2, ft2, *args)
+    per_sample = None  # seconds per sample of the first sample metric, which draws them
     for metric in metrics:
         name = metric.spec.name
         if name in second:
             x1, x2 = (fs1, fs2) if governing_count(metric) == "samples" else (ft1, ft2)
-            estimate.evaluation[name] = _fit(first.get(name, 0.0), second[name], x1, x2)
-    if "sample" in model.capabilities and not model.uses_degradation:
+            a, b = _line(first.get(name, 0.0), second[name], x1, x2)
+            estimate.evaluation[name] = a + b
+            if per_sample is None and metric.spec.requires == "sample" and b > 0:
+                per_sample = b / num_samples
+    if per_sample is not None:  # the grid: 64 more samples at the rate the metrics drew theirs
+        estimate.grid = per_sample * GRID_SAMPLES
+    elif "sample" in model.capabilities and not model.uses_degradation:
         with torch.no_grad():
             k = 4
             labels = torch.arange(k).to(device) % data.num_classes if "conditional" in model.capabilities else None
