@@ -383,7 +383,8 @@ def _print_estimates(rows: list) -> None:  # type: ignore[type-arg]
     train, evaluation, total = (sum(getattr(r, k) for r in rows) for k in ("train", "eval_total", "total"))
     print(f"{'total':<{width}} {_fmt(train):>8} {_fmt(evaluation):>8} {_fmt(total):>8}")
     print(f"total: with each job's start-up ({_fmt(rows[0].startup)}: interpreter, imports, data),")
-    print("one job at a time on this device, as loaded as it is now")
+    ratio = sum(r.load_ratio for r in rows) / len(rows)
+    print(f"one job at a time on this device, as loaded as now (wall/CPU {ratio:.1f} while measuring)")
 
 
 @suite_app.command("status")

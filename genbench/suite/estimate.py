@@ -10,7 +10,8 @@ For each job the estimate builds the model as the job will, then measures, on th
   images, the NLL's noise images) to ``ft1 < ft2``; at least :data:`MIN_ITEMS` items, then three
   times as many, after a warm-up pass. Each metric's seconds are fitted as ``a + b·x`` against
   the fraction ``x`` of the count it grows with (:func:`governing_count`; ``a``: what does not
-  grow, e.g. loading a feature extractor) and read at ``x = 1``. The 64-sample grid drawn after
+  grow, e.g. loading a feature extractor) and read at ``x = 1``. On a CPU the fit is on CPU
+  seconds, turned into wall seconds at the passes' wall/CPU ratio (the machine's load). The 64-sample grid drawn after
   evaluation costs 64 samples at the rate the first sample metric drew its samples;
 - **start-up**: a fresh interpreter importing torch and genbench, and loading the dataset.
 
@@ -68,6 +69,7 @@ class JobEstimate:
     steps: int = 0
     step_seconds: float = 0.0
     unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be measured
+    load_ratio: float = 1.0  # wall / CPU seconds while the metrics were measured (CPU: the machine's load)
 
     @property
     def eval_total(self) -> float:
@@ -168,8 +170,8 @@ def _evaluate_at(
     device: torch.device,
     ood: ImageData | None,
     unmeasured: dict[str, str],
-) -> dict[str, float]:
-    """Each metric's seconds with the samples cut to the fraction ``fs`` of their count and the test
+) -> dict[str, tuple[float, float]]:
+    """Each metric's (CPU seconds, wall seconds) with the samples cut to the fraction ``fs`` of their count and the test
     images (and the training images a probe reads, the out-of-distribution images, the NLL's noise
     images) to ``ft``. A metric that fails is left out, with why, and the others measured again.
     Each pass has its own feature cache, so each pays for its reference statistics, as a suite's
@@ -186,10 +188,18 @@ def _evaluate_at(
         )
     todo = list(metrics)
     started: list[str] = []  # the metric being computed when one fails: evaluate reports each start
+    clocks: dict[str, tuple[float, float]] = {}  # metric -> (CPU seconds, wall seconds)
+    marks: list[tuple[float, float]] = []
 
     def heard(task: str, done: int, total: int) -> None:
-        if task.startswith("metric ") and done == 0:
+        if not task.startswith("metric "):
+            return
+        if done == 0:
             started.append(task.removeprefix("metric "))
+            marks.append((time.process_time(), time.perf_counter()))
+        elif marks:
+            cpu, wall = marks.pop()
+            clocks[task.removeprefix("metric ")] = (time.process_time() - cpu, time.perf_counter() - wall)
 
     while todo:
         started.clear()
@@ -209,7 +219,7 @@ def _evaluate_at(
             unmeasured[culprit.spec.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             todo.remove(culprit)
             continue
-        return {m.spec.name: s.seconds for m, s in zip(todo, scores)}  # one score per metric, in order
+        return {m.spec.name: clocks.get(m.spec.name, (s.seconds, s.seconds)) for m, s in zip(todo, scores)}
     return {}
 
 
@@ -284,15 +294,25 @@ def estimate_job(
     _evaluate_at(fs1, ft1, *args)  # warm-up: extractor weights, lazy initialisation
     first = _evaluate_at(fs1, ft1, *args)
     second = _evaluate_at(fs2, ft2, *args)
+    # On a CPU each metric is fitted on its CPU seconds, which a shared machine's load does not
+    # jitter (wall-clock jitter over a small pass, scaled 30x, made a 3 s metric look like 90 s), and
+    # turned into wall time at the ratio wall/CPU of all the passes: this machine's load, averaged.
+    # On a GPU the CPU waits or runs ahead of the device: wall seconds are fitted directly.
+    on_cpu = device.type == "cpu"
+    pick = 0 if on_cpu else 1
+    wall = sum(w for d in (first, second) for _, w in d.values())
+    cpu = sum(c for d in (first, second) for c, _ in d.values())
+    ratio = max(wall / cpu, 1e-3) if on_cpu and cpu > 0 else 1.0
+    estimate.load_ratio = ratio
     per_sample = None  # seconds per sample of the first sample metric, which draws them
     for metric in metrics:
         name = metric.spec.name
         if name in second:
             x1, x2 = (fs1, fs2) if governing_count(metric) == "samples" else (ft1, ft2)
-            a, b = _line(first.get(name, 0.0), second[name], x1, x2)
-            estimate.evaluation[name] = a + b
+            a, b = _line(first[name][pick] if name in first else 0.0, second[name][pick], x1, x2)
+            estimate.evaluation[name] = (a + b) * ratio
             if per_sample is None and metric.spec.requires == "sample" and b > 0:
-                per_sample = b / num_samples
+                per_sample = b * ratio / num_samples
     if per_sample is not None:  # the grid: 64 more samples at the rate the metrics drew theirs
         estimate.grid = per_sample * GRID_SAMPLES
     elif "sample" in model.capabilities and not model.uses_degradation:
