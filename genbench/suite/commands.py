@@ -384,7 +384,7 @@ def _print_estimates(rows: list) -> None:  # type: ignore[type-arg]
     print(f"{'total':<{width}} {_fmt(train):>8} {_fmt(evaluation):>8} {_fmt(total):>8}")
     print(f"total: with each job's start-up ({_fmt(rows[0].startup)}: interpreter, imports, data),")
     ratio = sum(r.load_ratio for r in rows) / len(rows)
-    print(f"one job at a time on this device, as loaded as now (wall/CPU {ratio:.1f} while measuring)")
+    print(f"one job at a time, this device as loaded as now (wall/CPU {ratio:.1f} measured)")
 
 
 @suite_app.command("status")
