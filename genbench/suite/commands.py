@@ -382,8 +382,10 @@ def _print_estimates(rows: list) -> None:  # type: ignore[type-arg]
             print(f"  {metric}: not measured ({why[:60]})")
     train, evaluation, total = (sum(getattr(r, k) for r in rows) for k in ("train", "eval_total", "total"))
     print(f"{'total':<{width}} {_fmt(train):>8} {_fmt(evaluation):>8} {_fmt(total):>8}")
-    print(f"total: with each job's start-up ({_fmt(rows[0].startup)}: interpreter, imports, data),")
+    print(f"total: with each job's start-up ({_fmt(rows[0].startup)}: interpreter, imports, data);")
     ratio = sum(r.load_ratio for r in rows) / len(rows)
+    if rows[0].cpu > 0:  # a CPU suite: CPU time says what the jobs cost on idle cores, whatever the load
+        print(f"jobs' CPU time {_fmt(sum(r.cpu for r in rows))} (`suite run` prints the same measure at its end),")
     print(f"one job at a time, this device as loaded as now (wall/CPU {ratio:.1f} measured)")
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import resource
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,7 @@ class JobEstimate:
     evaluation: dict[str, float] = field(default_factory=dict)  # metric -> seconds
     grid: float = 0.0  # the sample grid after evaluation
     startup: float = 0.0  # interpreter, imports, data
+    cpu: float = 0.0  # the job's CPU seconds (training, metrics, grid, start-up): what the load does not change
     steps: int = 0
     step_seconds: float = 0.0
     unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be measured
@@ -80,11 +82,12 @@ class JobEstimate:
         return self.startup + self.train + self.eval_total
 
 
-def startup_seconds() -> float:
-    """Wall time of a fresh interpreter importing what a job imports before its work starts."""
-    t0 = time.perf_counter()
+def startup_seconds() -> tuple[float, float]:
+    """(wall, CPU) seconds of a fresh interpreter importing what a job imports before its work starts."""
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-c", "import torch, genbench.engine.runner"], check=False, capture_output=True)
-    return time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - t0, (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
 
 
 def _cut(x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,8 +121,8 @@ def _sync(device: torch.device) -> None:
 
 def measure_training(
     model: GenerativeModel, data: ImageData, cfg: TrainConfig, budget_images: int, seed: int, device: torch.device
-) -> tuple[int, float]:
-    """(steps the budget takes, seconds per step measured on this device)."""
+) -> tuple[int, float, float]:
+    """(steps the budget takes, wall seconds and CPU seconds per step measured on this device)."""
     model.to(device).train()
     optimizers = model.configure_optimizers()
     ctx = StepContext(optimizers, device=device, amp=cfg.amp, grad_clip=cfg.grad_clip or None)
@@ -131,7 +134,7 @@ def measure_training(
     )
     steps = total_steps(budget_images, batches.batch_size)
     if not optimizers and not model.state_dict():  # nothing to learn: the run takes no step
-        return 0, 0.0
+        return 0, 0.0, 0.0
     ctx.total_steps = steps
 
     def step(i: int) -> None:
@@ -144,12 +147,12 @@ def measure_training(
 
     step(0)  # warm-up: lazy initialisation, allocator, kernels chosen
     _sync(device)
-    t0, n = time.perf_counter(), 0
+    t0, c0, n = time.perf_counter(), time.process_time(), 0
     while n < min(steps, 3) or (time.perf_counter() - t0 < TRAIN_SECONDS and n < min(steps, 50)):
         step(1 + n)
         n += 1
         _sync(device)
-    return steps, (time.perf_counter() - t0) / max(n, 1)
+    return steps, (time.perf_counter() - t0) / max(n, 1), (time.process_time() - c0) / max(n, 1)
 
 
 def governing_count(metric: Metric) -> str:
@@ -251,8 +254,8 @@ def estimate_job(
     *,
     device_name: str,
     data_dir: str | None,
-    datasets: dict[str, tuple[ImageData, float]],
-    startup: float,
+    datasets: dict[str, tuple[ImageData, float, float]],
+    startup: tuple[float, float],
     progress: Callable[[str], None] = lambda message: None,
 ) -> JobEstimate:
     """Measure one job (see the module's docstring); ``datasets`` caches loaded data and its load time."""
@@ -263,26 +266,28 @@ def estimate_job(
     train_cfg, eval_cfg, model_cfg = resolve_run_configs(spec, bench, info, parse_set(list(job.sets)))
     device = resolve_device(device_name)
     if bench.dataset not in datasets:
-        t0 = time.perf_counter()
-        datasets[bench.dataset] = (load_dataset(bench.dataset, data_dir), time.perf_counter() - t0)
-    data, load_seconds = datasets[bench.dataset]
+        t0, c0 = time.perf_counter(), time.process_time()
+        loaded = load_dataset(bench.dataset, data_dir)
+        datasets[bench.dataset] = (loaded, time.perf_counter() - t0, time.process_time() - c0)
+    data, load_seconds, load_cpu = datasets[bench.dataset]
     metrics, _ = metrics_for(plugins, bench, spec, info.shape)
     seed_everything(job.seed)
     model = build_model(spec, info, model_cfg)
     give_labelled(model, representation_context(bench, data, eval_cfg), data)
     give_degradation(model, bench)
-    estimate = JobEstimate(job, 0.0, startup=startup + load_seconds)
+    estimate = JobEstimate(job, 0.0, startup=startup[0] + load_seconds, cpu=startup[1] + load_cpu)
     if not model.pretrained:
         progress(f"{job.label}: timing training steps")
-        estimate.steps, estimate.step_seconds = measure_training(
+        estimate.steps, estimate.step_seconds, step_cpu = measure_training(
             model, data, train_cfg, bench.images(job.budget), job.seed, device
         )
         estimate.train = estimate.steps * estimate.step_seconds
+        estimate.cpu += estimate.steps * step_cpu
     ood = None
     if bench.ood and any(m.needs_ood for m in metrics):
         key = f"ood:{bench.ood}"
         if key not in datasets:
-            datasets[key] = (load_dataset(bench.ood, data_dir), 0.0)
+            datasets[key] = (load_dataset(bench.ood, data_dir), 0.0, 0.0)
         ood = datasets[key][0]
     model.eval()
     num_samples = eval_cfg.num_samples or bench.num_samples[job.budget]
@@ -311,10 +316,12 @@ def estimate_job(
             x1, x2 = (fs1, fs2) if governing_count(metric) == "samples" else (ft1, ft2)
             a, b = _line(first[name][pick] if name in first else 0.0, second[name][pick], x1, x2)
             estimate.evaluation[name] = (a + b) * ratio
+            estimate.cpu += (a + b) if on_cpu else 0.0
             if per_sample is None and metric.spec.requires == "sample" and b > 0:
                 per_sample = b * ratio / num_samples
     if per_sample is not None:  # the grid: 64 more samples at the rate the metrics drew theirs
         estimate.grid = per_sample * GRID_SAMPLES
+        estimate.cpu += estimate.grid / ratio if on_cpu else 0.0
     elif "sample" in model.capabilities and not model.uses_degradation:
         with torch.no_grad():
             k = 4
@@ -324,6 +331,8 @@ def estimate_job(
             model.sample(k, labels=labels, generator=torch.Generator("cpu").manual_seed(0))
             _sync(device)
             estimate.grid = (time.perf_counter() - t0) * GRID_SAMPLES / k
+    if not on_cpu:
+        estimate.cpu = 0.0  # a GPU job's CPU seconds say little of what it costs
     return estimate
 
 
