@@ -316,11 +316,12 @@ def _estimate(
 ) -> None:
     """Time a few training steps and each metric on small counts per job still to run, scale them to
     the benchmark's counts and print the expected times (genbench.suite.estimate). Stores nothing."""
+    from genbench.engine.build import model_class
     from genbench.plugins import get_plugins
     from genbench.store import Store, default_db_url
     from genbench.store.db import sqlite_file
     from genbench.suite import get_suite, parse_seeds
-    from genbench.suite.estimate import check_estimable, estimate_job, startup_seconds
+    from genbench.suite.estimate import check_estimable, estimate_job, job_overhead
     from genbench.suite.plan import PlannedJob, expand, plan
 
     plugins = get_plugins()
@@ -341,10 +342,14 @@ def _estimate(
         "(a few training steps and each metric on small counts, scaled; nothing is stored)", 80,
     ))  # fmt: skip
     datasets: dict = {}
-    startup = startup_seconds()
+    overheads: dict[str, tuple[float, float]] = {}  # dataset -> a stopped job's (wall, CPU) seconds
     rows = []
     for i, job in enumerate(todo, 1):
         err_console.print(f"[{i}/{len(todo)}] {job.label}", highlight=False, markup=False)
+        # A pretrained model's job, stopped "after one step", would score it whole: it never measures the overhead.
+        if job.dataset not in overheads and not model_class(plugins.models.get(job.model)).pretrained:
+            overheads[job.dataset] = job_overhead(job, device=device, data_dir=data_dir)
+        startup = overheads.get(job.dataset, (0.0, 0.0))
         est = estimate_job(job, plugins, device_name=device, data_dir=data_dir, datasets=datasets, startup=startup,
                            progress=lambda m: err_console.print(f"  {m}", highlight=False, markup=False))  # fmt: skip
         rows.append(est)
@@ -382,7 +387,7 @@ def _print_estimates(rows: list) -> None:  # type: ignore[type-arg]
             print(f"  {metric}: not measured ({why[:60]})")
     train, evaluation, total = (sum(getattr(r, k) for r in rows) for k in ("train", "eval_total", "total"))
     print(f"{'total':<{width}} {_fmt(train):>8} {_fmt(evaluation):>8} {_fmt(total):>8}")
-    print(f"total: with each job's start-up ({_fmt(rows[0].startup)}: interpreter, imports, data);")
+    print(f"total: with each job's overhead ({_fmt(rows[0].startup)}: start-up, data, checks, files);")
     ratio = sum(r.load_ratio for r in rows) / len(rows)
     if rows[0].cpu > 0:  # a CPU suite: CPU time says what the jobs cost on idle cores, whatever the load
         print(f"jobs' CPU time {_fmt(sum(r.cpu for r in rows))} (`suite run` prints the same measure at its end),")

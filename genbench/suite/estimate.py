@@ -13,7 +13,9 @@ For each job the estimate builds the model as the job will, then measures, on th
   grow, e.g. loading a feature extractor) and read at ``x = 1``. On a CPU the fit is on CPU
   seconds, turned into wall seconds at the passes' wall/CPU ratio (the machine's load). The 64-sample grid drawn after
   evaluation costs 64 samples at the rate the first sample metric drew its samples;
-- **start-up**: a fresh interpreter importing torch and genbench, and loading the dataset.
+- **overhead**: the job's own ``genbench run`` command stopped after one step, in a temporary
+  results folder and store (start-up, imports, data, checks, the run row, a checkpoint), once per
+  dataset.
 
 Nothing is written: no run row, no checkpoint; feature statistics go to a temporary folder.
 Work shared between metrics (samples, likelihoods, reconstructions, features) is shared here as
@@ -25,9 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -82,11 +84,19 @@ class JobEstimate:
         return self.startup + self.train + self.eval_total
 
 
-def startup_seconds() -> tuple[float, float]:
-    """(wall, CPU) seconds of a fresh interpreter importing what a job imports before its work starts."""
-    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-c", "import torch, genbench.engine.runner"], check=False, capture_output=True)
-    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+def job_overhead(job: Job, *, device: str, data_dir: str | None) -> tuple[float, float]:
+    """(wall, CPU) seconds of what a job's process does besides training and scoring: the job's own
+    ``genbench run`` command, stopped after its first step, in a temporary results folder and store
+    (start-up, imports, plugins, data, checks, the run row, a checkpoint, the loss curve)."""
+    from genbench.suite.executor import job_command
+    from genbench.suite.plan import PlannedJob
+
+    with tempfile.TemporaryDirectory(prefix="genbench-estimate-") as tmp:
+        cmd = job_command(PlannedJob(job, "start", None), device=device, results_dir=Path(tmp), data_dir=data_dir)
+        env = {k: v for k, v in os.environ.items() if k != "GENBENCH_DB"}  # never the user's store
+        t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([*cmd, "--stop-after-steps", "1"], check=False, capture_output=True, env=env)
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.perf_counter() - t0, (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
 
 
@@ -269,13 +279,13 @@ def estimate_job(
         t0, c0 = time.perf_counter(), time.process_time()
         loaded = load_dataset(bench.dataset, data_dir)
         datasets[bench.dataset] = (loaded, time.perf_counter() - t0, time.process_time() - c0)
-    data, load_seconds, load_cpu = datasets[bench.dataset]
+    data = datasets[bench.dataset][0]
     metrics, _ = metrics_for(plugins, bench, spec, info.shape)
     seed_everything(job.seed)
     model = build_model(spec, info, model_cfg)
     give_labelled(model, representation_context(bench, data, eval_cfg), data)
     give_degradation(model, bench)
-    estimate = JobEstimate(job, 0.0, startup=startup[0] + load_seconds, cpu=startup[1] + load_cpu)
+    estimate = JobEstimate(job, 0.0, startup=startup[0], cpu=startup[1])  # the overhead's run loads the data
     if not model.pretrained:
         progress(f"{job.label}: timing training steps")
         estimate.steps, estimate.step_seconds, step_cpu = measure_training(
