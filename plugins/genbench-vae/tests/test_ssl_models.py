@@ -6,6 +6,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from genbench_vae.m1m2 import M1M2Model
 from genbench_vae.ssl_nets import M2
 
 from genbench.api.representation import labelled_subset
@@ -71,6 +72,7 @@ def test_m1m2_sample_input_is_the_standardised_mean_plus_scaled_posterior_noise(
     spec = get_plugins().models.get("m1m2")
     over = {"m1_hidden": "32", "m1_latent": "4", "m2_input": "sample"}
     model = build_model(spec, data.info, resolve_config(spec, data.info, over))
+    assert isinstance(model, M1M2Model)
     model.train()
     x = data.train_x[:2000].float() / 255
     with torch.no_grad():
