@@ -16,7 +16,6 @@ stays visible.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -203,17 +202,31 @@ class Board:
 # -- what a model's plugin can tell us (cached; torch is imported only here) ---------------
 
 
-@functools.cache
+_FACTS: dict[str, tuple[object, tuple[type | None, frozenset[str] | None]]] = {}
+
+
 def _model_facts(model: str) -> tuple[type | None, frozenset[str] | None]:
     """(config dataclass, capabilities) of an installed model; (None, None) when it is not installed."""
+    from genbench.plugins import get_plugins
+
+    plugins = get_plugins()
+    # Cached per registry: a process that loads other plugins later (tests do) gets a new
+    # registry and must not see facts cached from the old one.
+    cached = _FACTS.get(model)
+    if cached is not None and cached[0] is plugins:
+        return cached[1]
     try:
         from genbench.engine.build import model_class
-        from genbench.plugins import get_plugins
 
-        spec = get_plugins().models.get(model)
-        return model_class(spec).Config, frozenset(spec.capabilities)
+        spec = plugins.models.get(model)
+        facts: tuple[type | None, frozenset[str] | None] = (
+            model_class(spec).Config,
+            frozenset(spec.capabilities),
+        )
     except Exception:  # plugin uninstalled or broken: the row still shows, without the extras
-        return None, None
+        facts = (None, None)
+    _FACTS[model] = (plugins, facts)
+    return facts
 
 
 def _field_meta(model: str) -> tuple[set[str], set[str], dict[str, Any]]:
