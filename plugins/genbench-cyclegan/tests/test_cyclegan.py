@@ -108,9 +108,9 @@ def test_default_sizes_follow_the_image() -> None:
     assert (paper.ngf, paper.n_blocks, paper.d_layers, paper.ndf) == (64, 9, 3, 64)  # the paper's 256x256 networks
     assert small.d_layers == 1 and small.n_down == 2  # 16x16 patches, 7x7 bottleneck on 28x28
     build_model(spec, DataInfo("x", (3, 28, 28), 10), small)
-    # The reference's one update per image on large images; batches of 4 on small ones.
-    assert default_train_config(spec, DataInfo("x", (3, 256, 256), 1)).batch_size == 1
-    assert default_train_config(spec, DataInfo("x", (3, 28, 28), 10)).batch_size == 4
+    # The reference's one update per image on large images; batches of 4 on 28x28, 16 on 8x8.
+    batch = {side: default_train_config(spec, DataInfo("x", (3, side, side), 1)).batch_size for side in (256, 28, 8)}
+    assert batch == {256: 1, 28: 4, 8: 16}
 
 
 # -- through the engine --------------------------------------------------------------------------
@@ -120,9 +120,9 @@ def test_cyclegan_and_identity_run_through_the_engine(tmp_path) -> None:
     runner = Runner(tmp_path)
     sets = [f"{k}={v}" for k, v in TINY.items()]
     cg = runner.run(RunRequest("cyclegan", "digits2color", budget="smoke", sets=sets))
-    # The model's own batch of 4, not the engine's 64: 512 updates for the 2,048 smoke images.
-    assert cg.run.status == "finished" and cg.run.images_seen == 2048 and cg.run.steps == 512
-    assert cg.run.config["train"]["batch_size"] == 4
+    # The model's own batch of 16 on 8x8, not the engine's 64: 128 updates for the 2,048 smoke images.
+    assert cg.run.status == "finished" and cg.run.images_seen == 2048 and cg.run.steps == 128
+    assert cg.run.config["train"]["batch_size"] == 16
     names = {s.name for s in cg.scores}
     for d in ("a2b", "b2a"):
         assert {
