@@ -141,6 +141,10 @@ def test_cyclegan_and_identity_run_through_the_engine(tmp_path) -> None:
     assert scores["cycle-l1-a2b"] == 0.0 and scores["cycle-l1-b2a"] == 0.0
     # Doing nothing cannot pass for the other domain: the domain classifier sees its source domain.
     assert scores["translate-domain-acc-a2b"] < 0.02 and scores["translate-domain-acc-b2a"] < 0.02
+    # ... and its Wilson interval keeps a width at 0, so the leaderboard can rank it below a translator.
+    domain = next(s for s in ident.scores if s.name == "translate-domain-acc-a2b")
+    assert domain.interval is not None and domain.interval.method == "wilson"
+    assert domain.interval.low <= domain.value < domain.interval.high
     # The stored parameter-free model re-evaluates like any other run.
     again = {s.name: s.value for s in runner.evaluate(ident.run.id, []).scores}
     assert again == scores
