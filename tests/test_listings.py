@@ -97,5 +97,9 @@ def test_show_says_shared_eval_settings_once(run_id, results, capsys, monkeypatc
     assert code == 0, err
     _, out, _ = run_cli(capsys, "show", run_id, "--results-dir", str(results))
     assert out.count("temperature=0.5") == 1 and "eval settings #1: temperature=0.5" in out, out
-    rows = [line.split() for line in out.splitlines() if line.startswith("clf-fd ")]
+    values, costs = out.split("evaluation cost")
+    rows = [line.split() for line in values.splitlines() if line.startswith("clf-fd ")]
     assert [row[-1] for row in rows] == ["config", "#1"], out
+    # each value's cost below: its time and network evaluations (the toy's samples for clf-fd)
+    cost_rows = [line.split() for line in costs.splitlines() if line.startswith("clf-fd ")]
+    assert len(cost_rows) == 2 and all(row[-1] != "?" and row[-2] == "s" for row in cost_rows), out

@@ -79,9 +79,13 @@ def test_export_import_moves_a_suite_to_another_store(suite_store, toy_plugins, 
         assert imported.provenance["commit"] == src.git_commit
         assert imported.provenance["imported"]["from"] == str(out)
         assert imported.config == src.config and imported.versions == src.versions
-        assert [(m.name, m.value, m.fingerprint_hash) for m in imported.metrics] == [
-            (m.name, m.value, m.fingerprint_hash) for m in _store(source).get_run(run_id).metrics
+        cost = [(m.name, m.value, m.fingerprint_hash, m.seconds, m.network_evaluations) for m in imported.metrics]
+        assert cost == [
+            (m.name, m.value, m.fingerprint_hash, m.seconds, m.network_evaluations)
+            for m in _store(source).get_run(run_id).metrics
         ]
+        # each value's cost travels with it (a value computed from samples drawn for another counts 0)
+        assert all(c[4] is not None for c in cost) and sum(c[4] for c in cost) > 0
     # The suite counts the imported finished runs as done: nothing to run in the other store.
     assert {p.action for p in plan(load_suite(suite_path), toy_plugins, _store(target))} == {"done"}
     code, stdout, _ = genbench(capsys, "suite", "run", str(suite_path), "--results-dir", str(target))

@@ -148,6 +148,33 @@ def test_values_stored_before_intervals_read_as_no_interval(tmp_path, committed)
     assert [m.interval for m in new] == [Interval(4.2, 4.6, "t")]
 
 
+def _before_cost(db: Path) -> bool:
+    """Whether a committed file was written before schema 5 (its metrics table has no network_evaluations)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return "network_evaluations" not in {row[1] for row in con.execute("PRAGMA table_info(metrics)")}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("committed", COMMITTED_DBS, ids=lambda p: p.name)
+def test_metric_cost_of_committed_databases(tmp_path, committed):
+    """Schema 5 added each value's network evaluations: older rows read as unknown (NULL) with the
+    seconds they stored; a new value is stored with its count beside them."""
+    from genbench.api.metric import Score
+    from genbench.store.runs import RunWriter
+
+    db = tmp_path / committed.name
+    shutil.copy(committed, db)
+    store = Store(f"sqlite:///{db}")
+    (old,) = store.get_run("a1b2c3d4").metrics
+    assert (old.seconds, old.network_evaluations) == (0.1, None if _before_cost(committed) else 6400)
+    score = Score("nll", 4.4, "min", "bits/dim", {"num_samples": 64}, "fp01", {}, 2.5, None, 12_345_678_901)
+    RunWriter(store, "a1b2c3d4").add_scores([score])
+    (new,) = [m for m in store.get_run("a1b2c3d4").metrics if m.value == 4.4]
+    assert (new.seconds, new.network_evaluations) == (2.5, 12_345_678_901)  # beyond 32 bits
+
+
 def test_the_head_revision_has_a_committed_database():
     from genbench.store import migrate
 

@@ -14,6 +14,9 @@ _LAZY = {
     "randn_tensor": "genbench.api.random",
     "rand_tensor": "genbench.api.random",
     "randint_tensor": "genbench.api.random",
+    "normal_per_item": "genbench.api.random",
+    "uniform_per_item": "genbench.api.random",
+    "normal_from_uniform": "genbench.api.random",
 }
 
 __all__ = sorted(_LAZY)

@@ -51,8 +51,11 @@ class Score:
     fingerprint: dict[str, Any]
     fingerprint_hash: str
     settings: dict[str, Any]
-    seconds: float
+    seconds: float  # wall seconds computing it (work shared with a metric computed before it is not counted again)
     interval: Interval | None = None  # the value's 95% evaluation interval, when the metric gives one
+    # Network evaluations computing it (genbench.api.cost: examples through the model's networks);
+    # None: not counted (values scored from files, rows stored before genbench counted them).
+    evaluations: int | None = None
 
 
 class SampleExtractor(Protocol):
@@ -101,6 +104,9 @@ class EvalContext:
     test_count: int = 0  # test images a likelihood is computed on; 0 = the whole test set
     # At most this many labelled and test images for a linear probe (the smoke budget's); 0 = all.
     probe_count: int = 0
+    # Uniform-noise images of the NLL's Gibbs check; 0 = its standard count. Only the cost estimate
+    # (genbench.suite.estimate) scales it down: a value measured with another count is never stored.
+    noise_images: int = 0
     _samples: torch.Tensor | None = field(default=None, repr=False)
     _cond: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     # Called as progress(task, done, total) by long steps (sampling, feature extraction, NLL);
@@ -205,6 +211,10 @@ class Metric:
     spec: MetricSpec
     version: int = 1  # bump when the computation changes: old values stop ranking with new
     needs_ood: bool = False  # reads the benchmark's out-of-distribution set (genbench.api.anomaly)
+    # The ``eval.*`` settings (genbench.config.EvalConfig fields) its value depends on: a re-evaluation
+    # that changes only others (`genbench eval RUN --set eval.labels=100`) leaves this value standing
+    # and does not recompute it. None: every setting (the safe default for a metric that does not say).
+    reads: frozenset[str] | None = None
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec

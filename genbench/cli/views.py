@@ -250,6 +250,7 @@ def show(
             + "; t: t-interval of a mean over images, bootstrap-B: B resamples of the samples, delong: DeLong's",
             highlight=False, markup=False,
         )  # fmt: skip
+        _print_costs(r.metrics)
     curves = {name: [value for _, _, value in points] for name, points in loss_history(store, r.id).items()}
     if curves:
         output.console.print("[bold]logged during training[/] (interval means)")
@@ -267,6 +268,38 @@ def show(
             missing = "" if path.exists() else " (missing)"
             shown = path.name if folder else str(path)
             output.console.print(f"  {kind}: {shown}{missing}", highlight=False, soft_wrap=True)
+
+
+def _print_costs(metrics: list[Any]) -> None:
+    """Each value's cost: wall seconds and network evaluations (genbench.api.cost), with the total."""
+    from genbench.report.tables import fmt_count
+
+    counted = [m.network_evaluations for m in metrics if m.network_evaluations is not None]
+    total = f"{_time_text(sum(m.seconds for m in metrics))}" + (
+        f", {fmt_count(sum(counted))} network evaluations" if counted else ""
+    )
+    output.console.print(f"[bold]evaluation cost[/] (total {total})")
+    print_columns(
+        ["metric", "time", "net evals"],
+        [
+            [m.name, _time_text(m.seconds), "?" if m.network_evaluations is None else fmt_count(m.network_evaluations)]
+            for m in metrics
+        ],
+        ["metric", "time", "net evals"],
+        right={"time", "net evals"},
+    )
+    output.console.print(
+        "time: wall time computing the value; net evals: examples through the model's networks "
+        "(?: not counted, stored before genbench counted them); work several metrics share (samples, "
+        "likelihoods, features) is charged to the first that needs it",
+        highlight=False, markup=False,
+    )  # fmt: skip
+
+
+def _time_text(seconds: float) -> str:
+    from genbench.report.tables import fmt_seconds
+
+    return f"{seconds:.1f} s" if seconds < 120 else fmt_seconds(seconds)
 
 
 def _samples_used(fingerprint: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from genbench.api.anomaly import AnomalyContext
+from genbench.api.cost import NetworkCounter
 from genbench.api.dataset import ImageData
 from genbench.api.metric import _ACTIVE, Metric, Score, fingerprint_hash
 from genbench.api.model import GenerativeModel, eval_fields
@@ -99,6 +100,10 @@ def grouped_reasons(skipped: dict[str, str]) -> list[str]:
     ]
 
 
+def _reads_samples(metric: Metric) -> bool:
+    return bool({"sample", "conditional"} & set((metric.spec.requires or "").split("|")))
+
+
 def evaluate(
     model: GenerativeModel,
     metrics: list[Metric],
@@ -119,6 +124,7 @@ def evaluate(
     anomaly: AnomalyContext | None = None,
     restoration: RestorationContext | None = None,
     dist: Distribution = ONE_PROCESS,
+    noise_images: int = 0,
 ) -> list[Score]:
     """Score ``model`` on each metric; ``progress(task, done, total)`` hears how far each long step is.
 
@@ -130,7 +136,7 @@ def evaluate(
     ctx = ProtocolContext(
         model, data, num_samples, device, seed=seed, batch_size=batch_size, cache_dir=cache_dir,
         reference_split=reference_split, reference_count=reference_count, test_count=test_count,
-        probe_count=probe_count,
+        probe_count=probe_count, noise_images=noise_images,
         representation=representation, anomaly=anomaly, restoration=restoration,
     )  # fmt: skip
     ctx.progress = progress
@@ -140,36 +146,48 @@ def evaluate(
     seed_setting = {} if seed == DEFAULT_EVAL_SEED else {"eval_seed": seed}
     scores = []
     token = _ACTIVE.set(ctx)  # feature extractors report through it
+    counter = NetworkCounter(model)
     try:
-        dist.share_sampling(ctx, metrics)  # under torchrun, every rank samples and extracts a share
-        for metric in metrics:
-            ctx.report(f"metric {metric.spec.name}", 0, 1)
-            t0 = time.perf_counter()
-            # Estimators that draw from the global generators (an IWAE bound's z, a dequantisation's
-            # noise) draw the same numbers at every evaluation: each metric starts from the eval seed,
-            # whatever ran before it, and the caller's generator state is given back afterwards.
-            saved = rng_state()
-            seed_everything(seed)
-            try:
-                with blame((origin or str)(metric.spec.name), f"computing metric '{metric.spec.name}'"):
-                    value = metric.compute(ctx)
-            finally:
-                set_rng_state(saved)
-            fp = dict(value.fingerprint)
-            scores.append(
-                Score(
-                    value.name or metric.spec.name,
-                    float(value.value),
-                    metric.spec.direction,
-                    metric.spec.unit,
-                    fp,
-                    fingerprint_hash(fp),
-                    {**settings, **value.settings, **seed_setting},
-                    time.perf_counter() - t0,
-                    value.interval,
+        with counter:
+            t_shared = time.perf_counter()
+            dist.share_sampling(ctx, metrics)  # under torchrun, every rank samples and extracts a share
+            # Work done for several metrics is charged to the first that needs it: samples drawn here
+            # (torchrun) to the first sample metric, a shared likelihood pass to whichever metric ran it.
+            shared = (time.perf_counter() - t_shared, counter.evaluations)
+            first_sampler = next((m for m in metrics if _reads_samples(m)), metrics[0] if metrics else None)
+            for metric in metrics:
+                ctx.report(f"metric {metric.spec.name}", 0, 1)
+                t0 = time.perf_counter()
+                evals0 = counter.evaluations
+                # Estimators that draw from the global generators (an IWAE bound's z, a dequantisation's
+                # noise) draw the same numbers at every evaluation: each metric starts from the eval seed,
+                # whatever ran before it, and the caller's generator state is given back afterwards.
+                saved = rng_state()
+                seed_everything(seed)
+                try:
+                    with blame((origin or str)(metric.spec.name), f"computing metric '{metric.spec.name}'"):
+                        value = metric.compute(ctx)
+                finally:
+                    set_rng_state(saved)
+                seconds, evaluations = time.perf_counter() - t0, counter.evaluations - evals0
+                if metric is first_sampler:
+                    seconds, evaluations = seconds + shared[0], evaluations + shared[1]
+                fp = dict(value.fingerprint)
+                scores.append(
+                    Score(
+                        value.name or metric.spec.name,
+                        float(value.value),
+                        metric.spec.direction,
+                        metric.spec.unit,
+                        fp,
+                        fingerprint_hash(fp),
+                        {**settings, **value.settings, **seed_setting},
+                        seconds,
+                        value.interval,
+                        evaluations,
+                    )
                 )
-            )
-            ctx.report(f"metric {metric.spec.name}", 1, 1)
+                ctx.report(f"metric {metric.spec.name}", 1, 1)
     finally:
         _ACTIVE.reset(token)
     return scores

@@ -353,6 +353,8 @@ class Runner:
                 if name not in names:
                     raise GenbenchError(f"--metric {name}: run {run.id} is scored on {', '.join(names)}")
             metrics = [m for m in metrics if m.spec.name in only]
+        elif parsed["eval"] and not parsed["model"]:
+            metrics = self._depending(run, bench, eval_cfg, metrics)
         for line in grouped_reasons(skipped):
             self.notice(line)
         session = RunSession(
@@ -363,6 +365,27 @@ class Runner:
         self._hook("genbench_evaluated", run=run, scores=session.scores, session=session)
         session.writer.add_scores(session.scores, session.artifacts)
         return Outcome(self.store.get_run(run.id), session.scores)
+
+    def _depending(self, run: Run, bench: Benchmark, eval_cfg: EvalConfig, metrics: list[Metric]) -> list[Metric]:
+        """The metrics an ``eval.*`` change reaches (:attr:`Metric.reads`); the others' stored values stand."""
+        before = resolve_labels(bench, EvalConfig(**run.config["eval"]))
+        fields = dataclasses.fields(EvalConfig)
+        changed = {f.name for f in fields if getattr(before, f.name) != getattr(eval_cfg, f.name)}
+        if not changed:
+            return metrics  # the same settings again: a plain re-evaluation of everything
+        keep = [m for m in metrics if m.reads is None or m.reads & changed]
+        names = ", ".join(f"eval.{k}" for k in sorted(changed))
+        if not keep:
+            raise GenbenchError(
+                f"{names} changes none of run {run.id}'s metrics ({', '.join(m.spec.name for m in metrics)}): "
+                "nothing to recompute"
+            )
+        if len(keep) < len(metrics):
+            self.notice(
+                f"{names} changes only {', '.join(m.spec.name for m in keep)}; the other values of run {run.id} "
+                "stand (pass --metric to recompute one anyway)"
+            )
+        return keep
 
     def load_trained(self, run_id: str, settings: dict[str, str] | None = None) -> tuple[GenerativeModel, ImageData]:
         """A run's model with its final checkpoint loaded (eval-time ``settings`` applied) and its data."""

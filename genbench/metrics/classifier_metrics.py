@@ -34,6 +34,8 @@ from genbench.metrics.extractors.stats import (
 
 
 class _ClassifierMetric(Metric):
+    reads = frozenset({"num_samples", "batch_size", "seed"})  # the samples: how many, drawn how
+
     def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
         if data_name not in CLASSIFIER_SHA256:
             raise GenbenchError(

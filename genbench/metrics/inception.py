@@ -195,6 +195,7 @@ def stored_name(name: str, weights_sha256: str) -> str:
 
 
 class _InceptionMetric(Metric):
+    reads = frozenset({"num_samples", "batch_size", "seed"})  # the samples: how many, drawn how
     resize = "tf1-bilinear"
 
     def check(self, data_name: str, shape: tuple[int, int, int]) -> None:

@@ -28,12 +28,14 @@ each other and with papers:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
 import torch
 
 from genbench.api.metric import EvalContext, Metric, MetricValue, check_images, report_progress
+from genbench.api.protocols import cached
 from genbench.api.random import randint_tensor
 from genbench.api.uncertainty import mean_interval
 from genbench.errors import GenbenchError
@@ -108,6 +110,60 @@ def check_noise_bits(value: float, model_name: str, n: int = NOISE_IMAGES) -> No
         )
 
 
+def _generators() -> list[torch.Tensor]:
+    """The global generators a likelihood bound draws from (torch's CPU one, and CUDA's when present)."""
+    return [torch.get_rng_state(), *(torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])]
+
+
+def _set_generators(states: list[torch.Tensor]) -> None:
+    torch.set_rng_state(states[0])
+    if torch.cuda.is_available() and len(states) > 1:
+        torch.cuda.set_rng_state_all(states[1:])
+
+
+def test_log_likelihoods(ctx: EvalContext, n: int, what: str, task: str) -> torch.Tensor:
+    """log P (nats, float64) of the first ``n`` test images, in batches of ``ctx.batch_size``: (n,).
+
+    ``what`` names the metric in errors, ``task`` the pass in progress reports.
+
+    Made once per evaluation and shared by the metrics that read it (``nll`` and ``ood-auroc``'s
+    in-distribution scores). A stochastic bound (IWAE, a dequantisation, a diffusion bound's
+    timesteps) draws from the global generators, so a pass is reused only when it starts from
+    the same generator state (each metric starts from the evaluation seed: the same noise), and
+    the generators are then left as the pass left them: whatever the metric draws next (ood-auroc's
+    out-of-distribution images) draws the numbers it would have drawn after its own pass.
+    """
+    start = _generators()
+    digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in start)).hexdigest()[:16]
+
+    def compute() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x_all, _ = ctx.data.split("test")
+        model = ctx.model
+        model.eval()
+        per_image: list[torch.Tensor] = []
+        ctx.report(task, 0, n)
+        with torch.no_grad():
+            for i in range(0, n, ctx.batch_size):
+                end = min(i + ctx.batch_size, n)
+                x = ctx.data.to_float(x_all[i:end]).to(ctx.device)
+                check_images(x, f"{what} test images")
+                log_p = model.log_likelihood(x).double().cpu()
+                if log_p.shape != (len(x),):
+                    raise GenbenchError(
+                        f"{what}: {type(model).__name__}.log_likelihood must return one value per image, "
+                        f"shape ({len(x)},), got {tuple(log_p.shape)}"
+                    )
+                if not torch.isfinite(log_p).all():
+                    raise GenbenchError(f"{what}: {type(model).__name__}.log_likelihood returned NaN or inf")
+                per_image.append(log_p)
+                ctx.report(task, end, n)
+        return torch.cat(per_image), _generators()
+
+    values, after = cached(ctx, f"loglik:test:{n}:{ctx.batch_size}:{digest}", compute)
+    _set_generators(after)
+    return values
+
+
 class NLL(Metric):
     """Mean negative log-likelihood of the test images, in bits/dim (lower is better).
 
@@ -121,6 +177,7 @@ class NLL(Metric):
     """
 
     version = 2  # v2: the test images used are the benchmark's count, no longer eval.num_samples
+    reads = frozenset({"batch_size", "seed"})  # a bound's noise is drawn per batch from the seed
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         x_all, _ = ctx.data.split("test")
@@ -129,28 +186,20 @@ class NLL(Metric):
             raise GenbenchError("nll: needs at least 1 test image; the test split is empty")
         num_dims = math.prod(x_all.shape[1:])
         model = ctx.model
-        model.eval()
-        per_image: list[torch.Tensor] = []  # log P of each test image: the interval is the t-interval of their mean
-        ctx.report("nll: test images", 0, n)
-        with torch.no_grad():
-            for i in range(0, n, ctx.batch_size):
-                end = min(i + ctx.batch_size, n)
-                x = ctx.data.to_float(x_all[i:end]).to(ctx.device)
-                check_images(x, "nll test images")
-                log_p = model.log_likelihood(x).double().cpu()
-                self._check(log_p, len(x), type(model).__name__)
-                per_image.append(log_p)
-                ctx.report("nll: test images", end, n)
-        bits = bits_per_dim(torch.cat(per_image), num_dims)
+        # log P of each test image (shared with ood-auroc): the interval is the t-interval of their mean
+        log_p = test_log_likelihoods(ctx, n, "nll", "nll: test images")
+        self._check(log_p, n, type(model).__name__)
+        bits = bits_per_dim(log_p, num_dims)
         assert isinstance(bits, torch.Tensor)
         value = float(bits.sum()) / n
         shape = tuple(x_all.shape[1:])
         seed = ctx.seed + NOISE_SEED_OFFSET
         # Always NOISE_IMAGES, whatever the test count: NOISE_SLACK is calibrated for that many, and a
         # bound's Monte Carlo noise on fewer is a false alarm (a tiny DDPM gave 8 noise images 6.63 bits/dim).
-        n_noise = NOISE_IMAGES
+        n_noise = ctx.noise_images or NOISE_IMAGES
         noise = noise_bits_per_dim(model, shape, seed=seed, n=n_noise, batch_size=ctx.batch_size, device=ctx.device)
-        check_noise_bits(noise, type(model).__name__, n_noise)
+        if not ctx.noise_images:  # a cost estimate's handful of noise images is too few to judge by
+            check_noise_bits(noise, type(model).__name__, n_noise)
         fingerprint = self.fingerprint(ctx, n)
         fingerprint["observed"] = {"noise_bits_per_dim": round(noise, 4), "noise_images": n_noise}
         return MetricValue(value, fingerprint, interval=mean_interval(bits.numpy()))

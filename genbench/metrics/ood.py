@@ -19,6 +19,7 @@ from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.protocols import anomaly_of
 from genbench.api.uncertainty import delong_interval
 from genbench.errors import GenbenchError
+from genbench.metrics.nll import test_log_likelihoods
 from genbench.metrics.reconstruction import reconstruction_errors, split_errors
 
 
@@ -54,6 +55,7 @@ class OODAUROC(Metric):
 
     version = 1
     needs_ood = True
+    reads = frozenset({"num_samples", "batch_size", "seed"})  # num_samples caps the count
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         ood = anomaly_of(ctx, "ood-auroc").ood
@@ -63,7 +65,8 @@ class OODAUROC(Metric):
         if "log_likelihood" in ctx.model.capabilities:
             score = "nll"
             torch.manual_seed(ctx.seed)  # stochastic bounds (IWAE) draw from the global generator
-            s_in = negative_log_likelihoods(ctx, x_in[:n], f"ood-auroc: {ctx.data.name} test images")
+            # The in-distribution pass is nll's when the counts match (same images, same noise): made once.
+            s_in = -test_log_likelihoods(ctx, n, "ood-auroc", f"ood-auroc: {ctx.data.name} test images")
             s_out = negative_log_likelihoods(ctx, x_out[:n], f"ood-auroc: {ood.name} test images")
         else:
             score = "reconstruction-mse"

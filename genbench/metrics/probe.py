@@ -82,6 +82,7 @@ class LinearProbe(Metric):
     """Accuracy of a linear probe on frozen features (higher is better)."""
 
     version = 1
+    reads = frozenset({"labels", "batch_size", "seed"})  # the label budget picks the labelled subset
 
     def compute(self, ctx: EvalContext) -> MetricValue:
         rep = representation_of(ctx, "probe-acc")

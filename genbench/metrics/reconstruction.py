@@ -49,6 +49,7 @@ def psnr(errors: torch.Tensor) -> torch.Tensor:
 
 class _Reconstruction(Metric):
     version = 1
+    reads = frozenset({"batch_size", "seed"})
 
     def fingerprint(self, ctx: EvalContext, count: int) -> dict[str, Any]:
         return {"metric": self.spec.name, "version": self.version, "reference": f"{ctx.data.name}/test",

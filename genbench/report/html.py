@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import GenbenchError
-from genbench.report.leaderboard import Board, build_boards
+from genbench.report.leaderboard import Board, Cell, build_boards
 from genbench.report.pareto import XAxis, save_pareto
-from genbench.report.tables import COMPUTE, cell_text, compute_texts, fmt_seconds, fmt_value, legend_lines
+from genbench.report.tables import (
+    COMPUTE,
+    cell_text,
+    compute_texts,
+    fmt_count,
+    fmt_seconds,
+    fmt_value,
+    legend_lines,
+)
 from genbench.store import Store
 from genbench.store.queries import list_runs
 from genbench.store.runs import stored_path
@@ -70,11 +78,23 @@ def _e(text: Any) -> str:
     return html.escape(str(text))
 
 
+COST_LEGEND = (
+    "eval time: the row's evaluation wall time, all its values (mean over seeds); a value's tooltip gives "
+    "its own time and network evaluations (examples through the model's networks)"
+)
+
+
+def _cost_text(cell: Cell) -> str:
+    seconds, evaluations = cell.mean_seconds, cell.mean_evaluations
+    text = f"evaluation {seconds:.1f} s" if seconds is not None else "evaluation time unknown"
+    return text + (f", {fmt_count(evaluations)} network evaluations" if evaluations is not None else "")
+
+
 def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = "train_seconds") -> str:
     sort = board.column()
     ranked = board.ranked()
-    head = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE]
-    classes = ["", "model", "family", *("" for _ in board.columns), "", *("" for _ in COMPUTE)]
+    head = ["#", "model", "family", *(c.header for c in board.columns), "seeds", *COMPUTE, "eval time"]
+    classes = ["", "model", "family", *("" for _ in board.columns), "", *("" for _ in COMPUTE), ""]
     out = [f'<h2 id="board-{index}">{_e(board.title)} <span class="muted">({_e(board.dataset)})</span></h2>']
     out.append(_tasks_html(board))
     out.append('<div class="scroll">')
@@ -95,13 +115,18 @@ def _board_html(board: Board, index: int, pareto: str | None, pareto_x: XAxis = 
         for col in board.columns:
             # Every row that shares the best rank is marked best: a tie at the top has no single winner.
             cls = ' class="best"' if board.rank(row, col.key) == 1 else ""
-            cells.append(f"<td{cls}>{_e(cell_text(row, col))}</td>")
+            cell = row.value(col)
+            cost = "" if cell is None else f' title="{_e(_cost_text(cell))}"'
+            cells.append(f"<td{cls}{cost}>{_e(cell_text(row, col))}</td>")
         cells.append(f"<td>{len(row.seeds)}</td>")
         cells.extend(f"<td>{_e(compute[n])}</td>" for n in COMPUTE)
+        eval_seconds = [c.mean_seconds for c in row.cells.values() if c.mean_seconds is not None]
+        cells.append(f"<td>{_e(fmt_seconds(sum(eval_seconds)) if eval_seconds else '–')}</td>")
         runs = " ".join(row.run_ids)
         out.append(f'<tr class="row" data-model="{_e(row.model)}" data-runs="{_e(runs)}">' + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
-    out.append('<ul class="legend">' + "".join(f"<li>{_e(line)}</li>" for line in legend_lines(board)) + "</ul>")
+    legend = [*legend_lines(board), COST_LEGEND]
+    out.append('<ul class="legend">' + "".join(f"<li>{_e(line)}</li>" for line in legend) + "</ul>")
     if pareto and sort is not None:
         cost = "training time" if pareto_x == "train_seconds" else "images seen"
         out.append(f'<h3>{_e(sort.key)} against {cost}</h3><img class="pareto" src="{_e(pareto)}" '
@@ -208,11 +233,13 @@ def _run_html(run: Run, out: Path, results_dir: Path | None = None) -> str:
         rows = "".join(
             f"<tr><td>{_e(m.name)}</td><td>{_e(fmt_value(m.value))} {_e(m.unit)}</td>"
             + (f"<td>{_e(', '.join(f'{k}={v}' for k, v in m.settings.items()))}</td>" if settings else "")
-            + f"<td>{_e(m.fingerprint_hash)}</td></tr>"
+            + f"<td>{_e(m.fingerprint_hash)}</td><td>{_e(f'{m.seconds:.1f} s')}</td>"
+            + f"<td>{_e('?' if m.network_evaluations is None else fmt_count(m.network_evaluations))}</td></tr>"
             for m in run.metrics
         )
         head = "<tr><th>metric</th><th>value</th>" + ("<th>settings</th>" if settings else "")
-        head += "<th>fingerprint</th></tr>"
+        head += "<th>fingerprint</th><th>time</th>"
+        head += '<th title="examples passed through the model networks">net evals</th></tr>'
         parts.append(f'<table class="meta">{head}{rows}</table>')
     facts = [
         ("images seen", f"{run.images_seen:,} of {run.budget_images:,} ({run.steps:,} steps)"),

@@ -71,6 +71,8 @@ class Cell:
     run_ids: list[str] = field(default_factory=list)  # the run of each value
     seeds: list[int] = field(default_factory=list)  # the training seed of each value
     intervals: list[Interval | None] = field(default_factory=list)  # each value's evaluation interval
+    seconds: list[float] = field(default_factory=list)  # each value's evaluation wall time
+    evaluations: list[int | None] = field(default_factory=list)  # its network evaluations; None: not counted
 
     @property
     def mean(self) -> float:
@@ -79,6 +81,16 @@ class Cell:
     @property
     def std(self) -> float:
         return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+    @property
+    def mean_seconds(self) -> float | None:
+        return statistics.fmean(self.seconds) if self.seconds else None
+
+    @property
+    def mean_evaluations(self) -> float | None:
+        """Network evaluations per run, when every run of the cell counted them."""
+        counted = [e for e in self.evaluations if e is not None]
+        return statistics.fmean(counted) if counted and len(counted) == len(self.evaluations) else None
 
     @property
     def entry(self) -> Entry:
@@ -365,6 +377,8 @@ def build_boards(
         cell.run_ids.append(run.id)
         cell.seeds.append(run.seed)
         cell.intervals.append(rec.interval)
+        cell.seconds.append(rec.seconds)
+        cell.evaluations.append(rec.network_evaluations)
         if (rkey, run.id) not in seen_runs:
             seen_runs.add((rkey, run.id))
             row.run_ids.append(run.id)

@@ -193,6 +193,9 @@ def boards_records(boards: list[Board]) -> list[dict[str, Any]]:
                         "train_seconds": statistics.fmean(row.train_seconds) if row.train_seconds else None,
                         "device": ",".join(sorted(row.devices)),
                         "nfe": row.nfe,
+                        # what computing the value cost, mean over the row's runs (genbench.api.cost)
+                        "eval_seconds": cell.mean_seconds,
+                        "network_evaluations": cell.mean_evaluations,
                     }
                 )
     return out

@@ -1,7 +1,8 @@
 """Portable results: runs written to a JSON-lines file on one machine and added to any store.
 
 One line per run (:data:`FORMAT`): every column of the run row, of its metric values (with their
-fingerprints and whatever else a value carries, e.g. an interval) and its loss points. Checkpoints
+fingerprints and whatever else a value carries, e.g. an interval and its cost in seconds and network
+evaluations) and its loss points. Checkpoints
 and other files stay behind: an imported run is ranked and shown, not resumed or re-evaluated.
 
 Import keeps where a run came from (``provenance``: the host and commit that made it, the file it
@@ -185,7 +186,8 @@ def _snapshot_records(runs_json: Path) -> list[dict[str, Any]]:
                     "fingerprint": {k: v for k, v in fingerprint.items() if v is not None},
                     "fingerprint_hash": row["fingerprint_hash"],
                     "settings": {**(row.get("settings") or {}), **own},
-                    "seconds": 0.0,
+                    "seconds": row.get("eval_seconds") or 0.0,
+                    "network_evaluations": row.get("network_evaluations") if len(row.get("runs", [])) == 1 else None,
                 }
             )
     records = []
@@ -210,9 +212,11 @@ def _canonical(record: dict[str, Any]) -> str:
     """What makes two records the same run: its row (where it was stored and came from aside) and values."""
     values = _from_plain(Run, record["run"], _RUN_SKIP | {"provenance", "run_dir", "heartbeat"})
     values.setdefault("kind", "trained")
+    # A file written before a column existed (network_evaluations) holds the same run as a store that
+    # read its rows as NULL there: an absent column and None are the same value.
     metrics = sorted(
-        json.dumps({k: _plain(v) for k, v in _from_plain(MetricRecord, m, _METRIC_SKIP | {"created_at"}).items()},
-                   sort_keys=True, default=str)
+        json.dumps({k: _plain(v) for k, v in _from_plain(MetricRecord, m, _METRIC_SKIP | {"created_at"}).items()
+                    if v is not None}, sort_keys=True, default=str)
         for m in record.get("metrics", [])
     )  # fmt: skip
     return json.dumps(

@@ -161,6 +161,7 @@ def _add_scores(s: Session, run_id: str, scores: Sequence[Score]) -> None:
                 ci_low=None if sc.interval is None else sc.interval.low,
                 ci_high=None if sc.interval is None else sc.interval.high,
                 ci_method=None if sc.interval is None else sc.interval.method,
+                network_evaluations=sc.evaluations,
             )
         )
 

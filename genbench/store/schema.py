@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from genbench.api.uncertainty import Interval
 
-SCHEMA_VERSION = 4  # also kept in meta.schema_version; Alembic revisions live in genbench/store/migrations
+SCHEMA_VERSION = 5  # also kept in meta.schema_version; Alembic revisions live in genbench/store/migrations
 
 # "evaluating": trained, metrics not stored yet. Only "finished" runs are ranked.
 # "trained": genbench trained it; "samples": images scored from a file (`genbench score`);
@@ -92,6 +92,9 @@ class MetricRecord(Base):
     ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
     ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
     ci_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Network evaluations computing the value (genbench.api.cost); NULL: unknown (rows stored before
+    # schema 5, values scored from files). ``seconds`` beside it is the wall time.
+    network_evaluations: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     run: Mapped[Run] = relationship(back_populates="metrics")
 

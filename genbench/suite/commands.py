@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -112,6 +113,12 @@ def suite_run(
             "(minutes), gpus_per_node=1, cpus_per_task=8, mem=32G, account=..., qos=...",
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Run nothing: print each job's expected time on this device (as `suite estimate`)."
+        ),
+    ] = False,
 ) -> None:
     """Run what a suite still lacks: finished runs are kept, interrupted or dead ones resumed, the rest started."""
     from genbench.plugins import get_plugins
@@ -119,6 +126,9 @@ def suite_run(
     from genbench.suite import get_suite, parse_seeds
     from genbench.suite.plan import plan
 
+    if dry_run:
+        _estimate(name, device, seeds, data_dir, results_dir, db)
+        return
     _check_run_options(jobs, executor, slurm_param)
     plugins = get_plugins()
     suite = get_suite(name, plugins.suites)
@@ -286,6 +296,102 @@ def _print_summary(suite_name: str, progress: SuiteProgress, timing: str) -> Non
         for label, log in progress.failed_logs:
             console.print(f"failed: {label}, log {log}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+@suite_app.command("estimate")
+def suite_estimate(
+    name: Annotated[str, typer.Argument(help="Suite name (`genbench suite list`) or path to a .suite.yaml file.")],
+    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda; default: the suite's.")] = None,
+    seeds: SeedsOpt = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", envvar="GENBENCH_DATA", help="Data root.")] = None,
+    results_dir: ResultsOpt = Path("results"),
+    db: DbOpt = None,
+) -> None:
+    """Each job's expected training and evaluation time on this device, measured on a few batches; runs nothing."""
+    _estimate(name, device, seeds, data_dir, results_dir, db)
+
+
+def _estimate(
+    name: str, device: str | None, seeds: str | None, data_dir: str | None, results_dir: Path, db: str | None
+) -> None:
+    """Time a few training steps and each metric on small counts per job still to run, scale them to
+    the benchmark's counts and print the expected times (genbench.suite.estimate). Stores nothing."""
+    from genbench.engine.build import model_class
+    from genbench.plugins import get_plugins
+    from genbench.store import Store, default_db_url
+    from genbench.store.db import sqlite_file
+    from genbench.suite import get_suite, parse_seeds
+    from genbench.suite.estimate import check_estimable, estimate_job, job_overhead
+    from genbench.suite.plan import PlannedJob, expand, plan
+
+    plugins = get_plugins()
+    suite = get_suite(name, plugins.suites)
+    picked = parse_seeds(seeds) if seeds else None
+    url = db or default_db_url(results_dir)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():  # no store yet: every job is to run (and none is made here)
+        planned = [PlannedJob(job, "start", None) for job in expand(suite, plugins, picked)]
+    else:
+        planned = plan(suite, plugins, Store(url), picked)
+    todo = [p.job for p in planned if p.action in ("start", "resume", "restart")]
+    check_estimable(todo)
+    device = device or suite.device
+    _check_device_and_data(planned, device, data_dir, cluster=False)
+    print(textwrap.fill(
+        f"suite {suite.name} v{suite.version}: estimating {len(todo)} of {len(planned)} jobs on {device} "
+        "(a few training steps and each metric on small counts, scaled; nothing is stored)", 80,
+    ))  # fmt: skip
+    datasets: dict = {}
+    overheads: dict[str, tuple[float, float]] = {}  # dataset -> a stopped job's (wall, CPU) seconds
+    rows = []
+    for i, job in enumerate(todo, 1):
+        err_console.print(f"[{i}/{len(todo)}] {job.label}", highlight=False, markup=False)
+        # A pretrained model's job, stopped "after one step", would score it whole: it never measures the overhead.
+        if job.dataset not in overheads and not model_class(plugins.models.get(job.model)).pretrained:
+            overheads[job.dataset] = job_overhead(job, device=device, data_dir=data_dir)
+        startup = overheads.get(job.dataset, (0.0, 0.0))
+        est = estimate_job(job, plugins, device_name=device, data_dir=data_dir, datasets=datasets, startup=startup,
+                           progress=lambda m: err_console.print(f"  {m}", highlight=False, markup=False))  # fmt: skip
+        rows.append(est)
+    _print_estimates(rows)
+
+
+def _fmt(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _print_estimates(rows: list) -> None:  # type: ignore[type-arg]
+    """One line per job (train, evaluation, total with start-up), its costliest metrics, the total:
+    plain aligned lines, 80 columns, the same piped or on a terminal."""
+    numbers = 3 * 9
+    width = max(20, min(80 - numbers - 1, max(len(r.job.label) for r in rows)))
+    print(f"{'job':<{width}} {'train':>8} {'eval':>8} {'total':>8}")
+    for r in rows:
+        cells = f"{_fmt(r.train):>8} {_fmt(r.eval_total):>8} {_fmt(r.total):>8}"
+        if len(r.job.label) <= width:
+            print(f"{r.job.label:<{width}} {cells}")
+        else:  # a long label on its own line, the numbers under it: nothing is cut
+            print(r.job.label)
+            print(f"{'':<{width}} {cells}")
+        costly = sorted(r.evaluation.items(), key=lambda kv: -kv[1])[:3]
+        parts = [f"{n} {_fmt(v)}" for n, v in costly if v >= 1.0]
+        if r.grid >= 1.0:
+            parts.append(f"sample grid {_fmt(r.grid)}")
+        if parts:
+            print(f"  costliest: {', '.join(parts)}")
+        for metric, why in r.unmeasured.items():
+            print(f"  {metric}: not measured ({why[:60]})")
+    train, evaluation, total = (sum(getattr(r, k) for r in rows) for k in ("train", "eval_total", "total"))
+    print(f"{'total':<{width}} {_fmt(train):>8} {_fmt(evaluation):>8} {_fmt(total):>8}")
+    print(f"total: with each job's overhead ({_fmt(rows[0].startup)}: start-up, data, checks, files);")
+    ratio = sum(r.load_ratio for r in rows) / len(rows)
+    if rows[0].cpu > 0:  # a CPU suite: CPU time says what the jobs cost on idle cores, whatever the load
+        print(f"jobs' CPU time {_fmt(sum(r.cpu for r in rows))} (`suite run` prints the same measure at its end),")
+    print(f"one job at a time, this device as loaded as now (wall/CPU {ratio:.1f} measured)")
 
 
 @suite_app.command("status")

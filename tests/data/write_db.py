@@ -35,7 +35,7 @@ with store.session() as s:
             s.add(MetricRecord(run_id=run_id, name="nll", value=value, direction="min", unit="bits/dim",
                                fingerprint={"num_samples": 64}, fingerprint_hash="fp01", settings={"iwae_k": 64},
                                seconds=0.1, created_at=datetime(2026, 1, 1), ci_low=value - 0.2, ci_high=value + 0.2,
-                               ci_method="t"))  # fmt: skip
+                               ci_method="t", network_evaluations=6400))  # fmt: skip
             s.add(LossPoint(run_id=run_id, step=32, images_seen=2048, name="loss", value=1.5))
             s.add(Artifact(run_id=run_id, kind="checkpoint", path="runs/x/checkpoint.pt"))
 store.engine.dispose()

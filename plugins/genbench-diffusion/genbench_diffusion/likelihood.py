@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from genbench.api import randint_tensor, randn_tensor
+from genbench.api import normal_from_uniform, randn_tensor, uniform_per_item
 from genbench_diffusion.samplers import EpsFn, Variance
 from genbench_diffusion.schedule import NoiseSchedule
 
@@ -66,10 +66,15 @@ def vlb_term(
     variance: Variance,
     clip_x0: bool,
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """L_t for each image at its own timestep t (B,): the KL for t ≥ 1, the decoder NLL for t = 0. Nats, (B,)."""
-    noise = randn_tensor(tuple(x0.shape), generator=generator, device=x0.device)
-    x_t = schedule.q_sample(x0, t, noise.to(x0.device))
+    """L_t for each image at its own timestep t (B,): the KL for t ≥ 1, the decoder NLL for t = 0. Nats, (B,).
+
+    x_t is drawn with ``noise`` (B, C, H, W) when given, else with noise from ``generator``.
+    """
+    if noise is None:
+        noise = randn_tensor(tuple(x0.shape), generator=generator, device=x0.device)
+    x_t = schedule.q_sample(x0, t, noise.to(x0.device, x0.dtype))
     x0_hat = schedule.predict_x0(x_t, t, eps_fn(x_t, t)).double()
     if clip_x0:
         x0_hat = x0_hat.clamp(-1, 1)
@@ -100,7 +105,7 @@ def strata(num_timesteps: int, evaluations: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def negative_vlb(
     eps_fn: EpsFn,
     schedule: NoiseSchedule,
@@ -110,6 +115,7 @@ def negative_vlb(
     variance: Variance = "large",
     clip_x0: bool = True,
     generator: torch.Generator | None = None,
+    chunk: int = 64,
 ) -> torch.Tensor:
     """An unbiased estimate of the bound L_T + Σ L_t + L_0 in nats, (B,), from ``evaluations`` network calls.
 
@@ -118,17 +124,45 @@ def negative_vlb(
     timestep is drawn uniformly in each (per image) and weighted by its stratum's size n:
     E[n · L_t] over the stratum is the stratum's sum, so the estimate is unbiased. With
     ``evaluations = T`` each stratum holds one timestep and this is the full sum the paper reports.
+
+    All (image, timestep) pairs go through the network together, ``chunk`` images per call
+    (memory and speed only). Each image draws its timesteps and noise in turn from
+    ``generator`` (default: the global CPU generator, :func:`genbench.api.uniform_per_item`), so
+    an image's estimate does not depend on the batch it is scored in.
     """
     num_timesteps = schedule.num_timesteps
     if not 2 <= evaluations <= num_timesteps:
         raise ValueError(f"evaluations must lie in 2..{num_timesteps} (the schedule's T), got {evaluations}")
-    b = x0.shape[0]
-
-    def term(t: torch.Tensor) -> torch.Tensor:
-        return vlb_term(eps_fn, schedule, x0, t, variance=variance, clip_x0=clip_x0, generator=generator)
-
-    total = prior_kl(schedule, x0) + term(torch.zeros(b, dtype=torch.long, device=x0.device))
-    for lo, hi in strata(num_timesteps, evaluations):
-        t = randint_tensor(hi, (b,), low=lo, generator=generator, device=x0.device)
-        total = total + (hi - lo) * term(t.to(x0.device))
-    return total
+    b, dims = x0.shape[0], x0[0].numel()
+    bounds = strata(num_timesteps, evaluations)
+    lo = torch.tensor([0] + [lo for lo, _ in bounds], dtype=torch.float64)  # (E,), L_0 first
+    size = torch.tensor([1] + [hi - lo for lo, hi in bounds], dtype=torch.float64)  # stratum sizes: the weights
+    # Images a group: all their E pairs are drawn at once, which bounds the noise held in memory.
+    group = max(1, chunk // evaluations)
+    totals = []
+    for start in range(0, b, group):
+        x = x0[start : start + group]
+        g = x.shape[0]
+        # Per image: E - 1 uniforms for its timesteps, then E noise images (one for each term).
+        u = uniform_per_item(g, (evaluations - 1 + evaluations * dims,), generator=generator)
+        t_u = torch.cat([torch.zeros(g, 1, dtype=torch.float64), u[:, : evaluations - 1]], dim=1)  # (g, E)
+        t = torch.minimum(lo + torch.floor(t_u * size), lo + size - 1).long()  # t = 0 for L_0, else in [lo, hi)
+        noise = normal_from_uniform(u[:, evaluations - 1 :]).view(g * evaluations, *x.shape[1:])
+        pairs = x.repeat_interleave(evaluations, dim=0)  # (g*E, C, H, W), image-major
+        t_flat = t.flatten().to(x.device)
+        terms = torch.cat(
+            [
+                vlb_term(
+                    eps_fn,
+                    schedule,
+                    pairs[i : i + chunk],
+                    t_flat[i : i + chunk],
+                    variance=variance,
+                    clip_x0=clip_x0,
+                    noise=noise[i : i + chunk],
+                )
+                for i in range(0, g * evaluations, chunk)
+            ]
+        ).view(g, evaluations)
+        totals.append(prior_kl(schedule, x) + (terms * size.to(terms.device)).sum(dim=1))
+    return torch.cat(totals)

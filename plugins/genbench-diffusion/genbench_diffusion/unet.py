@@ -206,22 +206,35 @@ class UNet(nn.Module):
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def guided_eps(net: UNet, labels: torch.Tensor | None, guidance: float) -> EpsFn:
+def guided_eps(net: UNet, labels: torch.Tensor | None, guidance: float, chunk: int | None = None) -> EpsFn:
     """The ε-prediction a sampler calls, with classifier-free guidance (Ho & Salimans 2022).
 
     ``guidance`` is the scale s in ε̃ = ε(x, ∅) + s · (ε(x, y) − ε(x, ∅)): s = 1 is the plain
     conditional model (one network call), s = 0 the unconditional one, s > 1 guides harder.
     It equals 1 + w in Ho & Salimans' notation. Without labels the null label is used.
+
+    ``chunk``: the network sees at most that many images per call (the same values up to float
+    rounding; memory and speed only). On one CPU thread at 28x28, calls on 500 images took
+    1.25-1.6x the CPU time per image of calls on 64, whose activations stay in the cache.
     """
 
-    def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if labels is None or guidance == 0.0:
+    def eps_of(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if y is None or guidance == 0.0:
             return net(x, t, None)
         if guidance == 1.0:
-            return net(x, t, labels)
+            return net(x, t, y)
         # One batched call for both branches: (2B, C, H, W).
-        null = torch.full_like(labels, net.num_classes)
-        cond, uncond = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
+        null = torch.full_like(y, net.num_classes)
+        cond, uncond = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
         return uncond + guidance * (cond - uncond)
+
+    def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if chunk is None or x.shape[0] <= chunk:
+            return eps_of(x, t, labels)
+        parts = [
+            eps_of(x[i : i + chunk], t[i : i + chunk], None if labels is None else labels[i : i + chunk])
+            for i in range(0, x.shape[0], chunk)
+        ]
+        return torch.cat(parts)
 
     return eps

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from torch import nn
 
 from genbench.api.dataset import DataInfo
-from genbench.api.model import eval_setting
+from genbench.api.model import eval_setting, memory_setting
 from genbench.config import setting
 from genbench_flow.flow import FlowModel, apply_preset, max_levels
 from genbench_flow.layers import ActNorm, AffineCoupling, GlowNet, InvConv1x1, Split, Squeeze
@@ -52,6 +52,7 @@ class GlowConfig:
     temperature: float = eval_setting(
         1.0, "sampling temperature T: every latent's σ is scaled by T (Glow Sec. 5)", ge=0, le=10
     )
+    eval_chunk: int = memory_setting(512, "images per flow pass when scoring and sampling (memory)", ge=1, le=10**6)
 
     def architecture(self) -> dict[str, Any]:
         """Levels, steps and hidden channels: the preset with every set field applied over it."""

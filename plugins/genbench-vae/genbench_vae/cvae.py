@@ -57,34 +57,54 @@ class CVAE(VAE):
             raise ValueError(f"labels must lie in [0, {self.info.num_classes - 1}]")
         return self._condition(labels.to(device))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """IWAE lower bound in nats of the 8-bit images ``x``, shape (B,): on log P(x|y) given
         labels ``y``, else on the marginal log P(x); see :meth:`VAE.log_likelihood`."""
         return self._iwae_bound(x, None if y is None else self._condition(y))
 
+    def _decodes_per_pair(self, cond: torch.Tensor | None) -> int:
+        return 1 if cond is not None else self.info.num_classes
+
     def _log_px_given_z(self, x: torch.Tensor, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         if cond is not None:
             return super()._log_px_given_z(x, z, cond)
         # No label: p(x|z) = Σ_y P(y) p(x|z, y) with P(y) = 1/C. Since q(z|x) ignores y, each
-        # importance weight then bounds the marginal log P(x) directly (C decoder passes per z).
-        classes = self.info.num_classes
-        per_class = []
-        for c in range(classes):
-            label = torch.full((len(x),), c, device=x.device)
-            per_class.append(super()._log_px_given_z(x, z, self._condition(label)))
-        return torch.logsumexp(torch.stack(per_class), dim=0) - math.log(classes)  # (N,)
+        # importance weight then bounds the marginal log P(x) directly (C decoder passes per z),
+        # all C classes of the N pairs in one batch of C*N, class-major.
+        classes, n = self.info.num_classes, len(x)
+        labels = torch.arange(classes, device=x.device).repeat_interleave(n)  # (C*N,)
+        log_px = super()._log_px_given_z(x.repeat(classes, 1, 1, 1), z.repeat(classes, 1), self._condition(labels))
+        return torch.logsumexp(log_px.view(classes, n), dim=0) - math.log(classes)  # (N,)
 
     @torch.no_grad()
     def infer_labels(self, x: torch.Tensor) -> torch.Tensor:
         """The label under which the decoder best explains x at the posterior mean of z, (B,)."""
-        z = self.encode(x)  # (B, latent)
-        scores = []
+        return self._best_label_decode(x, self.encode(x))[0]
+
+    def _best_label_decode(
+        self, x: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The most likely label (B,) at z and the decoder's (loc, log_scale) under it, kept from
+        the search so that a reconstruction need not decode again. Ties go to the lower label."""
+        best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         for c in range(self.info.num_classes):
             y = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
-            loc, log_scale = self._decode(z, self._condition(y))
-            scores.append(discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3)))
-        return torch.stack(scores, dim=1).argmax(dim=1)  # (B,)
+            loc, log_scale = self._decode_many(z, self._condition(y))
+            score = discretized_logistic_log_prob(x, loc, log_scale).sum(dim=(1, 2, 3))  # (B,)
+            if best is None:
+                best = (y, score, loc, log_scale)
+                continue
+            better = score > best[1]  # strictly: the first maximum wins, as argmax
+            pick = better.view(-1, 1, 1, 1)
+            best = (
+                torch.where(better, y, best[0]),
+                torch.where(better, score, best[1]),
+                torch.where(pick, loc, best[2]),
+                torch.where(pick, log_scale, best[3]),
+            )
+        assert best is not None
+        return best[0], (best[2], best[3])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -92,7 +112,9 @@ class CVAE(VAE):
 
         Without labels, y is the one the decoder finds most likely (:meth:`infer_labels`).
         """
+        z = self.encode(x)
         if y is None:
-            y = self.infer_labels(x)
-        loc, log_scale = self._decode(self.encode(x), self._condition(y))
+            _, (loc, log_scale) = self._best_label_decode(x, z)
+        else:
+            loc, log_scale = self._decode_many(z, self._condition(y))
         return discretized_logistic_mean(loc, log_scale).clamp(0.0, 1.0)

@@ -203,7 +203,7 @@ def test_default_config_scales_with_the_dataset() -> None:
     gray = VAE.default_config(DataInfo("mnist", (1, 28, 28), 10))
     assert rgb.hidden > gray.hidden and rgb.latent_dim > gray.latent_dim
     assert isinstance(CVAE.default_config(DataInfo("mnist", (1, 28, 28), 10)), CVAE.Config)
-    assert set(eval_fields(gray)) == {"iwae_k", "iwae_batch", "sample_mode"}
+    assert set(eval_fields(gray)) == {"iwae_k", "bound_version", "iwae_batch", "sample_mode"}
 
 
 # -- training and the bounds -----------------------------------------------------------------
