@@ -94,7 +94,10 @@ def proportion_interval(hits: int, n: int) -> Interval | None:
     p = hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return Interval(max(0.0, centre - half), min(1.0, centre + half), "wilson")
+    # Exactly 0 and 1 at the ends (centre - half leaves a rounding residue of about 1e-20 there).
+    low = 0.0 if hits == 0 else max(0.0, centre - half)
+    high = 1.0 if hits == n else min(1.0, centre + half)
+    return Interval(low, high, "wilson")
 
 
 def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
