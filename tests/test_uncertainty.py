@@ -241,9 +241,7 @@ def test_proportion_interval_is_wilsons_and_keeps_a_width_at_0_and_1():
     # At the ends: z^2 / (n + z^2) wide, not zero.
     none, every = proportion_interval(0, 5000), proportion_interval(5000, 5000)
     assert none is not None and every is not None
-    assert none.low == 0 and none.high == pytest.approx(
-        1.95996**2 / (5000 + 1.95996**2), rel=1e-4
-    )
+    assert none.low == 0 and none.high == pytest.approx(1.95996**2 / (5000 + 1.95996**2), rel=1e-4)
     assert every.high == 1 and every.low == pytest.approx(1 - none.high, rel=1e-6)
     assert proportion_interval(0, 0) is None
     # A translator at 1 and doing nothing at 0 no longer share a rank.
