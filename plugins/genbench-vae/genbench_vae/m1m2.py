@@ -38,6 +38,9 @@ class M1M2Config:
     m1_fraction: float = setting(0.4, ge=0, le=1, help="share of the run's steps that train M1 alone")
     m1_steps: int = setting(2000, ge=0, le=10**9, help="M1's steps when the run's length is unknown")
     alpha_per_dim: float = setting(1.0, ge=0, le=1e6, help="weight of the labelled cross-entropy per z1 dimension")
+    # mean: M2 trains on the mean of q(z1 | x); sample: on a draw from q(z1 | x), as the paper,
+    # standardised with the means' statistics (classify reads the mean either way)
+    m2_input: Literal["mean", "sample"] = "mean"
 
 
 class M1M2Model(GenerativeModel):
@@ -76,6 +79,16 @@ class M1M2Model(GenerativeModel):
         mu: torch.Tensor = self.m1_encoder(x.flatten(1)).chunk(2, dim=1)[0]
         return mu
 
+    def _m2_input(self, x: torch.Tensor) -> torch.Tensor:
+        """M2's training input: M1's standardised code, its mean or (``m2_input=sample``) a draw
+        from q(z1 | x) scaled by the same per-dimension statistics as the mean."""
+        mu, logvar = self.m1_encoder(x.flatten(1)).chunk(2, dim=1)
+        z = self.z1_norm(mu)  # updates the running statistics classify uses
+        if self.config.m2_input == "sample":
+            scale = (mu.var(0, unbiased=False) + self.z1_norm.eps).rsqrt()
+            z = z + (0.5 * logvar.clamp(-8.0, 8.0)).exp() * torch.randn_like(mu) * scale
+        return z
+
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         if self.labelled is None:
             raise RuntimeError("m1m2 trains on the benchmark's labelled subset: the engine calls set_labelled first")
@@ -99,8 +112,7 @@ class M1M2Model(GenerativeModel):
             return {"m1": (nll + kl).detach().float(), "m1_kl": kl.detach().float()}
         x_l, y_l = self.labelled.batch(ctx.step, len(batch.x), batch.x.device)
         with torch.no_grad():  # M1 stays as its stage trained it
-            z_u, z_l = self._z1(x), self._z1(x_l)
-            z_u, z_l = self.z1_norm(z_u), self.z1_norm(z_l)
+            z_u, z_l = self._m2_input(x), self._m2_input(x_l)
         with ctx.autocast():
             parts = self.m2.loss(z_u, z_l, y_l, self.alpha)
         ctx.optimize(parts["loss"].float(), "m1m2")

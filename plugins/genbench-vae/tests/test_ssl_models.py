@@ -6,6 +6,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from genbench_vae.m1m2 import M1M2Model
 from genbench_vae.ssl_nets import M2
 
 from genbench.api.representation import labelled_subset
@@ -63,3 +64,26 @@ def test_m2_and_m1m2_learn_digits_from_100_labels() -> None:
     assert accuracy_after("m2", 300, hidden="128", latent_dim="16") > 0.7
     acc = accuracy_after("m1m2", 700, m1_hidden="128", hidden="128", m1_steps="300", m1_likelihood="gaussian")
     assert acc > 0.7
+
+
+def test_m1m2_sample_input_is_the_standardised_mean_plus_scaled_posterior_noise() -> None:
+    """m2_input=sample: M2 reads a draw of q(z1 | x), standardised with the means' statistics."""
+    data = load_dataset("digits")
+    spec = get_plugins().models.get("m1m2")
+    over = {"m1_hidden": "32", "m1_latent": "4", "m2_input": "sample"}
+    model = build_model(spec, data.info, resolve_config(spec, data.info, over))
+    assert isinstance(model, M1M2Model)
+    model.train()
+    x = data.train_x[:2000].float() / 255
+    with torch.no_grad():
+        mu, logvar = model.m1_encoder(x.flatten(1)).chunk(2, dim=1)
+        standard = (mu - mu.mean(0)) / (mu.var(0, unbiased=False) + 1e-5).sqrt()
+        torch.manual_seed(0)
+        z = model._m2_input(x)
+    noise = (z - standard) * mu.std(0, unbiased=False)  # back to the code's own scale
+    # The draw's noise is N(0, σ²) per image: its ratio to σ is standard normal.
+    ratio = noise / (0.5 * logvar).exp()
+    assert abs(float(ratio.mean())) < 0.05 and abs(float(ratio.std()) - 1.0) < 0.05
+    model.config.m2_input = "mean"
+    with torch.no_grad():
+        assert torch.allclose(model._m2_input(x), standard, atol=1e-4)
