@@ -189,3 +189,31 @@ def test_the_vae_family_bounds_with_fewer_importance_samples_at_smoke():
             == resolve_config(spec, info, budget="standard").iwae_k
             == 64
         )
+
+
+def test_a_models_own_train_defaults_apply_show_in_settings_and_yield_to_set(toy_plugins, results, capsys, monkeypatch):
+    from genbench_toy import ToyPixel
+
+    from genbench.store import Store, default_db_url
+
+    monkeypatch.setattr(ToyPixel, "default_train_settings", classmethod(lambda cls, info: {"batch_size": 16}))
+    rows = {r["key"]: r for r in json.loads(run_cli(capsys, "settings", "toy-pixel", "--format", "json")[1])}
+    assert rows["train.batch_size"]["default"] == "16" and rows["train.batch_size"]["help"].endswith(
+        "(engine default 64)"
+    )
+    assert rows["train.log_every"]["default"] == "10" and "engine default" not in rows["train.log_every"]["help"]
+
+    def stored_batch(*sets: str) -> tuple[int, int]:
+        code, _, err = run_cli(capsys, *RUN, *sets, "--metric", "nll", "--results-dir", str(results))
+        assert code == 0, err
+        run_id = json.loads(run_cli(capsys, "runs", "--format", "json", "--results-dir", str(results))[1])[0]["id"]
+        run = Store(default_db_url(results)).get_run(run_id)
+        return run.config["train"]["batch_size"], run.images_seen
+
+    # smoke = 2,048 images: 128 steps of the model's 16; --set still wins.
+    assert stored_batch() == (16, 2048)
+    assert stored_batch("--set", "train.batch_size=32") == (32, 2048)
+
+    monkeypatch.setattr(ToyPixel, "default_train_settings", classmethod(lambda cls, info: {"batchsize": 16}))
+    code, _, err = run_cli(capsys, *RUN, "--results-dir", str(results))
+    assert code == 2 and "model 'toy-pixel'" in err and "batchsize" in err and len(err.strip().splitlines()) == 1

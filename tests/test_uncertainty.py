@@ -229,3 +229,23 @@ def test_score_bootstrap_equals_the_score_of_each_explicit_resample():
     got = score_interval(logits, splits=1, seed=3)
     assert got is not None and expected is not None
     assert (got.low, got.high) == pytest.approx((expected.low, expected.high), rel=1e-9)
+
+
+def test_proportion_interval_is_wilsons_and_keeps_a_width_at_0_and_1():
+    from genbench.api.uncertainty import proportion_interval, tied_ranks
+
+    # 8 of 10: Wilson's 95% interval is [0.4902, 0.9433] (the textbook example).
+    eight = proportion_interval(8, 10)
+    assert eight is not None and eight.method == "wilson"
+    assert eight.low == pytest.approx(0.49016, abs=1e-4) and eight.high == pytest.approx(0.94332, abs=1e-4)
+    # At the ends: z^2 / (n + z^2) wide, not zero.
+    none, every = proportion_interval(0, 5000), proportion_interval(5000, 5000)
+    assert none is not None and every is not None
+    assert none.low == 0 and none.high == pytest.approx(1.95996**2 / (5000 + 1.95996**2), rel=1e-4)
+    assert every.high == 1 and every.low == pytest.approx(1 - none.high, rel=1e-6)
+    assert proportion_interval(0, 0) is None
+    # A translator at 1 and doing nothing at 0 no longer share a rank.
+    from genbench.api.uncertainty import Entry
+
+    entries = [Entry((1.0,), (0,), (every,)), Entry((0.0,), (0,), (none,))]
+    assert tied_ranks(entries, "max") == [1, 2]

@@ -160,6 +160,13 @@ class GenerativeModel(nn.Module):
         """The config this model uses on a dataset before ``--set`` overrides."""
         return cls.Config()
 
+    @classmethod
+    def default_train_settings(cls, info: DataInfo) -> dict[str, Any]:
+        """The engine's ``train.*`` settings this model trains with on a dataset unless
+        ``--set train.KEY=VALUE`` says otherwise, e.g. ``{"batch_size": 4}`` for a model whose
+        paper updates on a few images at a time. Default: none, the engine's own defaults."""
+        return {}
+
     # -- training --------------------------------------------------------------------
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -15,6 +15,8 @@ Three kinds of evaluation interval, all 95% and computed from what a metric alre
   interval is centred on the observed value and has the bootstrap's spread: it
   is an interval for the FD *at this sample count* (what another draw of samples would give on
   average), not for the infinite-sample FD, which ``fid-inf``/``clf-fd-inf`` estimate;
+- a **share of images** that can sit at 0 or 1 (translate-domain-acc): Wilson's score
+  interval (:func:`proportion_interval`), which, unlike the t-interval, keeps a width there;
 - **KID**: the normal interval of its first-order (Hoeffding) standard error in the samples
   (genbench.metrics.extractors.stats.kernel_distance_se), a bootstrap being a hundred KIDs;
 - **AUROC** (ood-auroc): DeLong et al. 1988's variance of the Mann-Whitney statistic
@@ -78,6 +80,24 @@ def mean_interval(values: Sequence[float] | np.ndarray, method: str = "t") -> In
     se = float(x.std(ddof=1) / math.sqrt(n))
     q = _t_quantile(n - 1)
     return Interval(mean - q * se, mean + q * se, method)
+
+
+def proportion_interval(hits: int, n: int) -> Interval | None:
+    """Wilson's 95% score interval for ``hits`` successes in ``n`` trials (None for n = 0).
+
+    At 0 or n hits the t-interval of the 0/1 values has no width, as if the share were exact;
+    Wilson's does not (0 of 5,000: [0, 0.00077]), so a value at either end still ranks by it.
+    """
+    if n <= 0:
+        return None
+    z = _z()
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # Exactly 0 and 1 at the ends (centre - half leaves a rounding residue of about 1e-20 there).
+    low = 0.0 if hits == 0 else max(0.0, centre - half)
+    high = 1.0 if hits == n else min(1.0, centre + half)
+    return Interval(low, high, "wilson")
 
 
 def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:

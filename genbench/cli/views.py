@@ -411,7 +411,7 @@ def settings(
 ) -> None:
     """Every `--set` key of a model, and the engine's train.* and eval.*: type, default, range and help."""
     from genbench.config import EvalConfig, TrainConfig, describe_settings
-    from genbench.engine.build import resolve_config
+    from genbench.engine.build import default_train_config, resolve_config
     from genbench.plugins import get_plugins
 
     p = get_plugins()
@@ -428,9 +428,16 @@ def settings(
         dataclasses.replace(r, default=f"{r.default} (smoke: {s.default})") if s.default != r.default else r
         for r, s in zip(describe_settings(config), describe_settings(smoke))
     ]
-    rows += describe_settings(TrainConfig(), prefix="train.") + describe_settings(
-        EvalConfig(), prefix="eval.", when="eval"
-    )
+    train = describe_settings(default_train_config(spec, info), prefix="train.")
+    engine = {r.key: r.default for r in describe_settings(TrainConfig(), prefix="train.")}
+    # A train.* default the model sets itself says so, beside the engine's.
+    train = [
+        r
+        if r.default == engine[r.key]
+        else dataclasses.replace(r, help=f"{r.help} (engine default {engine[r.key]})".strip())
+        for r in train
+    ]
+    rows += train + describe_settings(EvalConfig(), prefix="eval.", when="eval")
     if format is ListFormat.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
         return

@@ -39,13 +39,27 @@ def resolve_config(spec: ModelSpec, info: DataInfo, overrides: dict[str, str] | 
     return apply_overrides(config, overrides or {})
 
 
+def default_train_config(spec: ModelSpec, info: DataInfo) -> TrainConfig:
+    """The engine's TrainConfig with the model's own defaults for this dataset applied
+    (:meth:`GenerativeModel.default_train_settings`); ``--set train.*`` goes on top."""
+    defaults = model_class(spec).default_train_settings(info)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(defaults) - names)
+    if unknown:
+        raise GenbenchError(
+            f"model '{spec.name}' ({spec.target}) declares unknown train settings {', '.join(unknown)}: "
+            f"its default_train_settings may name only {', '.join(sorted(names))}"
+        )
+    return dataclasses.replace(TrainConfig(), **defaults)
+
+
 def resolve_run_configs(
     spec: ModelSpec, bench: Benchmark, info: DataInfo, sets: dict[str, dict[str, str]], budget: str = ""
 ) -> tuple[TrainConfig, EvalConfig, Any]:
     """The train, eval and model configs a run of ``spec`` on ``bench`` at ``budget`` resolves to, from
     the ``--set`` overrides parsed by :func:`genbench.config.parse_set`. ``genbench run`` and the suite
     planner both use it, so a suite finds the run that a command stored (same config hash)."""
-    train_cfg = apply_overrides(TrainConfig(), sets["train"], prefix="train.")
+    train_cfg = apply_overrides(default_train_config(spec, info), sets["train"], prefix="train.")
     eval_cfg = resolve_labels(bench, apply_overrides(EvalConfig(), sets["eval"], prefix="eval."))
     return train_cfg, eval_cfg, resolve_config(spec, info, sets["model"], budget)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from genbench.api.metric import EvalContext, Metric, MetricValue
 from genbench.api.translation import TranslationContext, source_domain, target_domain, translation_context
-from genbench.api.uncertainty import mean_interval
+from genbench.api.uncertainty import mean_interval, proportion_interval
 from genbench.errors import GenbenchError
 from genbench.metrics.extractors.classifier import WEIGHTS_DIR, ClassifierExtractor
 from genbench.metrics.extractors.features import images_sha256
@@ -178,8 +178,10 @@ class TranslationDomainAccuracy(_TranslationMetric):
         extractor = self.extractor_for(ctx.data.name)
         logits = extractor.extract(tctx.translated(self.direction), ctx.device, "translations")["logits"]
         target = DOMAIN_LABEL[target_domain(self.direction)]
-        value = float((logits.argmax(dim=1) == target).double().mean())
-        return MetricValue(value, self.fingerprint(ctx, tctx, **extractor.identity()))
+        hits = int((logits.argmax(dim=1) == target).sum())
+        # An interval even at 0 or 1, so that the leaderboard ranks doing nothing (0) below a translator.
+        return MetricValue(hits / len(logits), self.fingerprint(ctx, tctx, **extractor.identity()),
+                           interval=proportion_interval(hits, len(logits)))  # fmt: skip
 
 
 class CycleL1(_TranslationMetric):

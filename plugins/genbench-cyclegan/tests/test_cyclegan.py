@@ -10,7 +10,7 @@ from genbench_cyclegan.cyclegan import CycleGAN, CycleGANConfig, ImagePool, line
 from genbench.api.dataset import DataInfo, ImageData
 from genbench.api.model import StepContext
 from genbench.data import load_dataset
-from genbench.engine.build import build_model, resolve_config
+from genbench.engine.build import build_model, default_train_config, resolve_config
 from genbench.engine.runner import Runner, RunRequest
 from genbench.plugins import get_plugins
 from genbench.testing import ModelContract, batch_at, tiny_overrides
@@ -108,6 +108,9 @@ def test_default_sizes_follow_the_image() -> None:
     assert (paper.ngf, paper.n_blocks, paper.d_layers, paper.ndf) == (64, 9, 3, 64)  # the paper's 256x256 networks
     assert small.d_layers == 1 and small.n_down == 2  # 16x16 patches, 7x7 bottleneck on 28x28
     build_model(spec, DataInfo("x", (3, 28, 28), 10), small)
+    # The reference's one update per image on large images; batches of 4 on 28x28, 16 on 8x8.
+    batch = {side: default_train_config(spec, DataInfo("x", (3, side, side), 1)).batch_size for side in (256, 28, 8)}
+    assert batch == {256: 1, 28: 4, 8: 16}
 
 
 # -- through the engine --------------------------------------------------------------------------
@@ -117,7 +120,9 @@ def test_cyclegan_and_identity_run_through_the_engine(tmp_path) -> None:
     runner = Runner(tmp_path)
     sets = [f"{k}={v}" for k, v in TINY.items()]
     cg = runner.run(RunRequest("cyclegan", "digits2color", budget="smoke", sets=sets))
-    assert cg.run.status == "finished" and cg.run.images_seen == 2048
+    # The model's own batch of 16 on 8x8, not the engine's 64: 128 updates for the 2,048 smoke images.
+    assert cg.run.status == "finished" and cg.run.images_seen == 2048 and cg.run.steps == 128
+    assert cg.run.config["train"]["batch_size"] == 16
     names = {s.name for s in cg.scores}
     for d in ("a2b", "b2a"):
         assert {
@@ -136,6 +141,10 @@ def test_cyclegan_and_identity_run_through_the_engine(tmp_path) -> None:
     assert scores["cycle-l1-a2b"] == 0.0 and scores["cycle-l1-b2a"] == 0.0
     # Doing nothing cannot pass for the other domain: the domain classifier sees its source domain.
     assert scores["translate-domain-acc-a2b"] < 0.02 and scores["translate-domain-acc-b2a"] < 0.02
+    # ... and its Wilson interval keeps a width at 0, so the leaderboard can rank it below a translator.
+    domain = next(s for s in ident.scores if s.name == "translate-domain-acc-a2b")
+    assert domain.interval is not None and domain.interval.method == "wilson"
+    assert domain.interval.low <= domain.value < domain.interval.high
     # The stored parameter-free model re-evaluates like any other run.
     again = {s.name: s.value for s in runner.evaluate(ident.run.id, []).scores}
     assert again == scores
