@@ -134,6 +134,7 @@ class FakeScore:
         self.fingerprint = fingerprint if fingerprint is not None else {"metric": name}
         self.fingerprint_hash, self.settings, self.seconds = "f" * 16, {}, 0.1
         self.interval = None  # Score.interval: no evaluation interval
+        self.evaluations = None  # Score.evaluations: cost not measured
 
 
 def test_run_writer_keeps_finite_losses_until_a_checkpoint_and_restart_forgets_what_is_replayed(tmp_path):
