@@ -5,7 +5,8 @@ actnorm (data-dependent init) → invertible 1x1 convolution (LU form) → affin
 (channel halves, zero-initialised last layer, scale sigmoid(h + 2)); every level but the last
 then splits half its channels off to a learned conditional prior N(μ(h), σ(h)²). The top latent
 has a learned prior ("learntop"); ``cglow`` adds a class-conditional shift of it (the paper's
-y-conditioned prior). Input: y = u - 0.5 for dequantised u in [0, 1).
+y-conditioned prior), of every split prior, class-reading couplings and a floor on the coupling
+scale (see :class:`ConditionalGlowConfig`). Input: y = u - 0.5 for dequantised u in [0, 1).
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ class Glow(FlowModel):
             for _ in range(arch["steps"]):
                 n_in, n_out = AffineCoupling.net_channels(c, "channel", additive=additive)
                 n_in += self.coupling_classes
-                net = GlowNet(n_in, n_out, arch["hidden"])
                 layers += [
                     ActNorm(c),
-                    InvConv1x1(c),
-                    AffineCoupling(c, net, mask="channel", scale=scale, min_scale=min_scale),
+                    InvConv1x1(c),  # draws a random rotation before the network's weights (golden values)
+                    AffineCoupling(
+                        c, GlowNet(n_in, n_out, arch["hidden"]), mask="channel", scale=scale, min_scale=min_scale
+                    ),
                 ]
             if level < arch["levels"] - 1:
                 classes = info.num_classes if self.conditional and getattr(config, "class_splits", False) else 0
@@ -142,7 +144,9 @@ class ConditionalGlow(Glow):
     cross-entropy to the loss (Glow Sec. 5 and its code's ``ycond``/``weight_y``). Training
     maximises log p(x | y); ``log_likelihood(x)`` without labels is log p(x) =
     log Σ_y p(y) p(x | y) with a uniform p(y), the quantity genbench's NLL ranks, and with
-    labels it is log p(x | y).
+    labels it is log p(x | y). The split priors and the coupling networks read the label too
+    (``class_splits``, ``class_couplings``), and the coupling scale is floored (``min_scale``) so
+    that sampling cannot blow a draw up.
     """
 
     Config = ConditionalGlowConfig
