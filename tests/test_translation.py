@@ -274,7 +274,8 @@ def test_success_needs_the_target_domain_and_the_source_label(direction, tmp_pat
     assert oracle.value > 0.9  # the label classifiers' own test accuracy bounds it
     assert rolled.value < 0.3
     fp = oracle.fingerprint
-    assert fp["extractor"].endswith(f"digits2color-{direction[-1]}") and fp["domain_extractor"].endswith("digits2color-domain")
+    assert fp["extractor"].endswith(f"digits2color-{direction[-1]}")
+    assert fp["domain_extractor"].endswith("digits2color-domain")
 
 
 def test_shipped_domain_classifiers_are_pinned() -> None:

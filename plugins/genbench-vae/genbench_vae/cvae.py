@@ -11,28 +11,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from genbench.api import randint_tensor
+from genbench.api import normal_from_uniform, randint_tensor, uniform_per_item
 from genbench.api.dataset import DataInfo
 from genbench.api.model import eval_setting
 from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
 from genbench_vae.vae import VAE, VAEConfig
 
+# The label proposal of the sampled marginal keeps this share of its mass spread evenly over the
+# labels: every label stays drawable (the estimate stays unbiased), at a cost of about this
+# fraction of the importance samples when one label explains the image.
+LABEL_FLOOR = 0.1
+
 
 @dataclass
 class CVAEConfig(VAEConfig):
-    """The VAE's settings, and how many labels the marginal sums; the label's size comes from the dataset."""
+    """The VAE's settings and how the marginal over labels is estimated; the label's size comes from the dataset."""
 
-    # log P(x) = log sum_y P(y) P(x|y) sums, per image, the labels under which the decoder explains
-    # it best at the posterior mean of z. The labels left out would only add to P(x), so it stays a
-    # lower bound and can only drop, and in practice it does not: a trained decoder explains a digit
-    # under a wrong label tens of nats worse (README: the measured change). 3 of MNIST's 10 cost
-    # 3 * iwae_k + 10 decodes an image instead of 10 * iwae_k; >= the number of classes sums them all.
-    marginal_labels: int = eval_setting(
-        3, "labels per image the marginal log P(x) sums: the most likely at E[z|x] (all classes: the exact sum)", ge=1
+    # log P(x) = log Σ_y P(y) P(x|y), estimated by importance sampling over (z, y) jointly:
+    # "sampled" draws one label per importance sample from a proposal r(y|x) (the labels' posterior
+    # under the decoder at E[z|x], LABEL_FLOOR of it uniform): iwae_k + C decodes an image.
+    # "sum" decodes every label for every z (C * iwae_k decodes, the bound before issue 28's cut).
+    marginal: Literal["sampled", "sum"] = eval_setting(
+        "sampled", "log P(x) without labels: one label drawn per importance sample, or every label summed"
     )
 
 
@@ -73,38 +78,55 @@ class CVAE(VAE):
     @torch.inference_mode()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """IWAE lower bound in nats of the 8-bit images ``x``, shape (B,): on log P(x|y) given
-        labels ``y``, else on the marginal log P(x) over the ``marginal_labels`` most likely
-        labels of each image; see :meth:`VAE.log_likelihood`."""
+        labels ``y``, else on the marginal log P(x) (``marginal``); see :meth:`VAE.log_likelihood`."""
         if y is not None:
             return self._iwae_bound(x, self._condition(y))
-        return self._iwae_bound(x, self._likely_labels(x))
+        if self.config.marginal == "sum":
+            return self._iwae_bound(x, None)
+        return self._sampled_marginal(x)
 
-    def _likely_labels(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, m) integer labels the marginal sums for each image: all C in order when
-        ``marginal_labels`` >= C, else the m under which the decoder explains x best at E[z|x]."""
+    def _sampled_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        """The IWAE bound on log P(x) with proposal q(z|x) r(y|x): each importance sample draws z
+        and one label, weighted p(z) P(y) p(x|z, y) / (q(z|x) r(y|x)), shape (B,)."""
+        b, k = x.shape[0], self.config.iwae_k
+        mean, logvar = self._posterior(x)  # (B, latent)
+        d = mean.shape[1]
+        # Each image's z draws then its label draws, in one call: an image's numbers are then the
+        # same whatever batch it is scored in (two calls would interleave batches' draws).
+        draws = uniform_per_item(b, (k * (d + 1),), device=x.device)  # float64
+        eps = normal_from_uniform(draws[:, : k * d]).view(b, k, d).to(mean.dtype)  # (B, K, latent)
+        u = draws[:, k * d :]  # (B, K)
+        log_r = self.label_proposal(x, mean)  # (B, C)
+        cdf = log_r.double().exp().cumsum(dim=1)
+        labels = torch.searchsorted(cdf, u * cdf[:, -1:]).clamp(max=self.info.num_classes - 1)  # (B, K)
+        log_ratio = -math.log(self.info.num_classes) - log_r.gather(1, labels)  # log P(y) - log r(y|x), (B, K)
+        return self._iwae_bound_from_noise(x, self._condition(labels), mean, logvar, eps, log_ratio)
+
+    def label_proposal(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log r(y|x), (B, C): the posterior over labels of p(x | z, y) at ``z`` (B, latent) under a
+        uniform P(y), mixed with the uniform distribution (LABEL_FLOOR of the mass)."""
         classes, n = self.info.num_classes, len(x)
-        if self.config.marginal_labels >= classes:
-            return torch.arange(classes, device=x.device).expand(n, classes)
-        z = self.encode(x)  # (B, latent)
         labels = torch.arange(classes, device=x.device).repeat_interleave(n)  # (C*B,), class-major
-        score = super()._log_px_given_z(x.repeat(classes, 1, 1, 1), z.repeat(classes, 1), self._condition(labels))
-        return score.view(classes, n).T.topk(self.config.marginal_labels, dim=1).indices  # (B, m)
+        loc, log_scale = self._decode_many(z.repeat(classes, 1), self._condition(labels))
+        score = discretized_logistic_log_prob(x.repeat(classes, 1, 1, 1), loc, log_scale).sum(dim=(1, 2, 3))
+        posterior = score.view(classes, n).T.log_softmax(dim=1)  # (B, C)
+        return torch.logaddexp(
+            posterior + math.log1p(-LABEL_FLOOR), torch.full_like(posterior, math.log(LABEL_FLOOR / classes))
+        )
 
-    # ``cond`` is either a (N, C) float one-hot (log P(x|y) given the label) or, for the marginal,
-    # the (N, m) integer labels :meth:`_likely_labels` chose for each pair's image.
     def _decodes_per_pair(self, cond: torch.Tensor | None) -> int:
-        return 1 if cond is None or cond.is_floating_point() else cond.shape[1]
+        return 1 if cond is not None else self.info.num_classes
 
     def _log_px_given_z(self, x: torch.Tensor, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        if cond is None or cond.is_floating_point():
+        if cond is not None:
             return super()._log_px_given_z(x, z, cond)
-        # The marginal: p(x|z) = Σ_y P(y) p(x|z, y) with P(y) = 1/C, summed over the chosen labels.
-        # Since q(z|x) ignores y, each importance weight then bounds log P(x) directly; the m labels
-        # of the N pairs are decoded in one batch of m*N, label-slot-major.
-        m, n = cond.shape[1], len(x)
-        labels = cond.T.reshape(-1)  # (m*N,)
-        log_px = super()._log_px_given_z(x.repeat(m, 1, 1, 1), z.repeat(m, 1), self._condition(labels))
-        return torch.logsumexp(log_px.view(m, n), dim=0) - math.log(self.info.num_classes)  # (N,)
+        # No label: p(x|z) = Σ_y P(y) p(x|z, y) with P(y) = 1/C. Since q(z|x) ignores y, each
+        # importance weight then bounds the marginal log P(x) directly (C decoder passes per z),
+        # all C classes of the N pairs in one batch of C*N, class-major.
+        classes, n = self.info.num_classes, len(x)
+        labels = torch.arange(classes, device=x.device).repeat_interleave(n)  # (C*N,)
+        log_px = super()._log_px_given_z(x.repeat(classes, 1, 1, 1), z.repeat(classes, 1), self._condition(labels))
+        return torch.logsumexp(log_px.view(classes, n), dim=0) - math.log(classes)  # (N,)
 
     @torch.no_grad()
     def infer_labels(self, x: torch.Tensor) -> torch.Tensor:
