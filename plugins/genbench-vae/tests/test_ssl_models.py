@@ -66,24 +66,34 @@ def test_m2_and_m1m2_learn_digits_from_100_labels() -> None:
     assert acc > 0.7
 
 
-def test_m1m2_sample_input_is_the_standardised_mean_plus_scaled_posterior_noise() -> None:
-    """m2_input=sample: M2 reads a draw of q(z1 | x), standardised with the means' statistics."""
+def test_m1m2_drops_inactive_z1_dimensions_and_trains_m2_on_draws_from_q() -> None:
+    """M2's stage starts by dropping z1's dimensions whose mean does not vary (the paper's code);
+    on the rest M2 reads a draw of q(z1 | x) (m2_input=sample), and classify reads the mean."""
     data = load_dataset("digits")
     spec = get_plugins().models.get("m1m2")
-    over = {"m1_hidden": "32", "m1_latent": "4", "m2_input": "sample"}
+    over = {"m1_hidden": "32", "m1_latent": "4", "hidden": "16", "latent_dim": "2", "m1_steps": "0"}
+    over["active_std"] = "1e-3"  # an untrained M1's means vary by less than the paper's 0.1
     model = build_model(spec, data.info, resolve_config(spec, data.info, over))
     assert isinstance(model, M1M2Model)
-    model.train()
+    with torch.no_grad():  # the means of z1's last two dimensions: a constant for every image
+        model.m1_encoder[-1].weight[2:4] = 0.0
+        model.m1_encoder[-1].bias[2:4] = 0.5
+    subset = labelled_subset(data.train_y, "100", 0, data.num_classes)
+    model.set_labelled(data.train_x[subset.indices], data.train_y[subset.indices])
+    train_steps(model, data, 1, batch_size=32)  # m1_steps=0: the first step is M2's
+    assert model.active.tolist() == [1.0, 1.0, 0.0, 0.0]
     x = data.train_x[:2000].float() / 255
     with torch.no_grad():
-        mu, logvar = model.m1_encoder(x.flatten(1)).chunk(2, dim=1)
-        standard = (mu - mu.mean(0)) / (mu.var(0, unbiased=False) + 1e-5).sqrt()
+        mu, logvar = model._code(x)
         torch.manual_seed(0)
-        z = model._m2_input(x)
-    noise = (z - standard) * mu.std(0, unbiased=False)  # back to the code's own scale
-    # The draw's noise is N(0, σ²) per image: its ratio to σ is standard normal.
-    ratio = noise / (0.5 * logvar).exp()
-    assert abs(float(ratio.mean())) < 0.05 and abs(float(ratio.std()) - 1.0) < 0.05
+        z = model._m2_input(mu, logvar)
+        assert torch.equal(z[:, 2:], torch.zeros(len(x), 2))
+        # On the active dimensions the draw's noise is N(0, σ²) per image: its ratio to σ is standard normal.
+        ratio = (z[:, :2] - mu[:, :2]) / (0.5 * logvar[:, :2]).exp()
+        assert abs(float(ratio.mean())) < 0.05 and abs(float(ratio.std()) - 1.0) < 0.05
+        model.eval()
+        masked = mu * torch.tensor([1.0, 1.0, 0.0, 0.0])
+        torch.testing.assert_close(model.classify(x), model.m2.classifier(masked))
     model.config.m2_input = "mean"
     with torch.no_grad():
-        assert torch.allclose(model._m2_input(x), standard, atol=1e-4)
+        assert torch.equal(model._m2_input(mu, logvar), masked)
