@@ -55,7 +55,7 @@ def test_builtin_metrics_keep_their_order() -> None:
     from genbench.metrics.builtin import genbench_register_metrics
 
     prdc = [f"{p}-{q}" for p in ("clf", "inception") for q in ("precision", "recall", "density", "coverage")]
-    kinds = ("translate-acc", "translate-fd", "translate-domain-acc", "cycle-l1", "gt-l1")
+    kinds = ("translate-acc", "translate-fd", "translate-domain-acc", "translate-success", "cycle-l1", "gt-l1")
     translation = [f"{m}-{d}" for d in ("a2b", "b2a") for m in kinds]
     restoration = [f"restore-{m}" for m in ("psnr", "ssim", "coverage90", "coverage-gap", "std-corr", "diversity")]
     restoration.append("restore-consistency")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genbench.api.dataset import DataInfo, ImageData
-from genbench.api.metric import EvalContext
+from genbench.api.metric import EvalContext, MetricValue
 from genbench.api.model import GenerativeModel
 from genbench.api.translation import check_direction, translation_context
 from genbench.data import load_dataset, pairs
@@ -251,6 +251,31 @@ def test_domain_score_fails_doing_nothing_and_passes_the_true_counterparts(direc
 
     assert score(Translator(data.info)) < 0.02  # the identity stays in its own domain
     assert score(Oracle(data)) > 0.98
+
+
+@pytest.mark.parametrize("direction", ["a2b", "b2a"])
+def test_success_needs_the_target_domain_and_the_source_label(direction, tmp_path) -> None:
+    # The true counterparts pass both classifiers; doing nothing keeps the label but not the domain;
+    # another image's counterpart (a roll) is in the domain but has the wrong label.
+    data = load_dataset("digits2color")
+    metric = build_metric(get_plugins().metrics.get(f"translate-success-{direction}"))
+    metric.check("digits2color", data.info.shape)
+
+    class Rolled(Oracle):
+        def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+            return super().translate(x, direction).roll(1, 0)
+
+    def value(model: GenerativeModel) -> MetricValue:
+        ctx = EvalContext(model, data, 360, torch.device("cpu"), batch_size=500, cache_dir=tmp_path)
+        return metric.compute(ctx)
+
+    identity, oracle, rolled = value(Translator(data.info)), value(Oracle(data)), value(Rolled(data))
+    assert identity.value == 0.0 and identity.interval is not None and 0 < identity.interval.high < 0.02
+    assert oracle.value > 0.9  # the label classifiers' own test accuracy bounds it
+    assert rolled.value < 0.3
+    fp = oracle.fingerprint
+    assert fp["extractor"].endswith(f"digits2color-{direction[-1]}")
+    assert fp["domain_extractor"].endswith("digits2color-domain")
 
 
 def test_shipped_domain_classifiers_are_pinned() -> None:

@@ -251,6 +251,13 @@ def _translation_metrics() -> list[MetricSpec]:
                 options=opt,
             ),
             MetricSpec(
+                f"translate-success-{d}", target + "TranslationSuccess", "max", "translate",
+                base + _EXTRACTOR + tuple(f"domain_{k}" for k in _EXTRACTOR),
+                f"success {src}->{tgt}: fraction of translated test images the domain classifier calls {tgt} "
+                f"and a domain-{tgt} classifier gives the source's label (doing nothing scores 0)",
+                options=opt,
+            ),
+            MetricSpec(
                 f"cycle-l1-{d}", target + "CycleL1", "min", "translate", base,
                 f"cycle error {src}->{tgt}->{src}: mean |round trip - input| per pixel, images in [0, 1]",
                 options=opt,

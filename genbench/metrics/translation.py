@@ -16,6 +16,11 @@
   about 0 by construction (the classifier tells the source domain's own images apart), so
   the ranking cannot be won by the identity; read it beside label preservation, which a
   translator that draws any B image regardless of its input would lose.
+- ``translate-success-<dir>``: the fraction of translated test images that are both: called
+  the target domain by the domain classifier, and given the source image's label by the
+  target domain's label classifier. One number that neither doing nothing (the wrong domain:
+  0) nor drawing target-domain images regardless of the input (the right label at chance)
+  can win: the benchmarks' headline.
 - ``gt-l1-<dir>``: mean absolute pixel error of the translation against the known
   counterpart, on pairs whose test images have one (the built-in recoloured pairs). For
   ``mnist2color`` the b2a answer is determined (the grey digit) while a2b's colours are one
@@ -182,6 +187,34 @@ class TranslationDomainAccuracy(_TranslationMetric):
         # An interval even at 0 or 1, so that the leaderboard ranks doing nothing (0) below a translator.
         return MetricValue(hits / len(logits), self.fingerprint(ctx, tctx, **extractor.identity()),
                            interval=proportion_interval(hits, len(logits)))  # fmt: skip
+
+
+class TranslationSuccess(_TargetClassifierMetric):
+    """Fraction of translations in the target domain *and* with the source's label (higher is better)."""
+
+    version = 1
+
+    def check(self, data_name: str, shape: tuple[int, int, int]) -> None:
+        super().check(data_name, shape)  # the target domain's label classifier
+        self._domain.check(data_name, shape)
+
+    @property
+    def _domain(self) -> TranslationDomainAccuracy:
+        return TranslationDomainAccuracy(self.spec)
+
+    def compute(self, ctx: EvalContext) -> MetricValue:
+        tctx = self.tctx(ctx)
+        translated = tctx.translated(self.direction)
+        _, labels = tctx.source(self.direction)
+        label_clf = self.extractor_for(ctx.data.name)
+        domain_clf = self._domain.extractor_for(ctx.data.name)
+        right_label = label_clf.extract(translated, ctx.device, "translations")["logits"].argmax(dim=1) == labels
+        domain = domain_clf.extract(translated, ctx.device, "translations")["logits"].argmax(dim=1)
+        hits = int((right_label & (domain == DOMAIN_LABEL[target_domain(self.direction)])).sum())
+        identity = {**label_clf.identity(), **{f"domain_{k}": v for k, v in domain_clf.identity().items()}}
+        # A Wilson interval, defined at 0 too: doing nothing scores exactly 0 and must rank below a translator.
+        return MetricValue(hits / len(translated), self.fingerprint(ctx, tctx, **identity),
+                           interval=proportion_interval(hits, len(translated)))  # fmt: skip
 
 
 class CycleL1(_TranslationMetric):

@@ -11,19 +11,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from genbench.api import randint_tensor
+from genbench.api import normal_from_uniform, randint_tensor, uniform_per_item
 from genbench.api.dataset import DataInfo
+from genbench.api.model import eval_setting
 from genbench_vae.likelihood import discretized_logistic_log_prob, discretized_logistic_mean
 from genbench_vae.vae import VAE, VAEConfig
+
+# The label proposal of the sampled marginal keeps this share of its mass spread evenly over the
+# labels: every label stays drawable (the estimate stays unbiased), at a cost of about this
+# fraction of the importance samples when one label explains the image.
+LABEL_FLOOR = 0.1
 
 
 @dataclass
 class CVAEConfig(VAEConfig):
-    """The VAE's settings; the label's size comes from the dataset."""
+    """The VAE's settings and how the marginal over labels is estimated; the label's size comes from the dataset."""
+
+    # log P(x) = log Σ_y P(y) P(x|y), estimated by importance sampling over (z, y) jointly:
+    # "sampled" draws one label per importance sample from a proposal r(y|x) (the labels' posterior
+    # under the decoder at E[z|x], LABEL_FLOOR of it uniform): iwae_k + C decodes an image.
+    # "sum" decodes every label for every z (C * iwae_k decodes, the bound before issue 28's cut).
+    marginal: Literal["sampled", "sum"] = eval_setting(
+        "sampled", "log P(x) without labels: one label drawn per importance sample, or every label summed"
+    )
 
 
 class CVAE(VAE):
@@ -63,8 +78,41 @@ class CVAE(VAE):
     @torch.inference_mode()
     def log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """IWAE lower bound in nats of the 8-bit images ``x``, shape (B,): on log P(x|y) given
-        labels ``y``, else on the marginal log P(x); see :meth:`VAE.log_likelihood`."""
-        return self._iwae_bound(x, None if y is None else self._condition(y))
+        labels ``y``, else on the marginal log P(x) (``marginal``); see :meth:`VAE.log_likelihood`."""
+        if y is not None:
+            return self._iwae_bound(x, self._condition(y))
+        if self.config.marginal == "sum":
+            return self._iwae_bound(x, None)
+        return self._sampled_marginal(x)
+
+    def _sampled_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        """The IWAE bound on log P(x) with proposal q(z|x) r(y|x): each importance sample draws z
+        and one label, weighted p(z) P(y) p(x|z, y) / (q(z|x) r(y|x)), shape (B,)."""
+        b, k = x.shape[0], self.config.iwae_k
+        mean, logvar = self._posterior(x)  # (B, latent)
+        d = mean.shape[1]
+        # Each image's z draws then its label draws, in one call: an image's numbers are then the
+        # same whatever batch it is scored in (two calls would interleave batches' draws).
+        draws = uniform_per_item(b, (k * (d + 1),), device=x.device)  # float64
+        eps = normal_from_uniform(draws[:, : k * d]).view(b, k, d).to(mean.dtype)  # (B, K, latent)
+        u = draws[:, k * d :]  # (B, K)
+        log_r = self.label_proposal(x, mean)  # (B, C)
+        cdf = log_r.double().exp().cumsum(dim=1)
+        labels = torch.searchsorted(cdf, u * cdf[:, -1:]).clamp(max=self.info.num_classes - 1)  # (B, K)
+        log_ratio = -math.log(self.info.num_classes) - log_r.gather(1, labels)  # log P(y) - log r(y|x), (B, K)
+        return self._iwae_bound_from_noise(x, self._condition(labels), mean, logvar, eps, log_ratio)
+
+    def label_proposal(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log r(y|x), (B, C): the posterior over labels of p(x | z, y) at ``z`` (B, latent) under a
+        uniform P(y), mixed with the uniform distribution (LABEL_FLOOR of the mass)."""
+        classes, n = self.info.num_classes, len(x)
+        labels = torch.arange(classes, device=x.device).repeat_interleave(n)  # (C*B,), class-major
+        loc, log_scale = self._decode_many(z.repeat(classes, 1), self._condition(labels))
+        score = discretized_logistic_log_prob(x.repeat(classes, 1, 1, 1), loc, log_scale).sum(dim=(1, 2, 3))
+        posterior = score.view(classes, n).T.log_softmax(dim=1)  # (B, C)
+        return torch.logaddexp(
+            posterior + math.log1p(-LABEL_FLOOR), torch.full_like(posterior, math.log(LABEL_FLOOR / classes))
+        )
 
     def _decodes_per_pair(self, cond: torch.Tensor | None) -> int:
         return 1 if cond is not None else self.info.num_classes

@@ -25,7 +25,7 @@ def genbench_register_models() -> list[ModelSpec]:
             family="vae",
             target="genbench_vae.cvae:CVAE",
             capabilities=_CORE | {"conditional"},
-            description="class-conditional VAE: q(z|x,y), p(x|z,y); log_likelihood is log P(x|y)",
+            description="class-conditional VAE: q(z|x), p(x|z,y); log_likelihood is log P(x|y), or log P(x) without y",
             paper="Sohn, Lee & Yan 2015, NeurIPS",
         ),
         # Reconstruction from degraded measurements (the benchmarks that declare eval.degradation).

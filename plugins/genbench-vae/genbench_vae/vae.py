@@ -228,9 +228,19 @@ class VAE(GenerativeModel):
         return self._iwae_bound_from_noise(x, cond, mean, logvar, eps)
 
     def _iwae_bound_from_noise(
-        self, x: torch.Tensor, cond: torch.Tensor | None, mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor | None,
+        mean: torch.Tensor,
+        logvar: torch.Tensor,
+        eps: torch.Tensor,
+        log_ratio: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The IWAE bound (B,) given q(z|x) and its standard normal draws ``eps`` (B, K, latent)."""
+        """The IWAE bound (B,) given q(z|x) and its standard normal draws ``eps`` (B, K, latent).
+
+        ``cond`` is per image (B, cond_dim) or per importance sample (B, K, cond_dim); ``log_ratio``
+        (B, K), if given, is added to each log weight (cvae: a drawn label's log P(y) - log r(y|x)).
+        """
         b, k = eps.shape[:2]
         z = mean[:, None] + torch.exp(0.5 * logvar)[:, None] * eps  # (B, K, latent)
         log_q = gaussian_log_prob(z, mean[:, None], logvar[:, None])  # (B, K)
@@ -244,9 +254,14 @@ class VAE(GenerativeModel):
         log_px = []
         for start in range(0, b * k, per_pass):
             idx = image[start : start + per_pass]
-            chunk_cond = None if cond is None else cond.index_select(0, idx)
+            if cond is None or cond.dim() == 2:
+                chunk_cond = None if cond is None else cond.index_select(0, idx)
+            else:
+                chunk_cond = cond.flatten(0, 1)[start : start + per_pass]  # (pairs, cond_dim), image-major
             log_px.append(self._log_px_given_z(x.index_select(0, idx), z_flat[start : start + per_pass], chunk_cond))
         log_w = torch.cat(log_px).view(b, k) + log_prior - log_q  # (B, K)
+        if log_ratio is not None:
+            log_w = log_w + log_ratio
         return torch.logsumexp(log_w, dim=1) - math.log(k)  # log (1/K) sum_k w_k, stably
 
     def _decodes_per_pair(self, cond: torch.Tensor | None) -> int:
