@@ -57,6 +57,11 @@ class M1M2Config:
     labelled_weight: float = setting(0.002, ge=0, le=1e6, help="weight of the labelled bound (paper: N_l/N_u)")
     # sample: M2 trains on a draw from q(z1 | x), as the paper; mean: on its mean (classify reads the mean)
     m2_input: Literal["mean", "sample"] = "sample"
+    # Not the paper's: z1 shifted and scaled per dimension so that its means have mean 0 and
+    # standard deviation 1 (statistics fixed when M2's stage starts). A no-op for a well-trained
+    # M1, whose active dimensions already are; an M1 trained briefly on small images (the 8x8
+    # digits) leaves means varying by a few tenths, too little for M2 to read at its learning rate.
+    standardise: bool = False
 
 
 class M1M2Model(GenerativeModel):
@@ -74,6 +79,8 @@ class M1M2Model(GenerativeModel):
         # 1 for the z1 dimensions M2 reads, 0 for the dropped ones (zeroed: a constant M2's
         # decoder fits exactly); fixed when M2's stage starts, saved with the model.
         self.register_buffer("active", torch.ones(config.m1_latent))
+        self.register_buffer("shift", torch.zeros(config.m1_latent))  # standardise=True: the means' mean
+        self.register_buffer("scale", torch.ones(config.m1_latent))  # and standard deviation
         self.register_buffer("m2_started", torch.zeros((), dtype=torch.bool))
         self.labelled: LabelledSet | None = None
         # q(z1 | x) of the labelled images, computed once M1 is frozen (not state: recomputed on resume)
@@ -101,13 +108,13 @@ class M1M2Model(GenerativeModel):
 
     def _z1(self, x: torch.Tensor) -> torch.Tensor:
         """The mean of M1's q(z1 | x) on the active dimensions (the rest zero), (B, m1_latent)."""
-        return self._code(x)[0] * self.active
+        return (self._code(x)[0] - self.shift) / self.scale * self.active
 
     def _m2_input(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """M2's training input: a draw from q(z1 | x) (``m2_input=sample``) or its mean, on the
-        active dimensions."""
+        active dimensions (standardised when ``standardise``)."""
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if self.config.m2_input == "sample" else mu
-        return z * self.active
+        return (z - self.shift) / self.scale * self.active
 
     def _train_m1(self, x: torch.Tensor, step: int, m1_steps: int, ctx: StepContext) -> dict[str, torch.Tensor]:
         ramp = self.config.m1_warmup * m1_steps
@@ -130,7 +137,11 @@ class M1M2Model(GenerativeModel):
         self._labelled_code = self._code(ImageData.to_float(labelled.x).to(mu_u.device))
         if not bool(self.m2_started):
             means = torch.cat([mu_u, self._labelled_code[0]])
-            self.active.copy_((means.std(0) > self.config.active_std).float())
+            std = means.std(0)
+            self.active.copy_((std > self.config.active_std).float())
+            if self.config.standardise:  # inactive dimensions keep scale 1 (they are zeroed anyway)
+                self.shift.copy_(means.mean(0) * self.active)
+                self.scale.copy_(torch.where(self.active > 0, std, torch.ones_like(std)))
             self.m2_started.fill_(True)
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
