@@ -76,8 +76,8 @@ class M1M2Model(GenerativeModel):
         out = dim if config.m1_likelihood == "bernoulli" else 2 * dim
         self.m1_decoder = mlp([config.m1_latent, config.m1_hidden, config.m1_hidden, out])
         self.m2 = M2(config.m1_latent, info.num_classes, config.hidden, config.latent_dim, "gaussian", config.m2_layers)
-        # 1 for the z1 dimensions M2 reads, 0 for the dropped ones (zeroed: a constant M2's
-        # decoder fits exactly); fixed when M2's stage starts, saved with the model.
+        # 1 for the z1 dimensions M2 reads, 0 for the dropped ones: zero in M2's inputs and left
+        # out of its likelihood, as if absent; fixed when M2's stage starts, saved with the model.
         self.register_buffer("active", torch.ones(config.m1_latent))
         self.register_buffer("shift", torch.zeros(config.m1_latent))  # standardise=True: the means' mean
         self.register_buffer("scale", torch.ones(config.m1_latent))  # and standard deviation
@@ -143,6 +143,7 @@ class M1M2Model(GenerativeModel):
                 self.shift.copy_(means.mean(0) * self.active)
                 self.scale.copy_(torch.where(self.active > 0, std, torch.ones_like(std)))
             self.m2_started.fill_(True)
+        self.m2.observed.copy_(self.active)  # not saved with the model: set again on resume
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         if self.labelled is None:

@@ -35,11 +35,13 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
 
 
-def gaussian_nll(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """−log N(x; μ, σ²) per row, ``out`` holding μ and log σ² side by side, (B,)."""
+def gaussian_nll(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """−log N(x; μ, σ²) per row, ``out`` holding μ and log σ² side by side, (B,); ``weight``
+    (one per column, 0 or 1) leaves columns out of the sum."""
     mu, logvar = out.chunk(2, dim=1)
     logvar = logvar.clamp(-8.0, 4.0)
-    return 0.5 * (((x - mu) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(1)
+    per_dim = 0.5 * (((x - mu) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi))
+    return (per_dim if weight is None else per_dim * weight).sum(1)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -59,6 +61,9 @@ class M2(nn.Module):
         self.classifier = mlp([dim, *hiddens, classes])  # q(y | x)
         self.encoder = mlp([dim + classes, *hiddens, 2 * latent])  # q(z | x, y)
         self.decoder = mlp([latent + classes, *hiddens, out])  # p(x | y, z)
+        # Gaussian only: 1 for the columns of x the model explains, 0 for those it leaves out
+        # (m1m2's dropped z1 dimensions), as if they were not there.
+        self.register_buffer("observed", torch.ones(dim), persistent=False)
 
     def neg_elbo(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """L(x, y) = −E_q[log p(x | y, z)] + KL(q(z | x, y) ‖ p(z)) + log C, nats per row, (B,)."""
@@ -67,7 +72,7 @@ class M2(nn.Module):
         logvar = logvar.clamp(-8.0, 8.0)
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
         out = self.decoder(torch.cat([z, onehot], 1))
-        nll = bernoulli_nll(out, x) if self.likelihood == "bernoulli" else gaussian_nll(out, x)
+        nll = bernoulli_nll(out, x) if self.likelihood == "bernoulli" else gaussian_nll(out, x, self.observed)
         return nll + gaussian_kl(mu, logvar) + math.log(self.classes)
 
     def unlabelled(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 from genbench_vae.m1m2 import M1M2Model
-from genbench_vae.ssl_nets import M2
+from genbench_vae.ssl_nets import M2, gaussian_nll
 
 from genbench.api.representation import labelled_subset
 from genbench.data import load_dataset
@@ -86,6 +86,10 @@ def test_m1m2_drops_inactive_z1_dimensions_and_trains_m2_on_draws_from_q() -> No
     model.set_labelled(data.train_x[subset.indices], data.train_y[subset.indices])
     train_steps(model, data, 1, batch_size=32)  # m1_steps=0: the first step is M2's
     assert model.active.tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert torch.equal(model.m2.observed, model.active)  # M2's likelihood leaves them out
+    out, target = torch.randn(5, 8), torch.randn(5, 4)  # μ of 4 columns, then log σ² of 4
+    kept = gaussian_nll(torch.cat([out[:, :2], out[:, 4:6]], 1), target[:, :2])
+    torch.testing.assert_close(gaussian_nll(out, target, model.active), kept)
     x = data.train_x[:2000].float() / 255
     with torch.no_grad():
         mu, logvar = model._code(x)
