@@ -1,7 +1,7 @@
 """Learning curve of a semi-supervised model (m2, m1m2) on MNIST: test accuracy every N images.
 
     GENBENCH_DATA=/work/shared/data OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ssl_curve.py \\
-        m1m2 --images 1200000 --every 60000 --set lr=1e-3 --set m1_fraction=0.1
+        m1m2 --images 1200000 --every 60000
 
 Trains as ``genbench run`` would for a run of ``--images`` images (``total_steps`` known, so
 ``m1_fraction`` means the same), on the benchmark's class-balanced ``--labels`` subset (label
