@@ -260,14 +260,18 @@ def eval_(
     metric: Annotated[
         Optional[list[str]], typer.Option("--metric", help="Score only these metrics (repeatable), e.g. probe-acc.")
     ] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", help="CPU threads for torch; 0: as the run was started with.")
+    ] = 0,
 ) -> None:
     """Re-evaluate a finished run's checkpoint, e.g. `--set sampler=ddim --set steps=50 --set eval.num_samples=5000`."""
     from genbench.engine import distributed
 
+    check_counts(threads=threads, nproc=1, seed=0)
     progress = EvalProgress()
     runner = _runner(results_dir, db, progress, distributed.for_this_process())  # under torchrun: refused
     try:
-        outcome = runner.evaluate(run_id, set_ or [], device, metric or None)
+        outcome = runner.evaluate(run_id, set_ or [], device, metric or None, threads)
     finally:
         progress.close()
     _print_outcome(runner, outcome)

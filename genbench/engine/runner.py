@@ -312,14 +312,21 @@ class Runner:
     # -- eval --------------------------------------------------------------------------
 
     def evaluate(
-        self, run_id: str, sets: list[str], device_name: str = "auto", only: list[str] | None = None
+        self,
+        run_id: str,
+        sets: list[str],
+        device_name: str = "auto",
+        only: list[str] | None = None,
+        threads: int = 0,
     ) -> Outcome:
         """Score a finished run's final checkpoint again, e.g. with another sampler or more samples.
 
         ``only`` restricts scoring to those of the benchmark's metrics (e.g. ``probe-acc`` at
-        another ``eval.labels``), so a cheap metric need not wait for the expensive ones."""
+        another ``eval.labels``), so a cheap metric need not wait for the expensive ones.
+        ``threads``: CPU threads for torch; 0 as the run was started with."""
         self.dist.single_process("genbench eval")
         run = self._stored_run(run_id)
+        set_threads(threads or run.config.get("threads"))
         if run.status != "finished":
             raise GenbenchError(f"run {run.id} is {run.status}: only finished runs are evaluated (resume it first)")
         parsed = parse_set(sets)
