@@ -210,7 +210,12 @@ class AffineCoupling(nn.Module):
     ``mask``: "channel" splits the channels in halves (``parity`` picks which half is x_a);
     "checkerboard" keeps the pixels where (i + j + parity) is even. The scale is bounded:
     "tanh" is RealNVP's log s = scale · tanh(h) with a learned per-channel ``scale`` (their
-    code); "sigmoid" is Glow's s = sigmoid(h + 2), which starts near 0.88 and never exceeds 1.
+    code); "sigmoid" is Glow's s = sigmoid(h + 2), which starts near 0.88 and never exceeds 1;
+    "none" is the additive coupling y_b = x_b + t(x_a) (NICE; Glow's code's ``flow_coupling=0``,
+    the coupling of its class-conditional runs): volume-preserving, log|det| = 0, and its inverse
+    only subtracts, so a draw off the data cannot be blown up by a chain of divisions by s.
+    ``min_scale`` > 0 floors Glow's scale: s = min_scale + (1 - min_scale) · sigmoid(h + 2), so
+    the inverse divides by at least ``min_scale`` (cglow: see its config).
     ``cond_channels`` > 0 adds a conditioning feature map to the network's input (used by the
     variational dequantiser). The network's last layer is zero-initialised, so a new coupling
     is close to the identity (Glow Sec. 3.3).
@@ -223,29 +228,36 @@ class AffineCoupling(nn.Module):
         *,
         mask: Literal["channel", "checkerboard"],
         parity: int = 0,
-        scale: Literal["tanh", "sigmoid"] = "sigmoid",
+        scale: Literal["tanh", "sigmoid", "none"] = "sigmoid",
+        min_scale: float = 0.0,
     ) -> None:
         super().__init__()
+        self.min_scale = min_scale
         self.channels = channels
         self.mask = mask
         self.parity = parity
         self.scale_fn = scale
-        self.net = net  # in: x_a (+ cond); out: 2 * (channels of x_b), shift then raw scale
+        self.net = net  # in: x_a (+ cond); out: shift, then raw scale (not for "none"), each channels of x_b
         if scale == "tanh":
             self.scale = nn.Parameter(torch.ones(1, channels, 1, 1))
 
     @staticmethod
-    def net_channels(channels: int, mask: str, parity: int = 0) -> tuple[int, int]:
-        """(input, output) channels of the coupling's network, without conditioning."""
+    def net_channels(channels: int, mask: str, parity: int = 0, *, additive: bool = False) -> tuple[int, int]:
+        """(input, output) channels of the coupling's network, without conditioning.
+
+        ``additive``: the network gives the shift only (``scale="none"``)."""
+        per = 1 if additive else 2
         if mask == "checkerboard":
-            return channels, 2 * channels
+            return channels, per * channels
         a = channels // 2 if parity == 0 else channels - channels // 2
-        return a, 2 * (channels - a)
+        return a, per * (channels - a)
 
     def _log_scale(self, raw: torch.Tensor) -> torch.Tensor:
         if self.scale_fn == "tanh":
             scale = self.scale if raw.shape[1] == self.channels else self.scale[:, : raw.shape[1]]
             return scale * torch.tanh(raw)
+        if self.min_scale > 0:
+            return torch.log(self.min_scale + (1 - self.min_scale) * torch.sigmoid(raw + 2.0))
         return F.logsigmoid(raw + 2.0)
 
     def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -259,6 +271,8 @@ class AffineCoupling(nn.Module):
 
     def _st(self, xa: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.net(xa if cond is None else torch.cat([xa, cond], dim=1))
+        if self.scale_fn == "none":
+            return h, torch.zeros_like(h)
         shift, raw = h.chunk(2, dim=1)
         return shift, self._log_scale(raw).clamp(-LOG_SCALE_BOUND, LOG_SCALE_BOUND)
 

@@ -25,7 +25,7 @@ def genbench_register_models() -> list[ModelSpec]:
             family="flow",
             target="genbench_flow.glow:ConditionalGlow",
             capabilities=_CORE | {"conditional"},
-            description="Glow with a class-conditional top prior; log_likelihood marginalises the label",
+            description="Glow conditioned on the class (priors and couplings); log_likelihood marginalises it",
             paper="Kingma & Dhariwal 2018, arXiv:1807.03039 (y-conditioned prior, their Sec. 5)",
         ),
         ModelSpec(

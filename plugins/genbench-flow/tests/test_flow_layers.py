@@ -6,12 +6,14 @@ Jacobian computed by brute force with ``torch.autograd.functional.jacobian`` on 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
 import torch
 from genbench_flow.dequantization import VariationalDequantizer, postprocess, preprocess
 from genbench_flow.layers import (
+    LOG_SCALE_BOUND,
     ActNorm,
     AffineCoupling,
     GlowNet,
@@ -38,9 +40,15 @@ def randomize_zero_convs(module: nn.Module, seed: int = 0) -> None:
                 m.conv.bias.copy_(0.1 * torch.randn(m.conv.bias.shape, generator=gen))
 
 
-def glow_coupling(c: int, parity: int = 0) -> AffineCoupling:
+def glow_coupling(c: int, parity: int = 0, min_scale: float = 0.0) -> AffineCoupling:
     n_in, n_out = AffineCoupling.net_channels(c, "channel", parity)
-    return AffineCoupling(c, GlowNet(n_in, n_out, 8), mask="channel", parity=parity, scale="sigmoid")
+    net = GlowNet(n_in, n_out, 8)
+    return AffineCoupling(c, net, mask="channel", parity=parity, scale="sigmoid", min_scale=min_scale)
+
+
+def additive_coupling(c: int) -> AffineCoupling:
+    n_in, n_out = AffineCoupling.net_channels(c, "channel", additive=True)
+    return AffineCoupling(c, GlowNet(n_in, n_out, 8), mask="channel", scale="none")
 
 
 def realnvp_coupling(c: int, mask: str, parity: int) -> AffineCoupling:
@@ -60,6 +68,7 @@ LAYERS: dict[str, Callable[[], nn.Module]] = {
     "actnorm": lambda: initialized_actnorm(SHAPE[0]),
     "invconv-lu": lambda: InvConv1x1(SHAPE[0]),
     "coupling-glow": lambda: glow_coupling(SHAPE[0]),
+    "coupling-glow-floored": lambda: glow_coupling(SHAPE[0], min_scale=0.35),  # cglow's
     "coupling-channel-0": lambda: realnvp_coupling(SHAPE[0], "channel", 0),
     "coupling-channel-1": lambda: realnvp_coupling(SHAPE[0], "channel", 1),
     "coupling-checkerboard-0": lambda: realnvp_coupling(SHAPE[0], "checkerboard", 0),
@@ -97,6 +106,36 @@ def test_layer_logdet_is_the_jacobian(name: str) -> None:
     torch.testing.assert_close(logdet[0], expected, atol=1e-8, rtol=1e-8)
     if name != "squeeze":
         assert abs(float(expected)) > 1e-3, "a layer at the identity tests nothing"
+
+
+def test_additive_coupling_is_volume_preserving_and_inverts() -> None:
+    torch.manual_seed(0)
+    layer = additive_coupling(SHAPE[0])
+    randomize_zero_convs(layer)
+    layer = layer.double().eval()
+    x = torch.randn(2, *SHAPE, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y, logdet = layer(x)
+    torch.testing.assert_close(logdet, torch.zeros(2, dtype=torch.float64))
+    torch.testing.assert_close(layer.inverse(y), x, atol=1e-12, rtol=0)
+    assert not torch.allclose(y, x), "the shift must move x_b"
+    jac = jacobian(lambda v: layer(v.view(1, *SHAPE))[0].flatten(), x[:1].flatten())
+    assert abs(float(torch.linalg.slogdet(jac)[1])) < 1e-10
+
+
+def test_floored_scale_bounds_what_the_inverse_divides_by() -> None:
+    # A network that asks for s -> 0 (raw scale -40): Glow's sigmoid obeys down to the
+    # |log s| <= LOG_SCALE_BOUND clamp, so its inverse multiplies x_b by e^10; with cglow's floor
+    # the scale stops at 0.35 and the inverse multiplies by at most 1/0.35.
+    x = torch.randn(2, *SHAPE, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    for floor, log_s in ((0.0, -LOG_SCALE_BOUND), (0.35, math.log(0.35))):
+        torch.manual_seed(0)
+        layer = glow_coupling(SHAPE[0], min_scale=floor).double().eval()
+        with torch.no_grad():
+            layer.net.out.conv.bias[SHAPE[0] // 2 :] = -40.0  # the raw-scale half of the output
+            y, logdet = layer(x)
+            per_dim = logdet / (SHAPE[0] // 2 * SHAPE[1] * SHAPE[2])
+            torch.testing.assert_close(per_dim, torch.full_like(per_dim, log_s), atol=1e-9, rtol=0)
+            torch.testing.assert_close(layer.inverse(y), x, atol=1e-8, rtol=1e-8)
 
 
 @pytest.mark.parametrize("learned", [False, True])
