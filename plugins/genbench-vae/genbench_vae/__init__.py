@@ -6,4 +6,4 @@ Importing this package is cheap (no torch): the models live in :mod:`genbench_va
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -35,11 +35,13 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
 
 
-def gaussian_nll(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """−log N(x; μ, σ²) per row, ``out`` holding μ and log σ² side by side, (B,)."""
+def gaussian_nll(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """−log N(x; μ, σ²) per row, ``out`` holding μ and log σ² side by side, (B,); ``weight``
+    (one per column, 0 or 1) leaves columns out of the sum."""
     mu, logvar = out.chunk(2, dim=1)
     logvar = logvar.clamp(-8.0, 4.0)
-    return 0.5 * (((x - mu) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(1)
+    per_dim = 0.5 * (((x - mu) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi))
+    return (per_dim if weight is None else per_dim * weight).sum(1)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -48,15 +50,20 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class M2(nn.Module):
-    """M2 on vectors of size ``dim``: ``likelihood`` "bernoulli" (values in [0, 1]) or "gaussian"."""
+    """M2 on vectors of size ``dim``: ``likelihood`` "bernoulli" (values in [0, 1]) or "gaussian";
+    each of its three MLPs has ``layers`` hidden layers of ``hidden`` units."""
 
-    def __init__(self, dim: int, classes: int, hidden: int, latent: int, likelihood: str) -> None:
+    def __init__(self, dim: int, classes: int, hidden: int, latent: int, likelihood: str, layers: int = 2) -> None:
         super().__init__()
         self.classes, self.likelihood = classes, likelihood
         out = dim if likelihood == "bernoulli" else 2 * dim
-        self.classifier = mlp([dim, hidden, hidden, classes])  # q(y | x)
-        self.encoder = mlp([dim + classes, hidden, hidden, 2 * latent])  # q(z | x, y)
-        self.decoder = mlp([latent + classes, hidden, hidden, out])  # p(x | y, z)
+        hiddens = [hidden] * layers
+        self.classifier = mlp([dim, *hiddens, classes])  # q(y | x)
+        self.encoder = mlp([dim + classes, *hiddens, 2 * latent])  # q(z | x, y)
+        self.decoder = mlp([latent + classes, *hiddens, out])  # p(x | y, z)
+        # Gaussian only: 1 for the columns of x the model explains, 0 for those it leaves out
+        # (m1m2's dropped z1 dimensions), as if they were not there.
+        self.register_buffer("observed", torch.ones(dim), persistent=False)
 
     def neg_elbo(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """L(x, y) = −E_q[log p(x | y, z)] + KL(q(z | x, y) ‖ p(z)) + log C, nats per row, (B,)."""
@@ -65,7 +72,7 @@ class M2(nn.Module):
         logvar = logvar.clamp(-8.0, 8.0)
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
         out = self.decoder(torch.cat([z, onehot], 1))
-        nll = bernoulli_nll(out, x) if self.likelihood == "bernoulli" else gaussian_nll(out, x)
+        nll = bernoulli_nll(out, x) if self.likelihood == "bernoulli" else gaussian_nll(out, x, self.observed)
         return nll + gaussian_kl(mu, logvar) + math.log(self.classes)
 
     def unlabelled(self, x: torch.Tensor) -> torch.Tensor:
@@ -77,12 +84,15 @@ class M2(nn.Module):
         q = logq.exp()
         return (q * losses).sum(1) + (q * logq).sum(1)
 
-    def loss(self, x_u: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
-        """The objective's parts, each a batch mean: U, L, the classifier's cross-entropy, and their sum."""
+    def loss(
+        self, x_u: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, alpha: float, labelled_weight: float = 1.0
+    ) -> dict[str, torch.Tensor]:
+        """The objective's parts, each a batch mean: U, L, the classifier's cross-entropy, and
+        their sum U + ``labelled_weight`` · L + ``alpha`` · cross-entropy."""
         u = self.unlabelled(x_u).mean()
         lab = self.neg_elbo(x_l, y_l).mean()
         ce = F.cross_entropy(self.classifier(x_l), y_l)
-        return {"loss": u + lab + alpha * ce, "unlabelled": u, "labelled": lab, "ce": ce}
+        return {"loss": u + labelled_weight * lab + alpha * ce, "unlabelled": u, "labelled": lab, "ce": ce}
 
 
 class LabelledSet:
@@ -96,9 +106,13 @@ class LabelledSet:
             raise ValueError("set_labelled takes uint8 NCHW images and one int64 label per image")
         self.x, self.y = x, y
 
-    def batch(self, step: int, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """The labelled batch of step ``step``: drawn with replacement, seeded by the step, so a
-        resumed run sees the batches an uninterrupted one does."""
+    def indices(self, step: int, batch_size: int) -> torch.Tensor:
+        """The labelled batch of step ``step``, as indices into the subset: drawn with replacement,
+        seeded by the step, so a resumed run sees the batches an uninterrupted one does."""
         gen = torch.Generator().manual_seed(step)
-        idx = torch.randint(len(self.y), (batch_size,), generator=gen)
+        return torch.randint(len(self.y), (batch_size,), generator=gen)
+
+    def batch(self, step: int, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels of :meth:`indices`."""
+        idx = self.indices(step, batch_size)
         return ImageData.to_float(self.x[idx]).to(device), self.y[idx].to(device)
