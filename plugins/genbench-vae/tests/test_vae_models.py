@@ -202,7 +202,12 @@ def test_default_config_scales_with_the_dataset() -> None:
     rgb = VAE.default_config(DataInfo("cifar10", (3, 32, 32), 10))
     gray = VAE.default_config(DataInfo("mnist", (1, 28, 28), 10))
     assert rgb.hidden > gray.hidden and rgb.latent_dim > gray.latent_dim
-    assert isinstance(CVAE.default_config(DataInfo("mnist", (1, 28, 28), 10)), CVAE.Config)
+    cvae_mnist = CVAE.default_config(DataInfo("mnist", (1, 28, 28), 10))
+    assert isinstance(cvae_mnist, CVAE.Config)
+    # cvae warms its KL weight up from 28 px on (it stayed on the label-only plateau without);
+    # the vae and the 8x8 cvae train at full weight from the first step.
+    assert cvae_mnist.kl_warmup_steps == 300 and gray.kl_warmup_steps == 0
+    assert CVAE.default_config(DataInfo("digits", (1, 8, 8), 10)).kl_warmup_steps == 0
     assert set(eval_fields(gray)) == {"iwae_k", "bound_version", "iwae_batch", "sample_mode"}
 
 
