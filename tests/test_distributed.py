@@ -115,6 +115,29 @@ def test_a_one_process_run_resumes_in_two_that_share_the_sampling(toy_plugins, r
         assert shared == pytest.approx(alone, rel=1e-6), name
 
 
+def test_a_conditional_model_is_sampled_once_in_two_processes_as_in_one(results, capsys):
+    """A class-conditional model's sample metrics and cond-acc read one set of samples, the
+    class-balanced one, which the ranks share; one process evaluating alone scores the same
+    (cgan's BatchNorm statistics included: each rank samples with rank 0's)."""
+    cgan = ["gan", "--model", "cgan", "--dataset", "digits", "--budget", "smoke", "--device", "cpu",
+            "--set", "eval.num_samples=32", "--set", "eval.batch_size=8", "--results-dir", str(results)]  # fmt: skip
+    code, out, err = run_cli(capsys, "run", *cgan, "--stop-after-steps", "2")
+    assert code == 130, err
+    (run,), _ = stored(results)
+    proc = torchrun(2, "resume", run[0], "--device", "cpu", "--results-dir", str(results))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shown = proc.stdout + proc.stderr
+    assert "sampling (conditional), process 1 of 2: 16 done" in shown
+    assert "sampling, process" not in shown  # no unconditional draw
+    code, out, err = run_cli(capsys, "eval", run[0], "--device", "cpu", "--results-dir", str(results))
+    assert code == 0, err
+    assert "sampling (conditional)" in err + out and "sampling:" not in err + out
+    scores = metric_values(results)  # the two processes' values, then one process's
+    assert {"clf-fd", "cond-acc"} <= set(scores)
+    for name, values in scores.items():
+        assert len(values) == 2 and values[1] == pytest.approx(values[0], rel=1e-6), name
+
+
 def test_a_gan_trains_in_two_processes(results):
     """Two optimizers, a discriminator step that reaches no generator parameter, BatchNorm: the
     replicas stay bit-identical (the trainer checks it at every checkpoint, this stop's included)."""

@@ -51,7 +51,7 @@ class Pool(GenerativeModel):
         self.x, self.y, self.follow_labels = x, y, follow_labels
 
     def sample(self, n, *, labels=None, generator=None):  # type: ignore[no-untyped-def]
-        if labels is None or not self.follow_labels:
+        if labels is None or not self.follow_labels or self.y is None:
             return self.x[torch.randperm(len(self.x), generator=generator)[:n]]
         picks = [torch.nonzero(self.y == int(c)).flatten() for c in labels]
         return torch.stack([self.x[p[torch.randint(len(p), (1,), generator=generator)]][0] for p in picks])
@@ -168,6 +168,41 @@ def test_reference_statistics_are_cached_on_disk(
     assert calls == ["samples x200", f"reference images digits/test (cache check, 360 cached) x{SPOT_CHECK}"]
     assert second.value == pytest.approx(first.value, rel=1e-9)
     assert second.fingerprint == first.fingerprint
+
+
+class Counted(Pool):
+    """A Pool that records the labels of every sample call (None: unconditional)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.calls: list[torch.Tensor | None] = []
+
+    def sample(self, n, *, labels=None, generator=None):  # type: ignore[no-untyped-def]
+        self.calls.append(labels)
+        return super().sample(n, labels=labels, generator=generator)
+
+
+def test_a_conditional_model_is_sampled_once_for_every_sample_metric(digits: ImageData, tmp_path: Path) -> None:
+    model = Counted(digits.info, ImageData.to_float(digits.train_x), digits.train_y)
+    ctx = EvalContext(model, digits, 200, torch.device("cpu"), seed=0, batch_size=50, cache_dir=tmp_path)
+    values = {}
+    for name in ("clf-fd", "clf-precision", "cond-acc"):
+        metric = build_metric(get_plugins().metrics.get(name))
+        values[name] = metric.compute(ctx)
+    # 200 class-balanced samples in 4 batches, each with its labels; no unconditional draw.
+    assert len(model.calls) == 4 and all(labels is not None for labels in model.calls)
+    x, labels = ctx.conditional_samples()
+    assert ctx.samples() is x and torch.equal(labels, torch.arange(200) % 10)
+    assert values["clf-fd"].fingerprint["samples"] == "class-balanced"
+    assert values["clf-precision"].fingerprint["samples"] == "class-balanced"
+    assert "samples" not in values["cond-acc"].fingerprint  # its samples were always these
+    assert values["cond-acc"].value > 0.95
+
+    # An unconditional model's samples are drawn without labels, and say nothing more.
+    plain = Counted(digits.info, ImageData.to_float(digits.train_x), digits.train_y)
+    plain.capabilities = frozenset({"sample"})
+    fp = run("clf-fd", plain, digits, 200, tmp_path).fingerprint
+    assert plain.calls == [None] and "samples" not in fp
 
 
 def test_every_value_carries_its_fingerprint(digits: ImageData, tmp_path: Path) -> None:

@@ -163,11 +163,24 @@ class EvalContext:
     def conditional_labels(self) -> torch.Tensor:
         return torch.arange(self.num_samples) % self.data.num_classes
 
+    def samples_are_conditional(self) -> bool:
+        """Whether :meth:`samples` are the class-balanced conditional samples: a class-conditional model's are."""
+        return "conditional" in self.model.capabilities
+
     def samples(self) -> torch.Tensor:
-        """(num_samples, C, H, W) unconditional samples in [0, 1]."""
+        """(num_samples, C, H, W) samples in [0, 1], what every sample metric scores.
+
+        A class-conditional model's are its class-balanced conditional samples, the labels dropped:
+        a draw from p(x) = sum_y p(y) p(x | y) with every class weighted equally (and stratified),
+        the samples a class-conditional paper's FID scores. They are the ones cond-acc scores, so
+        such a model is sampled once for every sample metric, not twice.
+        """
         if self._samples is None:
-            self.model.eval()
-            self._samples = self._generate(None, offset=0)
+            if self.samples_are_conditional():
+                self._samples = self.conditional_samples()[0]
+            else:
+                self.model.eval()
+                self._samples = self._generate(None, offset=0)
         return self._samples
 
     def conditional_samples(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,4 +247,11 @@ class Metric:
         return []
 
     def base_fingerprint(self, ctx: EvalContext) -> dict[str, Any]:
-        return {"metric": self.spec.name, "version": self.version, "num_samples": ctx.num_samples}
+        fingerprint: dict[str, Any] = {
+            "metric": self.spec.name, "version": self.version, "num_samples": ctx.num_samples
+        }  # fmt: skip
+        if "sample" in (self.spec.requires or "").split("|") and ctx.samples_are_conditional():
+            # A class-conditional model's samples are its class-balanced ones (EvalContext.samples):
+            # values measured on its unconditional samples, before genbench 0.2.0, do not rank with these.
+            fingerprint["samples"] = "class-balanced"
+        return fingerprint

@@ -278,6 +278,18 @@ class DataParallel(Replicas):
 # -- evaluation ------------------------------------------------------------------------------
 
 
+def use_rank0_buffers(model: nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm's running statistics): without SyncBatchNorm
+    (the CPU's gloo) each rank kept those of its own shards, so its samples would differ from those
+    of rank 0's model, which the checkpoint holds. The parameters are the same on every rank."""
+    with torch.no_grad():
+        for buffer in model.buffers():
+            dense = buffer.contiguous()
+            dist.broadcast(dense, src=0)
+            if dense.data_ptr() != buffer.data_ptr():
+                buffer.copy_(dense)
+
+
 def share_sampling(ctx: EvalContext, metrics: Sequence[Metric]) -> None:
     """Under torchrun, every rank draws its share of the samples the metrics will read, extracts
     their features, and rank 0 gathers both; a no-op in one process.
@@ -296,12 +308,18 @@ def share_sampling(ctx: EvalContext, metrics: Sequence[Metric]) -> None:
     kinds = [(kind, labels, offset) for kind, labels, offset in
              (("sample", None, 0), ("conditional", ctx.conditional_labels(), 1))
              if kind in ctx.model.capabilities]  # fmt: skip
+    # A class-conditional model's sample metrics read its conditional samples (EvalContext.samples).
+    shared = ctx.samples_are_conditional()
+    if shared:
+        kinds = [k for k in kinds if k[0] != "sample"]
     saved = rng_state()
     seed_everything(ctx.seed)  # as evaluate() does before each metric, where one process samples
     ctx.model.eval()
+    use_rank0_buffers(ctx.model)
     try:
         for kind, labels, offset in kinds:
-            readers = [m for m in metrics if kind in (m.spec.requires or "").split("|")]
+            wanted = {kind, "sample"} if shared else {kind}
+            readers = [m for m in metrics if wanted & set((m.spec.requires or "").split("|"))]
             if not readers:
                 continue
             extractors = {fingerprint_hash(e.identity()): e for m in readers for e in m.sample_extractors(ctx)}
