@@ -173,7 +173,9 @@ class EvalContext:
         A class-conditional model's are its class-balanced conditional samples, the labels dropped:
         a draw from p(x) = sum_y p(y) p(x | y) with every class weighted equally (and stratified),
         the samples a class-conditional paper's FID scores. They are the ones cond-acc scores, so
-        such a model is sampled once for every sample metric, not twice.
+        such a model is sampled once for every sample metric, not twice. The fingerprints do not
+        say which: how a model draws from p(x) is the model's, and its values rank beside every
+        other model's.
         """
         if self._samples is None:
             if self.samples_are_conditional():
@@ -247,11 +249,4 @@ class Metric:
         return []
 
     def base_fingerprint(self, ctx: EvalContext) -> dict[str, Any]:
-        fingerprint: dict[str, Any] = {
-            "metric": self.spec.name, "version": self.version, "num_samples": ctx.num_samples
-        }  # fmt: skip
-        if "sample" in (self.spec.requires or "").split("|") and ctx.samples_are_conditional():
-            # A class-conditional model's samples are its class-balanced ones (EvalContext.samples):
-            # values measured on its unconditional samples, before genbench 0.2.0, do not rank with these.
-            fingerprint["samples"] = "class-balanced"
-        return fingerprint
+        return {"metric": self.spec.name, "version": self.version, "num_samples": ctx.num_samples}

@@ -82,14 +82,6 @@ class FileSamplesContext(ProtocolContext):
             raise GenbenchError("these samples carry no labels: conditional metrics need an .npz with arr_1")
         return self._cond
 
-    def samples_are_conditional(self) -> bool:
-        """Whether the images are class-balanced conditional samples, as a class-conditional run's
-        are: they carry labels that hold every class equally often (to within one)."""
-        if self._cond is None:
-            return False
-        counts = torch.bincount(self._cond[1].long(), minlength=self.data.num_classes)
-        return int(counts.max() - counts.min()) <= 1
-
 
 def pick_budget(bench: Benchmark, count: int, budget: str | None, path: Path) -> str:
     """The budget whose sample count the file is scored at: ``budget``, else the largest it fills."""
