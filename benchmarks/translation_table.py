@@ -33,15 +33,22 @@ def main() -> None:
     boards = [b for b in build_boards(store, dataset=args.dataset) if b.budget == args.budget]
     rows: dict[str, dict[str, str]] = {}
     runs: dict[str, set[str]] = {}
+    arrows: dict[str, str] = {}
     for board in boards:
-        if len({b.fingerprint_hash for b in boards if b.metric == board.metric}) > 1:
-            raise SystemExit(f"{board.metric}: values with different fingerprints; use `genbench leaderboard`")
-        for row in board.rows:
-            cell = fmt_value(row.mean) + (f" ± {fmt_value(row.std)}" if len(row.values) > 1 else "")
-            rows.setdefault(row.label, {})[board.metric] = cell
-            runs.setdefault(row.label, set()).update(row.run_ids)
+        columns = [c for c in board.columns if c.metric in METRICS]
+        for metric in {c.metric for c in columns}:
+            if sum(c.metric == metric for c in columns) > 1:
+                raise SystemExit(f"{metric}: values with different fingerprints; use `genbench leaderboard`")
+        for column in columns:
+            arrows[column.metric] = "↑" if column.direction == "max" else "↓"
+            for row in board.rows:
+                cell = row.value(column)
+                if cell is None:
+                    continue
+                text = fmt_value(cell.mean) + (f" ± {fmt_value(cell.std)}" if len(cell.values) > 1 else "")
+                rows.setdefault(row.label, {})[column.metric] = text
+                runs.setdefault(row.label, set()).update(cell.run_ids)
     metrics = [m for m in METRICS if any(m in r for r in rows.values())]
-    arrows = {b.metric: "↑" if b.direction == "max" else "↓" for b in boards}
     print("| model | seeds | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " | train img/s |")
     print("|---|---:|" + "---:|" * len(metrics) + "---:|")
     for label, cells in sorted(rows.items()):

@@ -16,9 +16,11 @@ Two generators, G: A -> B and F: B -> A, and two discriminators, D_B (real B vs 
 - Adam 2e-4, beta1 0.5; the learning rate stays constant for the first half of training
   and decays linearly to zero over the second (the paper: 100 + 100 epochs).
 
-Scaled to small images (``default_config``): fewer channels and residual blocks, and a
-PatchGAN with one stride-2 layer, whose 16x16 receptive field covers about the same part of a
-28x28 digit as 70x70 does of a 256x256 photo's object. The reference trains with batch 1, one
+Scaled to small images (``default_config``): fewer channels and residual blocks, one
+downsampling on 28x28 (a 14x14 bottleneck: two would leave 7x7 cells, each wider than a
+digit's stroke, and the translations' labels and the ground-truth errors were worse; README),
+and a PatchGAN with one stride-2 layer, whose 16x16 receptive field covers about the same part
+of a 28x28 digit as 70x70 does of a 256x256 photo's object. The reference trains with batch 1, one
 update per image; ``default_train_settings`` keeps it for large images and uses batches of 4 on
 28x28 and 16 on 8x8 (instance norm keeps the networks per-image either way).
 """
@@ -211,8 +213,8 @@ class CycleGAN(GenerativeModel):
         _, height, width = info.shape
         if min(height, width) <= 16:  # 8x8 digits: one downsampling to 4x4
             return CycleGANConfig(ngf=16, n_down=1, n_blocks=2, ndf=16, d_layers=1)
-        if min(height, width) <= 32:  # 28x28: 28 -> 14 -> 7 bottleneck; ~10-15 min per quick run on one CPU thread
-            return CycleGANConfig(ngf=8, n_down=2, n_blocks=3, ndf=16, d_layers=1)
+        if min(height, width) <= 32:  # 28x28: 28 -> 14 bottleneck; ~5 min per quick run on one idle CPU thread
+            return CycleGANConfig(ngf=8, n_down=1, n_blocks=3, ndf=16, d_layers=1)
         if min(height, width) <= 128:  # the paper's 128x128 setting
             return CycleGANConfig(n_blocks=6)
         return CycleGANConfig()  # 256x256 and up: the paper's

@@ -106,7 +106,7 @@ def test_default_sizes_follow_the_image() -> None:
     small = resolve_config(spec, DataInfo("x", (3, 28, 28), 10))
     paper = resolve_config(spec, DataInfo("x", (3, 256, 256), 1))
     assert (paper.ngf, paper.n_blocks, paper.d_layers, paper.ndf) == (64, 9, 3, 64)  # the paper's 256x256 networks
-    assert small.d_layers == 1 and small.n_down == 2  # 16x16 patches, 7x7 bottleneck on 28x28
+    assert small.d_layers == 1 and small.n_down == 1  # 16x16 patches, 14x14 bottleneck on 28x28
     build_model(spec, DataInfo("x", (3, 28, 28), 10), small)
     # The reference's one update per image on large images; batches of 4 on 28x28, 16 on 8x8.
     batch = {side: default_train_config(spec, DataInfo("x", (3, side, side), 1)).batch_size for side in (256, 28, 8)}
