@@ -149,7 +149,9 @@ def test_values_measured_another_way_do_not_rank_beside_local_ones(suite_store, 
     assert after[fingerprint_hash(fp)] == (f"{metric['name']}#2", pytest.approx(metric["value"]))
 
 
-@pytest.mark.parametrize("snapshot", ["digits", "mnist-quick", "fashion-mnist-quick"])
+@pytest.mark.parametrize(
+    "snapshot", ["digits", "mnist-quick", "fashion-mnist-quick", "mnist-restore-quick", "mnist2color-quick"]
+)
 def test_a_committed_snapshot_imports_with_its_leaderboard(results, capsys, snapshot):
     folder = REPO / "results" / snapshot
     code, stdout, err = genbench(capsys, "import", str(folder), "--results-dir", str(results))
