@@ -31,7 +31,8 @@ def print_columns(
     columns (descriptions, lists of names) wrap between words, never inside one; ``fold`` columns
     (paths) continue on the next line wherever the width ends. The least important columns are
     left out until the rest fit, and a footer names them. Piped (not a terminal): every column
-    in plain space-aligned lines, nothing cut, so ``| grep NAME`` finds whole rows. ``title``,
+    in plain space-aligned lines, nothing cut, so ``| grep NAME`` finds whole rows; the ``wrap``
+    and ``fold`` columns go last, widest at the end, so a long list lengthens only its own line. ``title``,
     when given, is printed above the listing; ``see_all`` ends the footer (how to see every column).
     """
     from rich.table import Table
@@ -40,8 +41,12 @@ def print_columns(
     if not console.is_terminal:
         if title:
             print(title)
+        # Wrapped and folded columns (lists, descriptions, paths) go last, the widest at the end,
+        # so one long cell does not pad every row of the columns after it.
+        long = {i for i, h in enumerate(headers) if h in wrap or h in fold}
+        order = sorted(range(len(headers)), key=lambda i: (i in long, widths[i] if i in long else 0))  # stable
         for line in [headers, *cells]:
-            padded = (v.rjust(w) if h in right else v.ljust(w) for v, w, h in zip(line, widths, headers))
+            padded = (line[i].rjust(widths[i]) if headers[i] in right else line[i].ljust(widths[i]) for i in order)
             print("  ".join(padded).rstrip())
         return
     # A wrapped column needs room for its longest word; any other column for its longest cell.

@@ -68,6 +68,15 @@ def test_metrics_piped_is_greppable(toy_plugins, capsys, monkeypatch) -> None:
     assert any(line.split()[0] == "clf-precision" for line in hits), out
 
 
+def test_piped_long_lists_go_last_and_pad_no_other_line(toy_plugins, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(cli.output, "console", Console(force_terminal=False, width=80, color_system=None))
+    _, out, _ = run_cli(capsys, "plugins")
+    header, *rows = out.splitlines()
+    assert header.split() == ["plugin", "entry", "point", "version", "status", "registers"], header
+    assert len(header) < 80, header  # not padded to the longest list of registrations
+    assert all(len(row) < 80 or ":" in row[60:] for row in rows)  # only a list of registrations runs long
+
+
 def test_datasets_piped_show_the_whole_files_path(toy_plugins, capsys, monkeypatch) -> None:
     monkeypatch.setattr(cli.output, "console", Console(force_terminal=False, width=80, color_system=None))
     _, out, _ = run_cli(capsys, "datasets")
